@@ -1,0 +1,33 @@
+"""GPU backend completion callbacks (RunPod webhooks; Modal posts the same shape).
+
+Verified by the per-job token in the URL before the body is read. Answers 200 once the
+report is applied or known to be stale, so the sender stops retrying.
+"""
+
+import flask
+import functions_framework
+
+from functions.http import entry_point, json_response
+from functions.internal import render_error
+from shared import dispatch
+from shared.errors import AppError, ErrorKind
+
+
+def gpu_done(request: flask.Request) -> flask.Response:
+    job_id = request.args.get("job", "")
+    token = request.args.get("token", "")
+    if not job_id or not token:
+        raise AppError(ErrorKind.UNAUTHENTICATED, "missing callback token")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise AppError(ErrorKind.INVALID, "body must be a JSON object")
+    job = dispatch.handle_callback(job_id=job_id, token=token, body=body)
+    return json_response({"job_id": job.id, "state": str(job.state)})
+
+
+_handle = entry_point([("POST", "/", gpu_done), ("POST", "/callback_gpu", gpu_done)], render_error)
+
+
+@functions_framework.http
+def callback_gpu(request: flask.Request) -> flask.Response:
+    return _handle(request)

@@ -1,0 +1,82 @@
+"""The doorway every HTTP function shares: route, parse, render, never leak a 500.
+
+A function module declares its routes (method, path rule, handler) and its site's error
+renderer; `entry_point` turns them into the one callable functions-framework serves.
+Bad input (malformed JSON, schema violations, unknown paths) always becomes the site's
+documented 4xx; only a genuine fault of ours is a 500, logged without request secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+
+from shared.errors import AppError, ErrorKind
+
+log = logging.getLogger("relay.http")
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., flask.Response]
+ErrorRenderer = Callable[[AppError], flask.Response]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def parse_body(request: flask.Request, model: type[M]) -> M:
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AppError(ErrorKind.INVALID, "Malformed JSON body") from exc
+    if not isinstance(data, dict):
+        raise AppError(ErrorKind.INVALID, "Request body must be a JSON object")
+    return model.model_validate(data)
+
+
+def validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def entry_point(
+    routes: list[tuple[str, str, Handler]], render_error: ErrorRenderer
+) -> Callable[[flask.Request], flask.Response]:
+    url_map = Map(
+        [Rule(path, methods=[method], endpoint=fn) for method, path, fn in routes],
+        strict_slashes=False,
+    )
+
+    def handle(request: flask.Request) -> flask.Response:
+        try:
+            fn, params = url_map.bind_to_environ(request.environ).match()
+            return fn(request, **params)
+        except NotFound:
+            return render_error(AppError(ErrorKind.NOT_FOUND, "Not found"))
+        except MethodNotAllowed:
+            return render_error(AppError(ErrorKind.METHOD_NOT_ALLOWED, "Method not allowed"))
+        except AppError as exc:
+            return render_error(exc)
+        except ValidationError as exc:
+            return render_error(AppError(ErrorKind.INVALID, validation_message(exc)))
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return render_error(AppError(ErrorKind.INTERNAL, "Internal error"))
+
+    return handle

@@ -1,0 +1,40 @@
+"""Envelope and guard for the internal functions (task targets and backend callbacks)."""
+
+from __future__ import annotations
+
+import hmac
+
+import flask
+
+from functions.http import json_response
+from shared.errors import AppError, ErrorKind
+from shared.queue import TASK_SECRET_HEADER
+from shared.settings import get_settings
+
+STATUS = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.METHOD_NOT_ALLOWED: 405,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.INSUFFICIENT_FUNDS: 402,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTERNAL: 500,
+}
+
+
+def render_error(exc: AppError) -> flask.Response:
+    return json_response({"error": exc.message}, STATUS[exc.kind])
+
+
+def require_task_secret(request: flask.Request) -> None:
+    presented = request.headers.get(TASK_SECRET_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), get_settings().task_secret.encode()):
+        raise AppError(ErrorKind.UNAUTHENTICATED, "not a task")
+
+
+def task_attempt(request: flask.Request) -> int:
+    raw = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    return int(raw) if raw.isdigit() else 0

@@ -1,0 +1,55 @@
+"""PicShapes' envelope and the auth every authenticated PicShapes route shares.
+
+Errors render as `{"error": <message>, "code": <CODE>, ...}` with the document's status
+codes; this table is the only place kinds become PicShapes codes.
+"""
+
+from __future__ import annotations
+
+import flask
+
+from functions.http import json_response
+from shared import identity, ratelimit
+from shared.errors import AppError, ErrorKind
+from shared.identity import Account, ApiKey
+from shared.settings import get_settings
+
+ERRORS: dict[ErrorKind, tuple[int, str]] = {
+    ErrorKind.INVALID: (400, "INVALID_REQUEST"),
+    ErrorKind.UNAUTHENTICATED: (401, "UNAUTHORIZED"),
+    ErrorKind.INSUFFICIENT_FUNDS: (402, "INSUFFICIENT_CREDITS"),
+    ErrorKind.FORBIDDEN: (403, "FORBIDDEN"),
+    ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
+    ErrorKind.METHOD_NOT_ALLOWED: (405, "METHOD_NOT_ALLOWED"),
+    ErrorKind.CONFLICT: (409, "CONFLICT"),
+    ErrorKind.RATE_LIMITED: (429, "RATE_LIMIT_EXCEEDED"),
+    ErrorKind.UNAVAILABLE: (503, "SERVICE_UNAVAILABLE"),
+    ErrorKind.INTERNAL: (500, "INTERNAL_ERROR"),
+}
+# Extra fields the document puts beside error/code.
+PASSTHROUGH = ("credits", "credits_needed", "retry_after")
+
+
+def render_error(exc: AppError) -> flask.Response:
+    status, code = ERRORS[exc.kind]
+    body = {"error": exc.message, "code": exc.details.get("code", code)}
+    body.update({k: exc.details[k] for k in PASSTHROUGH if k in exc.details})
+    headers = (
+        {"Retry-After": str(exc.details["retry_after"])} if "retry_after" in exc.details else None
+    )
+    return json_response(body, status, headers)
+
+
+def authenticate(request: flask.Request) -> tuple[ApiKey, Account]:
+    """The caller's key and account, counted against the per-key rate limits."""
+    raw = identity.bearer_token(request.headers.get("Authorization"))
+    key = identity.authenticate_key(raw)
+    settings = get_settings()
+    ratelimit.hit(
+        subject=f"pics:{key.key_hash}",
+        limits=[(60, settings.pics_rate_per_minute), (86_400, settings.pics_rate_per_day)],
+    )
+    try:
+        return key, identity.get_account(key.account_id)
+    except AppError as exc:
+        raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key") from exc

@@ -1,0 +1,32 @@
+"""PicShapes: /api/v1/users/me and /api/v1/users/me/credits."""
+
+import flask
+import functions_framework
+
+from functions.http import entry_point, json_response
+from functions.pics.site import authenticate, render_error
+from shared import pics
+
+
+def me(request: flask.Request) -> flask.Response:
+    _, account = authenticate(request)
+    return json_response(pics.profile(account))
+
+
+def my_credits(request: flask.Request) -> flask.Response:
+    _, account = authenticate(request)
+    return json_response({"credits": pics.credits(account.id), "user_id": account.id})
+
+
+_handle = entry_point(
+    [
+        ("GET", "/api/v1/users/me", me),
+        ("GET", "/api/v1/users/me/credits", my_credits),
+    ],
+    render_error,
+)
+
+
+@functions_framework.http
+def pics_users(request: flask.Request) -> flask.Response:
+    return _handle(request)

@@ -1,0 +1,335 @@
+"""Tiny, randomly initialised stand-ins for the production image pipelines.
+
+`build_z_image_turbo()` and `build_flux_schnell()` return pipelines of the SAME diffusers
+classes the production handlers load (`ZImagePipeline`, `FluxPipeline`), with the same
+component classes (Qwen3 text encoder, CLIP + T5 text encoders, AutoencoderKL,
+FlowMatchEulerDiscreteScheduler), only with a few thousand parameters each. They let the
+handlers, runtimes and tests exercise the real loading and generation code on a CPU with
+no network. The images they make are noise-like, not pictures.
+
+Invariants:
+- Nothing is downloaded: every tokenizer is built in Python from an in-memory vocab, every
+  model from a config.
+- Deterministic: the same diffusers/transformers/torch versions give the same weights
+  (each component is built right after `torch.manual_seed`).
+- The VAE has 4 resolution levels (scale factor 8), so the pipelines need width/height
+  multiples of 16, exactly as in production; the handlers' round-up-and-resize path is
+  therefore exercised by the tiny models too.
+- `ensure_tiny_models(out)` writes `out/<model-id>/` atomically (build in a temp dir,
+  then rename), so a directory holding `model_index.json` and `TINY_MODEL.json` is a
+  complete save and is skipped on the next run.
+
+CLI: `python -m gpu_handlers.tiny_models --out DIR [--model ID ...] [--force]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    ZImagePipeline,
+    ZImageTransformer2DModel,
+)
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    Qwen2Tokenizer,
+    Qwen3Config,
+    Qwen3Model,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
+
+from shared.schemas.images import ImageModel
+
+SEED = 0
+MARKER_FILE = "TINY_MODEL.json"
+
+# Same sequence limits as the production tokenizers: the pipelines pad to these lengths.
+CLIP_MAX_LENGTH = 77
+T5_MAX_LENGTH = 512
+QWEN_MAX_LENGTH = 512
+
+# Qwen3's chat template reduced to what ZImagePipeline uses: one user turn plus the
+# generation prompt. The pipeline passes enable_thinking=True, which (as in Qwen3's own
+# template) adds no empty <think> block.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n"
+    "{% endif %}{% endif %}"
+)
+
+
+def _byte_alphabet() -> list[str]:
+    # The 256 printable stand-ins byte-level BPE uses for raw bytes: with all of them in
+    # the vocab (and no merges) any UTF-8 prompt tokenizes to one token per byte, no <unk>.
+    return sorted(ByteLevel.alphabet())
+
+
+def _scheduler(config: dict) -> FlowMatchEulerDiscreteScheduler:
+    return FlowMatchEulerDiscreteScheduler(**config)
+
+
+def _tiny_vae(latent_channels: int) -> AutoencoderKL:
+    # Four levels -> vae_scale_factor 8, like the production (Flux) VAE; 8 channels keep it
+    # cheap even when decoding 256x256 on a CPU. Scaling/shift are the Flux VAE's values.
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=4,
+        sample_size=64,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+    )
+
+
+def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
+    """A tiny random `ZImagePipeline` (Qwen3 text encoder, Z-Image DiT, AutoencoderKL)."""
+    vocab = {ch: i for i, ch in enumerate(_byte_alphabet())}
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        model_max_length=QWEN_MAX_LENGTH,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+
+    torch.manual_seed(seed)
+    # >= 2 layers: the pipeline reads hidden_states[-2] (the penultimate layer).
+    text_encoder = Qwen3Model(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=QWEN_MAX_LENGTH,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+
+    latent_channels = 4
+    torch.manual_seed(seed + 1)
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=latent_channels,  # Z-Image patchifies inside the transformer
+        dim=32,
+        n_layers=2,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        cap_feat_dim=text_encoder.config.hidden_size,
+        axes_dims=[4, 4, 8],  # sum == head dim (32 / 2)
+    )
+    torch.manual_seed(seed + 2)
+    vae = _tiny_vae(latent_channels)
+    # Z-Image-Turbo's own scheduler config.
+    scheduler = _scheduler(
+        {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": False}
+    )
+    return ZImagePipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
+    """A tiny random `FluxPipeline` (CLIP + T5 text encoders, Flux DiT, AutoencoderKL)."""
+    alphabet = _byte_alphabet()
+    clip_vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in alphabet:
+        # CLIP's BPE marks the last piece of a word with </w>, so each byte needs both forms.
+        clip_vocab[ch] = len(clip_vocab)
+        clip_vocab[ch + "</w>"] = len(clip_vocab)
+    tokenizer = CLIPTokenizer(vocab=clip_vocab, merges=[], model_max_length=CLIP_MAX_LENGTH)
+
+    t5_vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    t5_vocab += [(chr(c), -3.0) for c in range(33, 127)]  # printable ASCII; the rest -> <unk>
+    tokenizer_2 = T5Tokenizer(vocab=t5_vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
+
+    torch.manual_seed(seed)
+    # Special-token ids must match the tokenizer's: CLIPTextModel pools at the first eos id.
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            projection_dim=32,
+            max_position_embeddings=CLIP_MAX_LENGTH,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    torch.manual_seed(seed + 1)
+    text_encoder_2 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer_2),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            pad_token_id=tokenizer_2.pad_token_id,
+            eos_token_id=tokenizer_2.eos_token_id,
+            decoder_start_token_id=tokenizer_2.pad_token_id,
+        )
+    )
+
+    latent_channels = 4
+    torch.manual_seed(seed + 2)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4 * latent_channels,  # the pipeline packs 2x2 latent patches
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=text_encoder_2.config.d_model,
+        pooled_projection_dim=text_encoder.config.hidden_size,
+        guidance_embeds=False,  # schnell is timestep-distilled, no guidance embedding
+        axes_dims_rope=(4, 4, 8),  # sum == attention_head_dim
+    )
+    torch.manual_seed(seed + 3)
+    vae = _tiny_vae(latent_channels)
+    # FLUX.1-schnell's own scheduler config.
+    scheduler = _scheduler(
+        {
+            "num_train_timesteps": 1000,
+            "shift": 1.0,
+            "use_dynamic_shifting": False,
+            "base_shift": 0.5,
+            "max_shift": 1.15,
+            "base_image_seq_len": 256,
+            "max_image_seq_len": 4096,
+        }
+    )
+    return FluxPipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        transformer=transformer,
+    )
+
+
+BUILDERS: dict[str, Callable[[int], DiffusionPipeline]] = {
+    ImageModel.Z_IMAGE_TURBO.value: build_z_image_turbo,
+    ImageModel.FLUX_SCHNELL.value: build_flux_schnell,
+}
+
+
+def is_complete(model_path: Path) -> bool:
+    """True when `model_path` holds a finished tiny-model save."""
+    return (model_path / "model_index.json").is_file() and (model_path / MARKER_FILE).is_file()
+
+
+def ensure_tiny_models(
+    out_dir: str | os.PathLike[str],
+    models: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    seed: int = SEED,
+) -> dict[str, Path]:
+    """Build and save the tiny pipelines under `out_dir/<model-id>/`; return their paths.
+
+    A model whose directory is already complete is skipped unless `force`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for model_id in models or list(BUILDERS):
+        if model_id not in BUILDERS:
+            raise ValueError(f"unknown model {model_id!r}; expected one of {sorted(BUILDERS)}")
+        final = out / model_id
+        paths[model_id] = final
+        if is_complete(final) and not force:
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=out))
+        try:
+            pipe = BUILDERS[model_id](seed)
+            pipe.save_pretrained(tmp, safe_serialization=True)
+            marker = {
+                "model": model_id,
+                "tiny": True,
+                "seed": seed,
+                "pipeline": type(pipe).__name__,
+                "note": "randomly initialised test model; not the production weights",
+            }
+            (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
+            tmp.chmod(0o755)  # mkdtemp makes it owner-only; the final dir is ordinary
+            if final.exists():
+                shutil.rmtree(final)  # incomplete leftover, or --force
+            # Rename is atomic on one filesystem: readers never see a half-written save.
+            os.replace(tmp, final)
+        except OSError:
+            # Another process may have finished the same save first; theirs is as good.
+            if not is_complete(final):
+                raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gpu_handlers.tiny_models",
+        description="Build tiny random image pipelines for offline tests.",
+    )
+    parser.add_argument("--out", required=True, help="directory to hold <model-id>/ subfolders")
+    parser.add_argument(
+        "--model", action="append", choices=sorted(BUILDERS), help="build only this model"
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild even if already saved")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    paths = ensure_tiny_models(args.out, args.model, force=args.force)
+    for model_id, path in paths.items():
+        print(f"{model_id}: {path}")
+    print(f"done in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

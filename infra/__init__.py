@@ -1,0 +1,1 @@
+"""Infrastructure helpers for Relay (local stand-ins for hosted services, deploy tooling)."""

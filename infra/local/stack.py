@@ -1,0 +1,380 @@
+"""The local stack: real emulators, our local stand-ins for third parties, the gateway and
+one real RunPod worker per GPU handler, started together and stopped together.
+
+`python -m infra.local.stack dev` is what `make dev` runs (fixed ports, writes
+.local/dev.env for the `relay` CLI, Ctrl-C stops everything). Tests and benchmarks use
+`Stack(...)` with free ports so they run beside a `make dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL = REPO / ".local"
+VENV_BIN = Path(sys.executable).parent
+TASKS_EMULATOR = REPO / ".tasks-venv" / "bin" / "gcloud-tasks-emulator"
+FIREBASE = REPO / "node_modules" / ".bin" / "firebase"
+PROJECT = "demo-relay"
+REGION = "us-central1"
+QUEUE = "jobs"
+RUNPOD_API_KEY = "local-runpod-key"
+IMAGE_MODELS = ("z-image-turbo", "flux-schnell")
+DEV_PORTS = {
+    "market": 8080,
+    "pics": 8081,
+    "grid": 3000,
+    "media": 8082,
+    "library": 3001,
+    "functions": 8090,
+    "firestore": 8085,
+    "auth": 9099,
+    "storage": 9023,
+    "tasks": 8123,
+    "runpod": 8300,
+    "auth_hub": 4400,
+    "auth_logging": 4500,
+}
+SWEEP_EVERY_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see its log")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not open port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    ports: dict[str, int]
+    logs: Path
+    workers: bool = True
+    sweep: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def on_free_ports(cls, **kwargs: object) -> Stack:
+        logs = Path(tempfile.mkdtemp(prefix="relay-stack-"))
+        return cls(ports={name: free_port() for name in DEV_PORTS}, logs=logs, **kwargs)
+
+    @property
+    def env(self) -> dict[str, str]:
+        p = self.ports
+        endpoints = ",".join(f"{m}={m}" for m in IMAGE_MODELS)
+        return {
+            "RELAY_ENV": "local",
+            "RELAY_PROJECT_ID": PROJECT,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{p['firestore']}",
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{p['storage']}",
+            "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{p['auth']}",
+            "RELAY_TASKS_EMULATOR_HOST": f"127.0.0.1:{p['tasks']}",
+            "RELAY_TASKS_QUEUE": QUEUE,
+            "RELAY_FUNCTIONS_URL": f"http://127.0.0.1:{p['functions']}",
+            "RELAY_RUNPOD_API_BASE": f"http://127.0.0.1:{p['runpod']}",
+            "RUNPOD_API_KEY": RUNPOD_API_KEY,
+            "RELAY_RUNPOD_ENDPOINTS": endpoints,
+            "RELAY_SIGNING_KEY_FILE": str(LOCAL / "signing-sa.json"),
+            "RELAY_MODEL_DIR": str(LOCAL / "models"),
+            "RELAY_SITE_URLS": ",".join(
+                f"{s}=http://127.0.0.1:{p[s]}"
+                for s in ("market", "pics", "grid", "media", "library")
+            ),
+            **self.extra_env,
+        }
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
+    ) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env, **(env or {})},
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> Stack:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        p = self.ports
+        started = [
+            (
+                "firestore",
+                self._spawn(
+                    "firestore",
+                    [
+                        "gcloud",
+                        "emulators",
+                        "firestore",
+                        "start",
+                        f"--host-port=127.0.0.1:{p['firestore']}",
+                        "--quiet",
+                    ],
+                ),
+            ),
+            ("auth", self._start_auth()),
+            (
+                "storage",
+                self._spawn(
+                    "storage",
+                    [
+                        str(VENV_BIN / "gcp-storage-emulator"),
+                        "start",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(p["storage"]),
+                        "--in-memory",
+                        "--default-bucket",
+                        "relay-outputs",
+                    ],
+                ),
+            ),
+            (
+                "tasks",
+                self._spawn(
+                    "tasks",
+                    [
+                        str(TASKS_EMULATOR),
+                        "start",
+                        "-p",
+                        str(p["tasks"]),
+                        "-q",
+                        "-r",
+                        "25",
+                        "-d",
+                        f"projects/{PROJECT}/locations/{REGION}/queues/{QUEUE}",
+                    ],
+                ),
+            ),
+            (
+                "runpod",
+                self._spawn(
+                    "runpod",
+                    [
+                        sys.executable,
+                        "-m",
+                        "infra.local.runpod_server",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(p["runpod"]),
+                        "--api-key",
+                        RUNPOD_API_KEY,
+                        "--endpoints",
+                        ",".join(IMAGE_MODELS),
+                    ],
+                ),
+            ),
+        ]
+        site_ports = ",".join(f"{s}={p[s]}" for s in ("market", "pics", "grid", "media", "library"))
+        started.append(
+            (
+                "functions",
+                self._spawn(
+                    "gateway",
+                    [
+                        sys.executable,
+                        "-m",
+                        "infra.local.gateway",
+                        "--ports",
+                        site_ports,
+                        "--functions-port",
+                        str(p["functions"]),
+                    ],
+                ),
+            )
+        )
+        for name, proc in started:
+            wait_for_port(p[name], proc, name, timeout=90)
+        if self.workers:
+            self.start_workers()
+        if self.sweep:
+            threading.Thread(target=self._sweep_loop, daemon=True).start()
+        return self
+
+    def _start_auth(self) -> subprocess.Popen:
+        config = self.logs / "firebase.json"
+        p = self.ports
+        config.write_text(
+            json.dumps(
+                {
+                    "emulators": {
+                        "auth": {"host": "127.0.0.1", "port": p["auth"]},
+                        "hub": {"host": "127.0.0.1", "port": p["auth_hub"]},
+                        "logging": {"host": "127.0.0.1", "port": p["auth_logging"]},
+                        "ui": {"enabled": False},
+                    }
+                }
+            )
+        )
+        return self._spawn(
+            "auth",
+            [
+                str(FIREBASE),
+                "emulators:start",
+                "--only",
+                "auth",
+                "--project",
+                PROJECT,
+                "--config",
+                str(config),
+            ],
+            cwd=self.logs,
+        )
+
+    def start_workers(self, models: tuple[str, ...] = IMAGE_MODELS) -> None:
+        from infra.local.runpod_server import worker_env
+
+        for model in models:
+            env = worker_env(
+                f"http://127.0.0.1:{self.ports['runpod']}", model, RUNPOD_API_KEY, f"local-{model}"
+            )
+            self._spawn(
+                f"worker-{model}",
+                [
+                    sys.executable,
+                    "-m",
+                    "gpu_handlers.runtimes.runpod_worker",
+                    "--model",
+                    model,
+                ],
+                env=env,
+            )
+
+    def wait_for_workers(self, timeout: float = 120.0) -> None:
+        """Until every handler's worker has polled the control plane."""
+        deadline = time.monotonic() + timeout
+        base = f"http://127.0.0.1:{self.ports['runpod']}"
+        headers = {"Authorization": f"Bearer {RUNPOD_API_KEY}"}
+        pending = set(IMAGE_MODELS)
+        while pending and time.monotonic() < deadline:
+            for model in list(pending):
+                with contextlib.suppress(httpx.HTTPError):
+                    workers = httpx.get(
+                        f"{base}/v2/{model}/health", headers=headers, timeout=2
+                    ).json()["workers"]
+                    if workers.get("idle", 0) + workers.get("running", 0) > 0:
+                        pending.discard(model)
+            for name, proc in self.procs:
+                if name.startswith("worker-") and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
+            time.sleep(0.5)
+        if pending:
+            raise RuntimeError(f"workers not ready: {sorted(pending)}")
+
+    def _sweep_loop(self) -> None:
+        """Cloud Scheduler's job in production: call the sweep function periodically."""
+        from shared.queue import TASK_SECRET_HEADER
+
+        url = f"http://127.0.0.1:{self.ports['functions']}/task_sweep"
+        secret = self.env.get("RELAY_TASK_SECRET", "local-dev-secret")
+        while not self._stop.wait(SWEEP_EVERY_S):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(url, json={}, headers={TASK_SECRET_HEADER: secret}, timeout=60)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for _, proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+
+def write_env_file(env: dict[str, str], path: Path = LOCAL / "dev.env") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+
+
+def dev() -> None:
+    stack = Stack(ports=dict(DEV_PORTS), logs=LOCAL / "logs", sweep=True)
+    for name, port in stack.ports.items():
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                sys.exit(f"port {port} ({name}) is in use: is another `make dev` running?")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.start()
+        write_env_file(stack.env)
+        os.environ.update(stack.env)
+        from shared.outputs import ensure_bucket
+        from shared.queue import ensure_queue
+
+        ensure_queue()
+        ensure_bucket()
+        print("\nRelay local stack is up (logs in .local/logs/). Sites:")
+        for site in ("market", "pics", "grid", "media", "library"):
+            print(f"  {site:8} http://127.0.0.1:{stack.ports[site]}")
+        print(f"  functions http://127.0.0.1:{stack.ports['functions']}/<name>")
+        print(
+            "Emulators: "
+            + ", ".join(
+                f"{k} :{stack.ports[k]}"
+                for k in ("firestore", "auth", "storage", "tasks", "runpod")
+            )
+        )
+        print("Waiting for GPU workers (tiny local models)...", flush=True)
+        stack.wait_for_workers()
+        print(
+            "Workers ready. `.venv/bin/relay --help` for accounts, keys and credits. "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping...", flush=True)
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["dev"])
+    parser.parse_args()
+    dev()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Ledger audit: what `relay ledger check` proves about money at rest.
+
+For every account: balance = sum of its entries' balance deltas; held = sum of the holds
+not yet settled; available = balance - held - open reservations; nothing negative. For
+every job: at most one settlement (capture or release), and a settlement only for a job
+that was held and is terminal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from shared import ledger
+from shared.jobs import TERMINAL, JobState
+from shared.store import ACCOUNTS, JOBS, RESERVATIONS, SHARDS, db
+
+
+def check(account_id: str | None = None) -> dict[str, Any]:
+    problems: list[str] = []
+    if account_id:
+        accounts = [account_id]
+    else:
+        ids = {ref.id for ref in db().collection(ACCOUNTS).list_documents()}
+        ids |= {snap.reference.parent.parent.id for snap in db().collection_group(SHARDS).stream()}
+        accounts = sorted(ids)
+    entry_count = 0
+    for account in accounts:
+        entries = ledger.entries(account)
+        entry_count += len(entries)
+        problems += _check_account(account, entries)
+    return {
+        "ok": not problems,
+        "accounts": len(accounts),
+        "entries": entry_count,
+        "problems": problems[:50],
+    }
+
+
+def _check_account(account_id: str, entries: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    shards = ledger.read_shards(account_id).values()
+    balance = sum(s["balance_micros"] for s in shards)
+    held = sum(s["held_micros"] for s in shards)
+    available = sum(s["available_micros"] for s in shards)
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    reserved = sum(
+        int(snap.get("micros"))
+        for snap in db()
+        .collection(RESERVATIONS)
+        .where(filter=FieldFilter("account_id", "==", account_id))
+        .stream()
+    )
+    entry_balance = sum(int(e["balance_delta_micros"]) for e in entries)
+    entry_held = sum(int(e["held_delta_micros"]) for e in entries)
+    if balance != entry_balance:
+        problems.append(f"{account_id}: balance {balance} != entries {entry_balance}")
+    if held != entry_held:
+        problems.append(f"{account_id}: held {held} != open holds {entry_held}")
+    if available != balance - held - reserved:
+        problems.append(
+            f"{account_id}: available {available} != balance - held - reserved "
+            f"({balance} - {held} - {reserved})"
+        )
+    if balance < 0 or held < 0 or available < 0:
+        problems.append(f"{account_id}: negative money {balance}/{held}/{available}")
+    settlements: dict[str, list[str]] = defaultdict(list)
+    holds = set()
+    for e in entries:
+        if e["kind"] == ledger.EntryKind.HOLD:
+            holds.add(e["job_id"])
+        elif e["kind"] in (ledger.EntryKind.CAPTURE, ledger.EntryKind.RELEASE):
+            settlements[e["job_id"]].append(e["kind"])
+    for job_id, kinds in settlements.items():
+        if len(kinds) > 1:
+            problems.append(f"job {job_id} settled {len(kinds)} times: {kinds}")
+        if job_id not in holds:
+            problems.append(f"job {job_id} settled without a hold")
+    refs = [db().collection(JOBS).document(job_id) for job_id in holds]
+    for snap in db().get_all(refs) if refs else []:
+        state = JobState(snap.get("state")) if snap.exists else None
+        settled = snap.id in settlements
+        if state is None:
+            problems.append(f"hold for missing job {snap.id}")
+        elif (state in TERMINAL) != settled:
+            problems.append(f"job {snap.id} is {state} but settled={settled}")
+    return problems

@@ -1,0 +1,142 @@
+"""`relay`: operator commands against the configured stack (by default the running
+`make dev` stack, through .local/dev.env). Each command prints one JSON object."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from shared.errors import AppError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+account_app = typer.Typer(no_args_is_help=True, help="Accounts.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+credits_app = typer.Typer(no_args_is_help=True, help="Credits.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Ledger audit.")
+app.add_typer(account_app, name="account")
+app.add_typer(key_app, name="key")
+app.add_typer(credits_app, name="credits")
+app.add_typer(ledger_app, name="ledger")
+
+Email = Annotated[str, typer.Option("--email", help="the account's email")]
+
+
+def _print(obj: dict[str, Any]) -> None:
+    typer.echo(json.dumps(obj))
+
+
+def _fail(message: str) -> None:
+    _print({"ok": False, "error": message})
+    raise typer.Exit(1)
+
+
+@account_app.command("create")
+def account_create(email: Email, admin: bool = False, worker: bool = False) -> None:
+    from shared.identity import Role, create_account
+
+    roles = [r for r, on in ((Role.ADMIN, admin), (Role.WORKER, worker)) if on]
+    try:
+        account = create_account(email=email, roles=roles)
+    except AppError as exc:
+        _fail(exc.message)
+    _print({"uid": account.id, "email": account.email})
+
+
+@key_app.command("create")
+def key_create(
+    email: Email, site: Annotated[str, typer.Option(help="market|pics|grid|media")], label: str = ""
+) -> None:
+    from shared.identity import Site, create_api_key, find_account_by_email
+
+    try:
+        account = find_account_by_email(email)
+        key = create_api_key(account_id=account.id, site=Site(site), label=label)
+    except ValueError:
+        _fail(f"unknown site {site!r}")
+    except AppError as exc:
+        _fail(exc.message)
+    _print({"key": key})
+
+
+@credits_app.command("grant")
+def credits_grant(
+    email: Email,
+    micros: Annotated[int, typer.Option(min=1)],
+    ref: Annotated[str, typer.Option(help="idempotency reference")] = "",
+) -> None:
+    from shared import ledger
+    from shared.identity import find_account_by_email
+
+    try:
+        account = find_account_by_email(email)
+        ledger.credit(
+            account_id=account.id,
+            kind=ledger.EntryKind.GRANT,
+            ref=ref or str(uuid.uuid4()),
+            micros=micros,
+            memo="operator grant",
+        )
+    except AppError as exc:
+        _fail(exc.message)
+    _print({"balance_micros": ledger.balance(account.id).balance_micros})
+
+
+@app.command("token")
+def token(email: Email) -> None:
+    """A Firebase ID token for the account (Auth emulator only)."""
+    from firebase_admin import auth
+
+    from shared.clients import firebase_app, http_client
+    from shared.identity import find_account_by_email
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    if not settings.auth_emulator_host:
+        _fail("relay token works against the Auth emulator only")
+    try:
+        account = find_account_by_email(email)
+    except AppError as exc:
+        _fail(exc.message)
+    fb = firebase_app()
+    password = secrets.token_urlsafe(16)
+    try:
+        user = auth.get_user_by_email(email, app=fb)
+        auth.update_user(user.uid, password=password, app=fb)
+    except auth.UserNotFoundError:
+        user = auth.create_user(email=email, password=password, email_verified=True, app=fb)
+    auth.set_custom_user_claims(user.uid, {"admin": account.is_admin}, app=fb)
+    url = (
+        f"http://{settings.auth_emulator_host}/identitytoolkit.googleapis.com/v1/"
+        "accounts:signInWithPassword?key=local"
+    )
+    response = http_client().post(
+        url, json={"email": email, "password": password, "returnSecureToken": True}
+    )
+    if response.status_code != 200:
+        _fail(f"sign-in failed: {response.text[:200]}")
+    _print({"idToken": response.json()["idToken"]})
+
+
+@ledger_app.command("check")
+def ledger_check(email: Annotated[str | None, typer.Option("--email")] = None) -> None:
+    from shared.audit import check
+    from shared.identity import find_account_by_email
+
+    account_id = None
+    if email:
+        try:
+            account_id = find_account_by_email(email).id
+        except AppError as exc:
+            _fail(exc.message)
+    result = check(account_id)
+    _print(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

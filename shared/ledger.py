@@ -1,0 +1,333 @@
+"""The ledger: every movement of money, in integer USD micros, exactly once.
+
+What can never happen:
+- A balance changes without a ledger entry. Every change is an entry `ledger/<kind>:<ref>`
+  created in the same atomic batch as the balance it moves; creating an entry that exists
+  fails the whole batch, so a retried webhook, task or callback is a no-op.
+- Money is spent twice. An account's money sits in shards
+  (`accounts/<id>/shards/<k>`, the distributed-counter pattern) holding `balance_micros`,
+  `held_micros` and `available_micros` (= balance - held - open reservations). Spending
+  first *reserves* on one shard by an atomic decrement whose result Firestore returns
+  (fetch-and-add, no read-modify-write transaction, no hot lock). A reservation that
+  leaves the shard below zero is undone before anyone is told it succeeded, so an
+  accepted hold is always covered; the brief dip is never reported as available money.
+- A job is settled twice: capture and release both go through `settle_writes`, whose
+  caller commits them with a precondition on the job document (see shared/jobs.py).
+- A balance goes negative: balance only falls by capturing held money or by spending a
+  reservation, both already covered.
+
+Reservations left behind by a crashed request are returned by the sweep
+(`expire_reservations`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shared import clock
+from shared.errors import AppError, ErrorKind
+from shared.settings import get_settings
+from shared.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
+
+RESERVE_DEADLINE_S = 5.0
+STALE_RESERVATION = dt.timedelta(minutes=2)
+
+
+class EntryKind(StrEnum):
+    GRANT = "grant"
+    TOPUP = "topup"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    RELEASE = "release"
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance_micros: int
+    held_micros: int
+    available_micros: int
+
+
+def entry_id(kind: EntryKind, ref: str) -> str:
+    return f"{kind}:{ref}"
+
+
+def _shard_ref(account_id: str, shard: int) -> Any:
+    return db().collection(ACCOUNTS).document(account_id).collection(SHARDS).document(str(shard))
+
+
+def _shard_refs(account_id: str) -> list[Any]:
+    return [_shard_ref(account_id, k) for k in range(get_settings().ledger_shards)]
+
+
+def _entry(
+    *,
+    account_id: str,
+    kind: EntryKind,
+    ref: str,
+    shard: int,
+    balance_delta: int,
+    held_delta: int,
+    job_id: str | None = None,
+    memo: str = "",
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "kind": str(kind),
+        "ref": ref,
+        "job_id": job_id,
+        "shard": shard,
+        "balance_delta_micros": balance_delta,
+        "held_delta_micros": held_delta,
+        "memo": memo,
+        "created_at": clock.now(),
+    }
+
+
+def read_shards(account_id: str) -> dict[int, dict[str, int]]:
+    shards = {}
+    for snap in db().get_all(_shard_refs(account_id)):
+        data = snap.to_dict() or {}
+        shards[int(snap.id)] = {
+            "balance_micros": int(data.get("balance_micros", 0)),
+            "held_micros": int(data.get("held_micros", 0)),
+            "available_micros": int(data.get("available_micros", 0)),
+        }
+    return shards
+
+
+def balance(account_id: str) -> Balance:
+    shards = read_shards(account_id).values()
+    return Balance(
+        balance_micros=sum(s["balance_micros"] for s in shards),
+        held_micros=sum(s["held_micros"] for s in shards),
+        # A shard dips below zero only while a rejected reservation is being undone.
+        available_micros=sum(max(0, s["available_micros"]) for s in shards),
+    )
+
+
+def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "") -> bool:
+    """Add money. Returns False when this entry was already applied (nothing changes)."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "credit amount must be positive")
+    eid = entry_id(kind, ref)
+    shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
+    batch = db().batch()
+    batch.create(
+        db().collection(LEDGER).document(eid),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=micros,
+            held_delta=0,
+            memo=memo,
+        ),
+    )
+    batch.set(
+        _shard_ref(account_id, shard),
+        {"balance_micros": increment(micros), "available_micros": increment(micros)},
+        merge=True,
+    )
+    try:
+        batch.commit()
+    except CONFLICTS:
+        return False
+    return True
+
+
+# --- spending: reserve, then turn the reservation into a hold ---------------------------
+
+
+def _reservation_ref(reservation_id: str) -> Any:
+    return db().collection(RESERVATIONS).document(reservation_id)
+
+
+def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
+    batch = db().batch()
+    batch.create(
+        _reservation_ref(reservation_id),
+        {"account_id": account_id, "shard": shard, "micros": micros, "created_at": clock.now()},
+    )
+    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
+    results = batch.commit()
+    left = int(results[1].transform_results[0].integer_value)
+    if left >= 0:
+        return True
+    undo_reservation(
+        account_id=account_id, reservation_id=reservation_id, shard=shard, micros=micros
+    )
+    return False
+
+
+def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
+    """Give a reservation's money back. A no-op when it was already spent or undone."""
+    from google.cloud import firestore
+
+    batch = db().batch()
+    batch.delete(
+        _reservation_ref(reservation_id), option=firestore.Client.write_option(exists=True)
+    )
+    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(micros)}, merge=True)
+    try:
+        batch.commit()
+    except CONFLICTS:
+        return False
+    return True
+
+
+def reserve(*, account_id: str, reservation_id: str, micros: int) -> int:
+    """Set `micros` aside on one shard; returns the shard. Raises INSUFFICIENT_FUNDS.
+
+    Candidates are the shards whose last read shows enough; the atomic decrement decides.
+    A shard seen below zero means another request is undoing an over-reservation, so we
+    wait briefly instead of refusing money that is about to come back.
+    """
+    deadline = time.monotonic() + RESERVE_DEADLINE_S
+    while True:
+        shards = read_shards(account_id)
+        avail = {k: s["available_micros"] for k, s in shards.items()}
+        candidates = [k for k, v in avail.items() if v >= micros]
+        random.shuffle(candidates)
+        candidates.sort(key=lambda k: -avail[k])
+        for shard in candidates:
+            if _try_reserve(account_id, reservation_id, shard, micros):
+                return shard
+        total = sum(max(0, v) for v in avail.values())
+        in_flight = any(v < 0 for v in avail.values())
+        if time.monotonic() > deadline or (not candidates and not in_flight and total < micros):
+            raise AppError(
+                ErrorKind.INSUFFICIENT_FUNDS,
+                "Insufficient credits",
+                {"available_micros": total, "needed_micros": micros},
+            )
+        if not candidates and not in_flight and total >= micros:
+            _consolidate(account_id, target=max(avail, key=lambda k: avail[k]))
+            continue
+        time.sleep(random.uniform(0.005, 0.03))
+
+
+def _consolidate(account_id: str, *, target: int) -> None:
+    """Move every shard's available money into `target` (rare: no one shard covers a hold).
+
+    A transaction, so the moved amounts are exactly what each shard had available; the
+    account's total balance does not change, so no ledger entry is written.
+    """
+    from google.cloud import firestore
+
+    refs = _shard_refs(account_id)
+
+    @firestore.transactional
+    def move(tx: Any) -> None:
+        snaps = list(tx.get_all(refs))
+        moved = 0
+        updates = []
+        for snap in snaps:
+            if int(snap.id) == target:
+                continue
+            data = snap.to_dict() or {}
+            amount = int(data.get("available_micros", 0))
+            if amount > 0:
+                moved += amount
+                updates.append((snap.reference, amount))
+        for ref, amount in updates:
+            tx.set(
+                ref,
+                {"balance_micros": increment(-amount), "available_micros": increment(-amount)},
+                merge=True,
+            )
+        if moved:
+            tx.set(
+                refs[target],
+                {"balance_micros": increment(moved), "available_micros": increment(moved)},
+                merge=True,
+            )
+
+    move(db().transaction())
+
+
+def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros: int) -> None:
+    """Turn reservation `job_id` into the job's hold, in the caller's batch."""
+    from google.cloud import firestore
+
+    batch.delete(_reservation_ref(job_id), option=firestore.Client.write_option(exists=True))
+    batch.create(
+        db().collection(LEDGER).document(entry_id(EntryKind.HOLD, job_id)),
+        _entry(
+            account_id=account_id,
+            kind=EntryKind.HOLD,
+            ref=job_id,
+            shard=shard,
+            balance_delta=0,
+            held_delta=micros,
+            job_id=job_id,
+        ),
+    )
+    batch.set(_shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
+
+
+def settle_writes(
+    batch: Any, *, account_id: str, job_id: str, shard: int, held_micros: int, capture_micros: int
+) -> None:
+    """Capture part or all of a job's hold (the rest returns), or release it (capture 0).
+
+    The caller commits this with a precondition on the job document, which is what makes
+    a job settle at most once.
+    """
+    if not 0 <= capture_micros <= held_micros:
+        raise ValueError("capture must be between 0 and the hold")
+    kind = EntryKind.CAPTURE if capture_micros else EntryKind.RELEASE
+    batch.create(
+        db().collection(LEDGER).document(entry_id(kind, job_id)),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=job_id,
+            shard=shard,
+            balance_delta=-capture_micros,
+            held_delta=-held_micros,
+            job_id=job_id,
+        ),
+    )
+    batch.set(
+        _shard_ref(account_id, shard),
+        {
+            "balance_micros": increment(-capture_micros),
+            "held_micros": increment(-held_micros),
+            "available_micros": increment(held_micros - capture_micros),
+        },
+        merge=True,
+    )
+
+
+def expire_reservations(*, older_than: dt.timedelta = STALE_RESERVATION) -> int:
+    """Return money reserved by requests that died before placing their hold."""
+    cutoff = clock.now() - older_than
+    returned = 0
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    stale = db().collection(RESERVATIONS).where(filter=FieldFilter("created_at", "<", cutoff))
+    for snap in stale.stream():
+        data = snap.to_dict()
+        if undo_reservation(
+            account_id=data["account_id"],
+            reservation_id=snap.id,
+            shard=int(data["shard"]),
+            micros=int(data["micros"]),
+        ):
+            returned += 1
+    return returned
+
+
+def entries(account_id: str) -> list[dict[str, Any]]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = db().collection(LEDGER).where(filter=FieldFilter("account_id", "==", account_id))
+    return [{"id": snap.id, **snap.to_dict()} for snap in query.stream()]

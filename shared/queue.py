@@ -1,0 +1,84 @@
+"""The Queue port: Cloud Tasks, locally its emulator over the same client.
+
+Every task is an HTTP POST of a JSON body to one of our functions
+(`<functions_base_url>/<target>`), named after its cause. Cloud Tasks delivers at least
+once and the local emulator does not even dedupe names, so every target must be
+idempotent by itself; the name is an optimisation, never the guarantee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from shared import clock
+from shared.clients import tasks_client
+from shared.errors import AppError, ErrorKind
+from shared.settings import get_settings
+
+TASK_SECRET_HEADER = "X-Relay-Task-Secret"
+
+
+class Target:
+    DISPATCH = "task_dispatch"
+    SWEEP = "task_sweep"
+
+
+def queue_path() -> str:
+    s = get_settings()
+    return tasks_client().queue_path(s.project_id, s.region, s.tasks_queue)
+
+
+def ensure_queue() -> None:
+    """Create the queue if missing (local stack; production declares it in infra/)."""
+    s = get_settings()
+    client = tasks_client()
+    parent = f"projects/{s.project_id}/locations/{s.region}"
+    with contextlib.suppress(gexc.AlreadyExists):
+        client.create_queue(parent=parent, queue={"name": queue_path()})
+
+
+def task_url(target: str) -> str:
+    return f"{get_settings().functions_base_url.rstrip('/')}/{target}"
+
+
+def enqueue(
+    target: str,
+    payload: dict[str, Any],
+    *,
+    name: str | None = None,
+    delay: dt.timedelta | None = None,
+) -> None:
+    from google.cloud import tasks_v2
+
+    settings = get_settings()
+    task: dict[str, Any] = {
+        "http_request": {
+            "http_method": tasks_v2.HttpMethod.POST,
+            "url": task_url(target),
+            "headers": {
+                "Content-Type": "application/json",
+                TASK_SECRET_HEADER: settings.task_secret,
+            },
+            "body": json.dumps(payload).encode(),
+        }
+    }
+    if name:
+        task["name"] = f"{queue_path()}/tasks/{re.sub(r'[^A-Za-z0-9_-]', '-', name)[:480]}"
+    if delay:
+        from google.protobuf import timestamp_pb2
+
+        ts = timestamp_pb2.Timestamp()
+        ts.FromDatetime(clock.now() + delay)
+        task["schedule_time"] = ts
+    try:
+        tasks_client().create_task(parent=queue_path(), task=task)
+    except gexc.AlreadyExists:
+        return
+    except gexc.GoogleAPICallError as exc:
+        raise AppError(ErrorKind.UNAVAILABLE, "task queue unavailable") from exc

@@ -1,0 +1,1 @@
+"""Input schemas shared by submit validation (shared/) and the GPU handlers (gpu_handlers/)."""

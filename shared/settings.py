@@ -1,0 +1,151 @@
+"""Settings: one typed object read from the environment, once per process.
+
+Production and local runs differ only here (emulator hosts, base URLs, keys), never in
+code paths. Outside the emulators it refuses to start with a placeholder secret.
+Locally, `make dev` writes `.local/dev.env`; processes that were not given the stack's
+environment (the `relay` CLI run from a shell) read it as defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_ENV_FILE = REPO_ROOT / ".local" / "dev.env"
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "local-dev-secret"})
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    environment: str = "local"  # "local" or "production"
+    project_id: str = "demo-relay"
+    region: str = "us-central1"
+
+    firestore_emulator_host: str | None = None
+    storage_emulator_host: str | None = None
+    auth_emulator_host: str | None = None
+    tasks_emulator_host: str | None = None
+
+    tasks_queue: str = "jobs"
+    # Base URL where every function is reachable as <base>/<function_name>.
+    functions_base_url: str = "http://127.0.0.1:8090"
+    # Shared secret Cloud Tasks sends to task targets (production adds IAM/OIDC on top).
+    task_secret: str = "local-dev-secret"
+    # Key for per-job callback tokens (HMAC over the job id).
+    callback_secret: str = "local-dev-secret"
+
+    bucket: str = "relay-outputs"
+    signing_key_file: str | None = None
+    output_url_ttl_s: int = 48 * 3600
+
+    runpod_api_base: str = "https://api.runpod.ai"
+    runpod_api_key: str = "local-dev-secret"
+    # model id -> RunPod endpoint id
+    runpod_endpoints: dict[str, str] = Field(default_factory=dict)
+    # model id -> "runpod" | "modal"
+    image_backends: dict[str, str] = Field(default_factory=dict)
+
+    ledger_shards: int = Field(default=4, ge=1, le=64)
+    job_timeout_s: int = 600
+    dispatch_max_attempts: int = 5
+    allow_private_webhooks: bool = False
+
+    pics_rate_per_minute: int = 60
+    pics_rate_per_day: int = 1000
+
+    @property
+    def on_emulators(self) -> bool:
+        return bool(self.firestore_emulator_host)
+
+    def check_secrets(self) -> None:
+        if self.on_emulators and self.environment != "production":
+            return
+        weak = [
+            name
+            for name in ("task_secret", "callback_secret", "runpod_api_key")
+            if getattr(self, name) in PLACEHOLDER_SECRETS
+        ]
+        if weak:
+            raise SettingsError(f"placeholder secrets outside the emulators: {', '.join(weak)}")
+
+
+def _parse_map(raw: str) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+_ENV = {
+    "environment": "RELAY_ENV",
+    "project_id": "RELAY_PROJECT_ID",
+    "region": "RELAY_REGION",
+    "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
+    "storage_emulator_host": "STORAGE_EMULATOR_HOST",
+    "auth_emulator_host": "FIREBASE_AUTH_EMULATOR_HOST",
+    "tasks_emulator_host": "RELAY_TASKS_EMULATOR_HOST",
+    "tasks_queue": "RELAY_TASKS_QUEUE",
+    "functions_base_url": "RELAY_FUNCTIONS_URL",
+    "task_secret": "RELAY_TASK_SECRET",
+    "callback_secret": "RELAY_CALLBACK_SECRET",
+    "bucket": "RELAY_BUCKET",
+    "signing_key_file": "RELAY_SIGNING_KEY_FILE",
+    "runpod_api_base": "RELAY_RUNPOD_API_BASE",
+    "runpod_api_key": "RUNPOD_API_KEY",
+    "runpod_endpoints": "RELAY_RUNPOD_ENDPOINTS",
+    "image_backends": "RELAY_IMAGE_BACKENDS",
+    "ledger_shards": "RELAY_LEDGER_SHARDS",
+    "job_timeout_s": "RELAY_JOB_TIMEOUT_S",
+    "allow_private_webhooks": "RELAY_ALLOW_PRIVATE_WEBHOOKS",
+    "pics_rate_per_minute": "RELAY_PICS_RATE_PER_MINUTE",
+    "pics_rate_per_day": "RELAY_PICS_RATE_PER_DAY",
+}
+_MAPS = {"runpod_endpoints", "image_backends"}
+# Variables the Google client libraries read themselves; exported when taken from the file.
+_EXPORTED = ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+
+
+def environ() -> dict[str, str]:
+    """The process environment, over the dev stack's file when this process lacks one."""
+    env = dict(os.environ)
+    file = env.get("RELAY_ENV_FILE")
+    path = Path(file) if file else DEV_ENV_FILE
+    wanted = (file or "FIRESTORE_EMULATOR_HOST" not in env) and env.get("RELAY_ENV") != "production"
+    if wanted and path.exists():
+        env = {**_read_env_file(path), **env}
+        for key in _EXPORTED:
+            if key in env:
+                os.environ.setdefault(key, env[key])
+    return env
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = environ() if env is None else env
+    values: dict[str, object] = {}
+    for field, var in _ENV.items():
+        if var in env:
+            raw = env[var]
+            values[field] = _parse_map(raw) if field in _MAPS else raw
+    settings = Settings.model_validate(values)
+    settings.check_secrets()
+    return settings
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()
