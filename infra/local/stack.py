@@ -75,6 +75,8 @@ class Stack:
     logs: Path
     workers: bool = True
     sweep: bool = False
+    # RunPod endpoints served with no worker behind them (jobs there wait, as on RunPod).
+    idle_endpoints: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -87,7 +89,7 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         p = self.ports
-        endpoints = ",".join(f"{m}={m}" for m in IMAGE_MODELS)
+        endpoints = ",".join(f"{m}={m}" for m in IMAGE_MODELS + self.idle_endpoints)
         return {
             "RELAY_ENV": "local",
             "RELAY_PROJECT_ID": PROJECT,

@@ -1,0 +1,47 @@
+# Relay: `make dev` runs the whole local stack, `make test` the whole suite.
+# Both install what they need first; `make install` alone is a quick no-op when nothing changed.
+PY    := .venv/bin/python
+STAMP := .local/stamps
+
+.PHONY: install dev test lint bench
+install: $(STAMP)/system $(STAMP)/venv $(STAMP)/tasks-venv $(STAMP)/npm .local/signing-sa.json $(STAMP)/models
+
+$(STAMP)/system: infra/local/install-system.sh
+	bash infra/local/install-system.sh
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/venv: pyproject.toml $(STAMP)/system
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[gpu,dev]'
+	@mkdir -p $(STAMP) && touch $@
+
+# The Cloud Tasks emulator needs protobuf < 5: it lives in its own venv.
+$(STAMP)/tasks-venv: $(STAMP)/system
+	test -x .tasks-venv/bin/python || python3 -m venv .tasks-venv
+	.tasks-venv/bin/pip install -q gcloud-tasks-emulator==0.6.2
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/npm: package.json package-lock.json $(STAMP)/system
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMP) && touch $@
+
+.local/signing-sa.json: $(STAMP)/venv
+	$(PY) -m infra.local.signing_key $@
+
+$(STAMP)/models: $(STAMP)/venv gpu_handlers/tiny_models.py
+	$(PY) -m gpu_handlers.tiny_models --out .local/models
+	@mkdir -p $(STAMP) && touch $@
+
+dev: install
+	$(PY) -m infra.local.stack dev
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+bench: install
+	$(PY) bench/submit.py

@@ -1,0 +1,1 @@
+from tests.stack_fixture import stack  # noqa: F401
