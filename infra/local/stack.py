@@ -196,7 +196,7 @@ class Stack:
                         "--api-key",
                         RUNPOD_API_KEY,
                         "--endpoints",
-                        ",".join(IMAGE_MODELS),
+                        ",".join(IMAGE_MODELS + self.idle_endpoints),
                     ],
                 ),
             ),

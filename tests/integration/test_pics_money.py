@@ -1,0 +1,135 @@
+"""PicShapes money under concurrency and retries, on the emulators through the gateway."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from shared import audit, dispatch, jobs, ledger
+from shared.jobs import JobCreate, JobState
+from shared.queue import TASK_SECRET_HEADER
+from tests.helpers import auth, new_account, site_url
+from tests.stack_fixture import IDLE_MODEL
+
+
+def _idle_job(account_id: str, micros: int = 10_000, **extra: object) -> jobs.JobRecord:
+    """A held job dispatched to a RunPod endpoint with no workers: it waits there."""
+    return jobs.submit(JobCreate(account_id=account_id, site="pics", model=IDLE_MODEL,
+                                 backend="runpod", input={"prompt": "x"}, price_micros=micros,
+                                 **extra))
+
+
+def _wait_dispatched(job_id: str, timeout: float = 30.0) -> jobs.JobRecord:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.get(job_id)
+        if job.backend_job_id:
+            return job
+        time.sleep(0.1)
+    raise AssertionError("job was not dispatched")
+
+
+def test_fifty_concurrent_submits_on_an_account_that_affords_thirty(stack) -> None:
+    account_id, key = new_account(credits=30)
+    base = site_url(stack, "pics")
+    body = {"prompt": "a lighthouse", "model": "z-image-turbo", "tier": "basic",
+            "width": 64, "height": 64}
+
+    def submit(_: int) -> int:
+        return httpx.post(f"{base}/api/v1/jobs", json=body, headers=auth(key), timeout=60
+                          ).status_code
+
+    with ThreadPoolExecutor(50) as pool:
+        codes = list(pool.map(submit, range(50)))
+    assert codes.count(201) == 30
+    assert codes.count(402) == 20
+    money = ledger.balance(account_id)
+    assert money.available_micros == 0
+    assert money.held_micros + (300_000 - money.balance_micros) == 300_000
+    assert audit.check(account_id)["ok"]
+
+
+def test_insufficient_credits_reports_balance_and_price(stack) -> None:
+    _, key = new_account(credits=2)
+    response = httpx.post(f"{site_url(stack, 'pics')}/api/v1/jobs",
+                          json={"prompt": "x", "tier": "premium"}, headers=auth(key))
+    assert response.status_code == 402
+    assert response.json() == {"error": "Insufficient credits", "code": "INSUFFICIENT_CREDITS",
+                               "credits": 2, "credits_needed": 5}
+
+
+def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
+    account_id, _ = new_account(credits=3)
+    job = _wait_dispatched(_idle_job(account_id, micros=30_000).id)
+    assert ledger.balance(account_id).available_micros == 0
+    url = dispatch.callback_url(job.id)
+    payload = {"id": job.backend_job_id, "status": "FAILED", "error": "CUDA out of memory"}
+    with ThreadPoolExecutor(5) as pool:
+        codes = list(pool.map(lambda _: httpx.post(url, json=payload, timeout=60).status_code,
+                              range(5)))
+    assert codes == [200] * 5
+    done = jobs.get(job.id)
+    assert done.state is JobState.FAILED and done.error == "CUDA out of memory"
+    money = ledger.balance(account_id)
+    assert (money.balance_micros, money.held_micros, money.available_micros) == (30_000, 0,
+                                                                                 30_000)
+    kinds = sorted(e["kind"] for e in ledger.entries(account_id) if e.get("job_id") == job.id)
+    assert kinds == ["hold", "release"]
+    assert audit.check(account_id)["ok"]
+
+
+def test_callback_with_a_wrong_token_changes_nothing(stack) -> None:
+    account_id, _ = new_account(credits=1)
+    job = _wait_dispatched(_idle_job(account_id).id)
+    url = dispatch.callback_url(job.id).replace("token=", "token=0")
+    response = httpx.post(url, json={"id": job.backend_job_id, "status": "FAILED"})
+    assert response.status_code == 401
+    assert jobs.get(job.id).state is JobState.QUEUED
+    assert ledger.balance(account_id).held_micros == 10_000
+
+
+def test_dispatch_task_delivered_twice_dispatches_once(stack) -> None:
+    account_id, _ = new_account(credits=1)
+    job = _idle_job(account_id)
+    url = f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch"
+    headers = {TASK_SECRET_HEADER: "local-dev-secret"}
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(lambda _: httpx.post(url, json={"job_id": job.id},
+                                                   headers=headers, timeout=60).status_code,
+                              range(2)))
+    assert codes == [200, 200]
+    first = _wait_dispatched(job.id)
+    # The queue's own delivery is a third: still one RunPod job, the one recorded.
+    runpod = f"http://127.0.0.1:{stack.ports['runpod']}/v2/{IDLE_MODEL}/status/"
+    status = httpx.get(runpod + first.backend_job_id,
+                       headers={"Authorization": "Bearer local-runpod-key"}).json()
+    assert status["status"] == "IN_QUEUE"
+    again = httpx.post(url, json={"job_id": job.id}, headers=headers, timeout=60)
+    assert again.json()["outcome"] == "already dispatched"
+    assert jobs.get(job.id).backend_job_id == first.backend_job_id
+
+
+def test_task_targets_refuse_calls_without_the_task_secret(stack) -> None:
+    url = f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch"
+    response = httpx.post(url, json={"job_id": str(uuid.uuid4())})
+    assert response.status_code == 401
+
+
+def test_sweep_fails_overdue_jobs_and_releases_their_holds(stack) -> None:
+    import time
+
+    account_id, _ = new_account(credits=2)
+    job = _wait_dispatched(_idle_job(account_id, micros=20_000, timeout_s=1).id)
+    time.sleep(1.5)
+    url = f"http://127.0.0.1:{stack.ports['functions']}/task_sweep"
+    response = httpx.post(url, json={}, headers={TASK_SECRET_HEADER: "local-dev-secret"},
+                          timeout=60)
+    assert response.status_code == 200
+    swept = jobs.get(job.id)
+    assert swept.state is JobState.FAILED and swept.error == "timed out"
+    assert ledger.balance(account_id).available_micros == 20_000
+    assert audit.check(account_id)["ok"]
