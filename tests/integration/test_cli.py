@@ -1,0 +1,63 @@
+"""The `relay` console script, run as an operator runs it, against the test stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+
+from shared import identity
+from tests.helpers import site_url
+
+RELAY = Path(sys.executable).parent / "relay"
+
+
+def relay(stack, *args: str, ok: bool = True) -> dict:
+    result = subprocess.run([str(RELAY), *args], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **stack.env})
+    assert (result.returncode == 0) is ok, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_operator_flow_account_key_credits_token_and_audit(stack) -> None:
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    account = relay(stack, "account", "create", "--email", email, "--admin")
+    assert account == {"uid": identity.account_id_for_email(email), "email": email}
+    key = relay(stack, "key", "create", "--email", email, "--site", "pics")["key"]
+    assert key.startswith("uk_")
+    assert relay(stack, "credits", "grant", "--email", email, "--micros", "250000") == {
+        "balance_micros": 250_000}
+    me = httpx.get(f"{site_url(stack, 'pics')}/api/v1/users/me",
+                   headers={"Authorization": f"Bearer {key}"}).json()
+    assert me["credits"] == 25 and me["role"] == "admin"
+    token = relay(stack, "token", "--email", email)["idToken"]
+    claims = identity.verify_id_token(token)
+    assert claims["email"] == email and claims["admin"] is True
+    check = relay(stack, "ledger", "check", "--email", email)
+    assert check["ok"] is True and check["entries"] == 1
+
+
+def test_cli_refuses_unknown_accounts_and_sites(stack) -> None:
+    missing = relay(stack, "key", "create", "--email", "nobody@example.com", "--site", "pics",
+                    ok=False)
+    assert missing["ok"] is False
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    relay(stack, "account", "create", "--email", email)
+    assert relay(stack, "key", "create", "--email", email, "--site", "moon", ok=False)[
+        "ok"] is False
+
+
+def test_stored_keys_are_hashes_never_plaintext(stack) -> None:
+    from shared.store import API_KEYS, db
+
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    relay(stack, "account", "create", "--email", email)
+    key = relay(stack, "key", "create", "--email", email, "--site", "media")["key"]
+    snap = db().collection(API_KEYS).document(identity.hash_key(key)).get()
+    assert snap.exists
+    assert key not in json.dumps(snap.to_dict(), default=str)
