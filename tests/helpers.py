@@ -20,8 +20,12 @@ def new_account(*, credits: int = 0, email: str | None = None) -> tuple[str, str
     email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
     account = identity.create_account(email=email)
     if credits:
-        ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT,
-                      ref=str(uuid.uuid4()), micros=credits * 10_000)
+        ledger.credit(
+            account_id=account.id,
+            kind=ledger.EntryKind.GRANT,
+            ref=str(uuid.uuid4()),
+            micros=credits * 10_000,
+        )
     key = identity.create_api_key(account_id=account.id, site=identity.Site.PICS)
     return account.id, key
 
@@ -30,8 +34,7 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def poll_job(base: str, job_id: str, *, until: set[str], timeout: float = 120.0
-             ) -> dict[str, Any]:
+def poll_job(base: str, job_id: str, *, until: set[str], timeout: float = 120.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = httpx.get(f"{base}/api/v1/jobs/{job_id}", timeout=10).json()

@@ -14,8 +14,12 @@ def _reset_process_caches() -> None:
     from shared import clients, settings
 
     settings.get_settings.cache_clear()
-    for accessor in (clients.firestore_client, clients.storage_client, clients.tasks_client,
-                     clients.http_client):
+    for accessor in (
+        clients.firestore_client,
+        clients.storage_client,
+        clients.tasks_client,
+        clients.http_client,
+    ):
         accessor.cache_clear()
 
 

@@ -22,8 +22,13 @@ from tests.helpers import new_account, site_url
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "001_c2ecba22d35cfaba.txt"
 schema = schemathesis.openapi.from_dict(yaml.safe_load(SEED.read_text()))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,5 +40,6 @@ def pics_client(stack) -> dict[str, object]:
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_matches_the_document(case, pics_client) -> None:
-    case.call_and_validate(base_url=pics_client["base_url"], headers=pics_client["headers"],
-                           checks=CHECKS, timeout=60)
+    case.call_and_validate(
+        base_url=pics_client["base_url"], headers=pics_client["headers"], checks=CHECKS, timeout=60
+    )

@@ -18,8 +18,13 @@ RELAY = Path(sys.executable).parent / "relay"
 
 
 def relay(stack, *args: str, ok: bool = True) -> dict:
-    result = subprocess.run([str(RELAY), *args], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, **stack.env})
+    result = subprocess.run(
+        [str(RELAY), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **stack.env},
+    )
     assert (result.returncode == 0) is ok, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -31,9 +36,11 @@ def test_operator_flow_account_key_credits_token_and_audit(stack) -> None:
     key = relay(stack, "key", "create", "--email", email, "--site", "pics")["key"]
     assert key.startswith("uk_")
     assert relay(stack, "credits", "grant", "--email", email, "--micros", "250000") == {
-        "balance_micros": 250_000}
-    me = httpx.get(f"{site_url(stack, 'pics')}/api/v1/users/me",
-                   headers={"Authorization": f"Bearer {key}"}).json()
+        "balance_micros": 250_000
+    }
+    me = httpx.get(
+        f"{site_url(stack, 'pics')}/api/v1/users/me", headers={"Authorization": f"Bearer {key}"}
+    ).json()
     assert me["credits"] == 25 and me["role"] == "admin"
     token = relay(stack, "token", "--email", email)["idToken"]
     claims = identity.verify_id_token(token)
@@ -43,13 +50,15 @@ def test_operator_flow_account_key_credits_token_and_audit(stack) -> None:
 
 
 def test_cli_refuses_unknown_accounts_and_sites(stack) -> None:
-    missing = relay(stack, "key", "create", "--email", "nobody@example.com", "--site", "pics",
-                    ok=False)
+    missing = relay(
+        stack, "key", "create", "--email", "nobody@example.com", "--site", "pics", ok=False
+    )
     assert missing["ok"] is False
     email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
     relay(stack, "account", "create", "--email", email)
-    assert relay(stack, "key", "create", "--email", email, "--site", "moon", ok=False)[
-        "ok"] is False
+    assert (
+        relay(stack, "key", "create", "--email", email, "--site", "moon", ok=False)["ok"] is False
+    )
 
 
 def test_stored_keys_are_hashes_never_plaintext(stack) -> None:

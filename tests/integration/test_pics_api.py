@@ -14,21 +14,35 @@ from shared.store import JOBS, db
 from tests.helpers import auth, new_account, poll_job, site_url
 
 
-@pytest.mark.parametrize(("model", "tier", "price"), [("z-image-turbo", "pro", 3),
-                                                      ("flux-schnell", "basic", 1)])
-def test_job_runs_to_a_png_of_the_requested_size_and_costs_its_tier(stack, model, tier,
-                                                                     price) -> None:
+@pytest.mark.parametrize(
+    ("model", "tier", "price"), [("z-image-turbo", "pro", 3), ("flux-schnell", "basic", 1)]
+)
+def test_job_runs_to_a_png_of_the_requested_size_and_costs_its_tier(
+    stack, model, tier, price
+) -> None:
     account_id, key = new_account(credits=10)
     base = site_url(stack, "pics")
-    created = httpx.post(f"{base}/api/v1/jobs", headers=auth(key), timeout=30, json={
-        "prompt": "a red bicycle", "model": model, "tier": tier, "width": 96, "height": 80,
-        "seed": 7})
+    created = httpx.post(
+        f"{base}/api/v1/jobs",
+        headers=auth(key),
+        timeout=30,
+        json={
+            "prompt": "a red bicycle",
+            "model": model,
+            "tier": tier,
+            "width": 96,
+            "height": 80,
+            "seed": 7,
+        },
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["status"] == "pending" and job["seed"] == 7 and job["tier"] == tier
     assert job["steps"] == {"z-image-turbo": 8, "flux-schnell": 4}[model]
-    assert httpx.get(f"{base}/api/v1/users/me/credits", headers=auth(key)).json()["credits"] \
+    assert (
+        httpx.get(f"{base}/api/v1/users/me/credits", headers=auth(key)).json()["credits"]
         == 10 - price
+    )
     done = poll_job(base, job["id"], until={"completed", "failed"})
     assert done["status"] == "completed", done
     assert done["completed_at"] and done["created_at"]
@@ -45,8 +59,9 @@ def test_job_runs_to_a_png_of_the_requested_size_and_costs_its_tier(stack, model
 def test_result_is_202_until_the_job_completes(stack) -> None:
     _, key = new_account(credits=1)
     base = site_url(stack, "pics")
-    job = httpx.post(f"{base}/api/v1/jobs", headers=auth(key),
-                     json={"prompt": "x", "width": 64, "height": 64}).json()
+    job = httpx.post(
+        f"{base}/api/v1/jobs", headers=auth(key), json={"prompt": "x", "width": 64, "height": 64}
+    ).json()
     first = httpx.get(f"{base}/api/v1/jobs/{job['id']}/result")
     if first.status_code == 202:  # the tiny model may already be done; both are valid here
         assert first.json()["message"] == "Job is not completed yet"
@@ -60,7 +75,9 @@ def test_profile_and_credits(stack) -> None:
     me = httpx.get(f"{base}/api/v1/users/me", headers=auth(key)).json()
     assert me["id"] == account_id and me["credits"] == 12 and me["role"] == "user"
     assert httpx.get(f"{base}/api/v1/users/me/credits", headers=auth(key)).json() == {
-        "credits": 12, "user_id": account_id}
+        "credits": 12,
+        "user_id": account_id,
+    }
 
 
 def test_tiers_and_models_are_public(stack) -> None:
@@ -80,8 +97,11 @@ BAD_REQUESTS = [
     ({"prompt": "x", "tier": "ultra"}, 400, "INVALID_TIER"),
     ({"prompt": "x", "model": "sdxl"}, 400, "INVALID_MODEL"),
     ({"prompt": "x", "tier": "basic", "width": 1025}, 400, "TIER_LIMIT_EXCEEDED"),
-    ({"prompt": "x", "model": "flux-schnell", "tier": "pro", "height": 1440}, 400,
-     "TIER_LIMIT_EXCEEDED"),
+    (
+        {"prompt": "x", "model": "flux-schnell", "tier": "pro", "height": 1440},
+        400,
+        "TIER_LIMIT_EXCEEDED",
+    ),
     ({"prompt": "x", "width": 0}, 400, "INVALID_REQUEST"),
     ({"prompt": "x", "width": "512"}, 400, "INVALID_REQUEST"),
     ({"prompt": "x", "seed": -1}, 400, "INVALID_REQUEST"),
@@ -91,11 +111,11 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("body", "status", "code"), BAD_REQUESTS)
-def test_bad_job_requests_get_documented_errors_and_change_nothing(stack, body, status,
-                                                                   code) -> None:
+def test_bad_job_requests_get_documented_errors_and_change_nothing(
+    stack, body, status, code
+) -> None:
     account_id, key = new_account(credits=5)
-    response = httpx.post(f"{site_url(stack, 'pics')}/api/v1/jobs", json=body,
-                          headers=auth(key))
+    response = httpx.post(f"{site_url(stack, 'pics')}/api/v1/jobs", json=body, headers=auth(key))
     assert response.status_code == status
     assert response.json()["code"] == code and response.json()["error"]
     _assert_untouched(account_id, 5)
@@ -114,8 +134,9 @@ def test_malformed_json_and_non_object_bodies_are_400(stack) -> None:
     account_id, key = new_account(credits=5)
     url = f"{site_url(stack, 'pics')}/api/v1/jobs"
     for raw in (b"{not json", b"[1,2]", b""):
-        response = httpx.post(url, content=raw, headers={**auth(key),
-                                                        "Content-Type": "application/json"})
+        response = httpx.post(
+            url, content=raw, headers={**auth(key), "Content-Type": "application/json"}
+        )
         assert response.status_code == 400
         assert response.json()["code"] == "INVALID_REQUEST"
     _assert_untouched(account_id, 5)

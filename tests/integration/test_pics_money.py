@@ -16,9 +16,17 @@ from tests.stack_fixture import IDLE_MODEL
 
 def _idle_job(account_id: str, micros: int = 10_000, **extra: object) -> jobs.JobRecord:
     """A held job dispatched to a RunPod endpoint with no workers: it waits there."""
-    return jobs.submit(JobCreate(account_id=account_id, site="pics", model=IDLE_MODEL,
-                                 backend="runpod", input={"prompt": "x"}, price_micros=micros,
-                                 **extra))
+    return jobs.submit(
+        JobCreate(
+            account_id=account_id,
+            site="pics",
+            model=IDLE_MODEL,
+            backend="runpod",
+            input={"prompt": "x"},
+            price_micros=micros,
+            **extra,
+        )
+    )
 
 
 def _wait_dispatched(job_id: str, timeout: float = 30.0) -> jobs.JobRecord:
@@ -36,12 +44,18 @@ def _wait_dispatched(job_id: str, timeout: float = 30.0) -> jobs.JobRecord:
 def test_fifty_concurrent_submits_on_an_account_that_affords_thirty(stack) -> None:
     account_id, key = new_account(credits=30)
     base = site_url(stack, "pics")
-    body = {"prompt": "a lighthouse", "model": "z-image-turbo", "tier": "basic",
-            "width": 64, "height": 64}
+    body = {
+        "prompt": "a lighthouse",
+        "model": "z-image-turbo",
+        "tier": "basic",
+        "width": 64,
+        "height": 64,
+    }
 
     def submit(_: int) -> int:
-        return httpx.post(f"{base}/api/v1/jobs", json=body, headers=auth(key), timeout=60
-                          ).status_code
+        return httpx.post(
+            f"{base}/api/v1/jobs", json=body, headers=auth(key), timeout=60
+        ).status_code
 
     with ThreadPoolExecutor(50) as pool:
         codes = list(pool.map(submit, range(50)))
@@ -55,11 +69,18 @@ def test_fifty_concurrent_submits_on_an_account_that_affords_thirty(stack) -> No
 
 def test_insufficient_credits_reports_balance_and_price(stack) -> None:
     _, key = new_account(credits=2)
-    response = httpx.post(f"{site_url(stack, 'pics')}/api/v1/jobs",
-                          json={"prompt": "x", "tier": "premium"}, headers=auth(key))
+    response = httpx.post(
+        f"{site_url(stack, 'pics')}/api/v1/jobs",
+        json={"prompt": "x", "tier": "premium"},
+        headers=auth(key),
+    )
     assert response.status_code == 402
-    assert response.json() == {"error": "Insufficient credits", "code": "INSUFFICIENT_CREDITS",
-                               "credits": 2, "credits_needed": 5}
+    assert response.json() == {
+        "error": "Insufficient credits",
+        "code": "INSUFFICIENT_CREDITS",
+        "credits": 2,
+        "credits_needed": 5,
+    }
 
 
 def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
@@ -69,14 +90,14 @@ def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
     url = dispatch.callback_url(job.id)
     payload = {"id": job.backend_job_id, "status": "FAILED", "error": "CUDA out of memory"}
     with ThreadPoolExecutor(5) as pool:
-        codes = list(pool.map(lambda _: httpx.post(url, json=payload, timeout=60).status_code,
-                              range(5)))
+        codes = list(
+            pool.map(lambda _: httpx.post(url, json=payload, timeout=60).status_code, range(5))
+        )
     assert codes == [200] * 5
     done = jobs.get(job.id)
     assert done.state is JobState.FAILED and done.error == "CUDA out of memory"
     money = ledger.balance(account_id)
-    assert (money.balance_micros, money.held_micros, money.available_micros) == (30_000, 0,
-                                                                                 30_000)
+    assert (money.balance_micros, money.held_micros, money.available_micros) == (30_000, 0, 30_000)
     kinds = sorted(e["kind"] for e in ledger.entries(account_id) if e.get("job_id") == job.id)
     assert kinds == ["hold", "release"]
     assert audit.check(account_id)["ok"]
@@ -98,15 +119,23 @@ def test_dispatch_task_delivered_twice_dispatches_once(stack) -> None:
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch"
     headers = {TASK_SECRET_HEADER: "local-dev-secret"}
     with ThreadPoolExecutor(2) as pool:
-        codes = list(pool.map(lambda _: httpx.post(url, json={"job_id": job.id},
-                                                   headers=headers, timeout=60).status_code,
-                              range(2)))
+        codes = list(
+            pool.map(
+                lambda _: (
+                    httpx.post(
+                        url, json={"job_id": job.id}, headers=headers, timeout=60
+                    ).status_code
+                ),
+                range(2),
+            )
+        )
     assert codes == [200, 200]
     first = _wait_dispatched(job.id)
     # The queue's own delivery is a third: still one RunPod job, the one recorded.
     runpod = f"http://127.0.0.1:{stack.ports['runpod']}/v2/{IDLE_MODEL}/status/"
-    status = httpx.get(runpod + first.backend_job_id,
-                       headers={"Authorization": "Bearer local-runpod-key"}).json()
+    status = httpx.get(
+        runpod + first.backend_job_id, headers={"Authorization": "Bearer local-runpod-key"}
+    ).json()
     assert status["status"] == "IN_QUEUE"
     again = httpx.post(url, json={"job_id": job.id}, headers=headers, timeout=60)
     assert again.json()["outcome"] == "already dispatched"
@@ -126,8 +155,9 @@ def test_sweep_fails_overdue_jobs_and_releases_their_holds(stack) -> None:
     job = _wait_dispatched(_idle_job(account_id, micros=20_000, timeout_s=1).id)
     time.sleep(1.5)
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_sweep"
-    response = httpx.post(url, json={}, headers={TASK_SECRET_HEADER: "local-dev-secret"},
-                          timeout=60)
+    response = httpx.post(
+        url, json={}, headers={TASK_SECRET_HEADER: "local-dev-secret"}, timeout=60
+    )
     assert response.status_code == 200
     swept = jobs.get(job.id)
     assert swept.state is JobState.FAILED and swept.error == "timed out"

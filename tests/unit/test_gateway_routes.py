@@ -12,15 +12,18 @@ def test_every_rewrite_targets_an_exported_function() -> None:
             assert function in main.__all__, f"{site} rewrites to unknown {function}"
 
 
-@pytest.mark.parametrize(("glob", "path", "matches"), [
-    ("/api/v1/jobs/**", "/api/v1/jobs/abc/result", True),
-    ("/api/v1/jobs/**", "/api/v1/jobsx", False),
-    ("/api/v1/jobs", "/api/v1/jobs", True),
-    ("/api/v1/jobs", "/api/v1/jobs/", True),
-    ("/api/*/tiers", "/api/v1/tiers", True),
-    ("/api/*/tiers", "/api/v1/x/tiers", False),
-    ("/api/v1/{tiers,models}", "/api/v1/models", True),
-])
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("/api/v1/jobs/**", "/api/v1/jobs/abc/result", True),
+        ("/api/v1/jobs/**", "/api/v1/jobsx", False),
+        ("/api/v1/jobs", "/api/v1/jobs", True),
+        ("/api/v1/jobs", "/api/v1/jobs/", True),
+        ("/api/*/tiers", "/api/v1/tiers", True),
+        ("/api/*/tiers", "/api/v1/x/tiers", False),
+        ("/api/v1/{tiers,models}", "/api/v1/models", True),
+    ],
+)
 def test_firebase_globs(glob: str, path: str, matches: bool) -> None:
     assert bool(glob_to_regex(glob).match(path)) is matches
 

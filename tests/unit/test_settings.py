@@ -5,13 +5,24 @@ from shared.settings import SettingsError, load_settings
 
 def test_placeholder_secrets_are_refused_outside_the_emulators() -> None:
     with pytest.raises(SettingsError, match="task_secret"):
-        load_settings({"RELAY_ENV": "production", "RUNPOD_API_KEY": "rp_live_x",
-                       "RELAY_CALLBACK_SECRET": "a-long-random-callback-secret"})
+        load_settings(
+            {
+                "RELAY_ENV": "production",
+                "RUNPOD_API_KEY": "rp_live_x",
+                "RELAY_CALLBACK_SECRET": "a-long-random-callback-secret",
+            }
+        )
 
 
 def test_real_secrets_are_accepted_in_production() -> None:
-    settings = load_settings({"RELAY_ENV": "production", "RUNPOD_API_KEY": "rp_live_x",
-                              "RELAY_CALLBACK_SECRET": "c" * 32, "RELAY_TASK_SECRET": "t" * 32})
+    settings = load_settings(
+        {
+            "RELAY_ENV": "production",
+            "RUNPOD_API_KEY": "rp_live_x",
+            "RELAY_CALLBACK_SECRET": "c" * 32,
+            "RELAY_TASK_SECRET": "t" * 32,
+        }
+    )
     assert not settings.on_emulators
 
 
@@ -21,6 +32,10 @@ def test_placeholders_are_fine_on_the_emulators() -> None:
 
 
 def test_maps_parse_from_the_environment() -> None:
-    settings = load_settings({"FIRESTORE_EMULATOR_HOST": "h:1",
-                              "RELAY_RUNPOD_ENDPOINTS": "z-image-turbo=abc, flux-schnell=def"})
+    settings = load_settings(
+        {
+            "FIRESTORE_EMULATOR_HOST": "h:1",
+            "RELAY_RUNPOD_ENDPOINTS": "z-image-turbo=abc, flux-schnell=def",
+        }
+    )
     assert settings.runpod_endpoints == {"z-image-turbo": "abc", "flux-schnell": "def"}

@@ -48,11 +48,18 @@ def test_signature_verifies_with_the_signing_key(signing) -> None:
     query = parse_qs(parts.query)
     signature = bytes.fromhex(query.pop("X-Goog-Signature")[0])
     canonical_query = "&".join(f"{k}={quote(v[0], safe='')}" for k, v in sorted(query.items()))
-    request = "\n".join(["GET", parts.path, canonical_query, f"host:{parts.netloc}\n", "host",
-                         "UNSIGNED-PAYLOAD"])
+    request = "\n".join(
+        ["GET", parts.path, canonical_query, f"host:{parts.netloc}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
     scope = query["X-Goog-Credential"][0].split("/", 1)[1]
-    to_sign = "\n".join(["GOOG4-RSA-SHA256", query["X-Goog-Date"][0], scope,
-                         hashlib.sha256(request.encode()).hexdigest()])
+    to_sign = "\n".join(
+        [
+            "GOOG4-RSA-SHA256",
+            query["X-Goog-Date"][0],
+            scope,
+            hashlib.sha256(request.encode()).hexdigest(),
+        ]
+    )
     info = json.loads(signing.read_text())
     key = serialization.load_pem_private_key(info["private_key"].encode(), None).public_key()
     # Raises InvalidSignature unless the URL was signed by this key over this request.
@@ -61,5 +68,7 @@ def test_signature_verifies_with_the_signing_key(signing) -> None:
 
 def test_expired_outputs_get_no_url(signing) -> None:
     now = dt.datetime.now(dt.UTC)
-    assert outputs.signed_url("outputs/j/0.png", expires_at=now - dt.timedelta(seconds=1),
-                              now=now) is None
+    assert (
+        outputs.signed_url("outputs/j/0.png", expires_at=now - dt.timedelta(seconds=1), now=now)
+        is None
+    )

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Deploy Relay to a Google Cloud project. Needs gcloud and firebase logged in, and the secrets
+# below in Secret Manager. Idempotent: re-running updates what exists.
+#   PROJECT=my-project REGION=us-central1 infra/deploy.sh
+set -euo pipefail
+: "${PROJECT:?set PROJECT}"
+REGION=${REGION:-us-central1}
+BUCKET=${BUCKET:-$PROJECT-relay-outputs}
+QUEUE=${QUEUE:-jobs}
+cd "$(dirname "$0")/.."
+FUNCTIONS_URL="https://$REGION-$PROJECT.cloudfunctions.net"
+
+gcloud config set project "$PROJECT" >/dev/null
+
+# Storage: outputs bucket, deleted after 72 h.
+gcloud storage buckets describe "gs://$BUCKET" >/dev/null 2>&1 \
+  || gcloud storage buckets create "gs://$BUCKET" --location="$REGION" --uniform-bucket-level-access
+gcloud storage buckets update "gs://$BUCKET" --lifecycle-file=infra/storage/lifecycle.json
+
+# Firestore indexes, TTL and (deny-all) client rules.
+firebase deploy --project "$PROJECT" --only firestore:indexes,firestore:rules \
+  --config infra/firestore/firebase.deploy.json
+
+# Cloud Tasks queue.
+gcloud tasks queues describe "$QUEUE" --location="$REGION" >/dev/null 2>&1 \
+  || gcloud tasks queues create "$QUEUE" --location="$REGION"
+gcloud tasks queues update "$QUEUE" --location="$REGION" --max-attempts=8 \
+  --min-backoff=1s --max-backoff=60s --max-dispatches-per-second=200
+
+# Functions: every name main.py exports, one Cloud Function (2nd gen) each.
+ENV="RELAY_ENV=production,RELAY_PROJECT_ID=$PROJECT,RELAY_REGION=$REGION,RELAY_BUCKET=$BUCKET"
+ENV="$ENV,RELAY_TASKS_QUEUE=$QUEUE,RELAY_FUNCTIONS_URL=$FUNCTIONS_URL"
+ENV="$ENV,RELAY_RUNPOD_ENDPOINTS=${RELAY_RUNPOD_ENDPOINTS:?set model=endpoint,...}"
+SECRETS="RELAY_TASK_SECRET=relay-task-secret:latest,RELAY_CALLBACK_SECRET=relay-callback-secret:latest"
+SECRETS="$SECRETS,RUNPOD_API_KEY=runpod-api-key:latest"
+for fn in $(python3 -c 'import ast,sys; t=ast.parse(open("main.py").read()); print(" ".join(next(ast.literal_eval(n.value) for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")))'); do
+  gcloud functions deploy "$fn" --gen2 --runtime=python311 --region="$REGION" --source=. \
+    --entry-point="$fn" --trigger-http --allow-unauthenticated \
+    --set-env-vars="$ENV" --set-secrets="$SECRETS" --memory=512Mi --timeout=60s
+done
+
+# The sweep, every minute (Cloud Scheduler calls the function like Cloud Tasks does).
+gcloud scheduler jobs describe relay-sweep --location="$REGION" >/dev/null 2>&1 \
+  || gcloud scheduler jobs create http relay-sweep --location="$REGION" --schedule="* * * * *" \
+       --uri="$FUNCTIONS_URL/task_sweep" --http-method=POST --message-body='{}' \
+       --headers="Content-Type=application/json,X-Relay-Task-Secret=$(gcloud secrets versions access latest --secret=relay-task-secret)"
+
+# Hosting: one site per target in firebase.json.
+firebase deploy --project "$PROJECT" --only hosting
