@@ -38,13 +38,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from gpu_handlers.errors import ModelMismatchError
 from shared.schemas.images import ImageGenerationInput, ImageGenerationOutput, ImageModel
 
+__all__ = ["ModelMismatchError", "ModelSpec", "clear_cache", "generate", "load"]
+
 MODEL_DIR_ENV = "RELAY_MODEL_DIR"
-
-
-class ModelMismatchError(ValueError):
-    """The payload asks for a different model than this handler serves."""
 
 
 @dataclass(frozen=True)
@@ -150,8 +149,7 @@ def generate(
     request = ImageGenerationInput.model_validate(payload)
     if request.model != spec.model_id:
         raise ModelMismatchError(
-            f"this handler serves {spec.model_id.value!r}, payload asks for "
-            f"{request.model.value!r}"
+            f"this handler serves {spec.model_id.value!r}, payload asks for {request.model.value!r}"
         )
     loaded = load(spec, model_dir)
     gen_width = round_up(request.width, loaded.multiple)

@@ -33,31 +33,15 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import torch
-from diffusers import (
-    AutoencoderKL,
-    DiffusionPipeline,
-    FlowMatchEulerDiscreteScheduler,
-    FluxPipeline,
-    FluxTransformer2DModel,
-    ZImagePipeline,
-    ZImageTransformer2DModel,
-)
-from tokenizers.pre_tokenizers import ByteLevel
-from transformers import (
-    CLIPTextConfig,
-    CLIPTextModel,
-    CLIPTokenizer,
-    Qwen2Tokenizer,
-    Qwen3Config,
-    Qwen3Model,
-    T5Config,
-    T5EncoderModel,
-    T5Tokenizer,
-)
+from typing import TYPE_CHECKING, Any
 
 from shared.schemas.images import ImageModel
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL, FluxPipeline, ZImagePipeline
+
+# torch/diffusers/transformers are imported inside the builders: they take seconds to import,
+# and a re-run over complete saves should be an instant no-op.
 
 SEED = 0
 MARKER_FILE = "TINY_MODEL.json"
@@ -82,16 +66,16 @@ QWEN_CHAT_TEMPLATE = (
 
 
 def _byte_alphabet() -> list[str]:
+    from tokenizers.pre_tokenizers import ByteLevel
+
     # The 256 printable stand-ins byte-level BPE uses for raw bytes: with all of them in
     # the vocab (and no merges) any UTF-8 prompt tokenizes to one token per byte, no <unk>.
     return sorted(ByteLevel.alphabet())
 
 
-def _scheduler(config: dict) -> FlowMatchEulerDiscreteScheduler:
-    return FlowMatchEulerDiscreteScheduler(**config)
-
-
 def _tiny_vae(latent_channels: int) -> AutoencoderKL:
+    from diffusers import AutoencoderKL
+
     # Four levels -> vae_scale_factor 8, like the production (Flux) VAE; 8 channels keep it
     # cheap even when decoding 256x256 on a CPU. Scaling/shift are the Flux VAE's values.
     return AutoencoderKL(
@@ -113,6 +97,10 @@ def _tiny_vae(latent_channels: int) -> AutoencoderKL:
 
 def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
     """A tiny random `ZImagePipeline` (Qwen3 text encoder, Z-Image DiT, AutoencoderKL)."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3Model
+
     vocab = {ch: i for i, ch in enumerate(_byte_alphabet())}
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
@@ -156,8 +144,8 @@ def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
     torch.manual_seed(seed + 2)
     vae = _tiny_vae(latent_channels)
     # Z-Image-Turbo's own scheduler config.
-    scheduler = _scheduler(
-        {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": False}
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False
     )
     return ZImagePipeline(
         scheduler=scheduler,
@@ -170,6 +158,17 @@ def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
 
 def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
     """A tiny random `FluxPipeline` (CLIP + T5 text encoders, Flux DiT, AutoencoderKL)."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        T5Config,
+        T5EncoderModel,
+        T5Tokenizer,
+    )
+
     alphabet = _byte_alphabet()
     clip_vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for ch in alphabet:
@@ -210,7 +209,6 @@ def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
             relative_attention_num_buckets=8,
             pad_token_id=tokenizer_2.pad_token_id,
             eos_token_id=tokenizer_2.eos_token_id,
-            decoder_start_token_id=tokenizer_2.pad_token_id,
         )
     )
 
@@ -231,16 +229,14 @@ def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
     torch.manual_seed(seed + 3)
     vae = _tiny_vae(latent_channels)
     # FLUX.1-schnell's own scheduler config.
-    scheduler = _scheduler(
-        {
-            "num_train_timesteps": 1000,
-            "shift": 1.0,
-            "use_dynamic_shifting": False,
-            "base_shift": 0.5,
-            "max_shift": 1.15,
-            "base_image_seq_len": 256,
-            "max_image_seq_len": 4096,
-        }
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        num_train_timesteps=1000,
+        shift=1.0,
+        use_dynamic_shifting=False,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
     )
     return FluxPipeline(
         scheduler=scheduler,
@@ -253,7 +249,9 @@ def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
     )
 
 
-BUILDERS: dict[str, Callable[[int], DiffusionPipeline]] = {
+# Values return ZImagePipeline / FluxPipeline; typed Any because diffusers' lazy module
+# hides their DiffusionPipeline base from type checkers.
+BUILDERS: dict[str, Callable[[int], Any]] = {
     ImageModel.Z_IMAGE_TURBO.value: build_z_image_turbo,
     ImageModel.FLUX_SCHNELL.value: build_flux_schnell,
 }

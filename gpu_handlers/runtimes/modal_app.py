@@ -1,16 +1,22 @@
-"""The `relay-images` Modal app: one GPU class per image model.
+"""The `relay-images` Modal app: one GPU class per image model, plus a `generate` entry point.
 
-Deploy:   modal deploy -m gpu_handlers.runtimes.modal_app
-Call:     modal.Cls.from_name("relay-images", "FluxSchnell")().generate.remote(payload)
-Offline:  run_local("flux-schnell", payload)   # same class body, in this process
+Deploy:   modal deploy -m gpu_handlers.runtimes.modal_app      (from the repo root)
+Submit:   modal.Function.from_name("relay-images", "generate").spawn(model, payload, callback_url)
+          (what `shared/backends/modal.py` does; the call's return value is the output dict)
+Offline:  run_local("flux-schnell", payload)   # the GPU class body, in this process
 
 Invariants:
-- Each class loads its pipeline once per container in `@modal.enter` and serves
-  `generate(payload) -> dict`, which is exactly the model handler's pure `generate`; so
-  `run_local(m, p) == <model handler>.generate(p)` for the same weights.
+- Each GPU class (`ZImageTurbo`, `FluxSchnell`) loads its pipeline once per container in
+  `@modal.enter` and serves `generate(payload) -> dict`, which is exactly the model handler's
+  pure `generate`; so `run_local(m, p) == <model handler>.generate(p)` for the same weights.
+- `generate(model, payload, callback_url)` is a small CPU function: it validates the payload
+  (bad input never starts a GPU), runs the model's GPU class, POSTs the RunPod-shaped report
+  `{"id": <function call id>, "status": "COMPLETED", "output": ...}` (or `"FAILED"` with
+  `"error"`) to `callback_url`, and returns the output (or `{"error": ...}` for bad input), so
+  polling `FunctionCall.get()` sees the same result when a callback is lost.
 - `run_local` goes through Modal's own `.local()` path (enter hook, then the method), which
   needs no Modal token or network; importing this module needs neither (images, volumes and
-  classes are lazy definitions until `modal deploy`/`modal run`).
+  classes are lazy definitions until `modal deploy`/`modal run`), nor torch.
 - Weights: in the container `RELAY_MODEL_DIR` is unset, so the Hugging Face repo is used,
   cached on the `relay-hf-cache` volume (HF_HOME) so only the first cold start downloads.
   Locally, `RELAY_MODEL_DIR` decides, as for every handler.
@@ -18,21 +24,29 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import modal
+from pydantic import ValidationError
 
+from gpu_handlers.errors import ModelMismatchError, describe_input_error
 from gpu_handlers.registry import get_handler
-from shared.schemas.images import ImageModel
+from shared.schemas.images import ImageGenerationInput, ImageModel
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "relay-images"
 HF_CACHE_PATH = "/cache"
+CALLBACK_ATTEMPTS = 5
 
 app = modal.App(APP_NAME)
 
 # Same pins as pyproject's `gpu` extra (plus the schema's pydantic); keep them in step.
-image = (
+gpu_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(
         "torch==2.13.0",
@@ -46,14 +60,21 @@ image = (
     .env({"HF_HOME": f"{HF_CACHE_PATH}/huggingface"})
     .add_local_python_source("gpu_handlers", "shared")
 )
+# The entry point only validates, waits and posts: no torch, so it starts in a second.
+dispatch_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install("pydantic==2.14.3", "httpx==0.28.1")
+    .add_local_python_source("gpu_handlers", "shared")
+)
 
 hf_cache = modal.Volume.from_name("relay-hf-cache", create_if_missing=True)
 
-_CLS_OPTIONS: dict[str, Any] = {
-    "image": image,
+_GPU_CLS_OPTIONS: dict[str, Any] = {
+    "image": gpu_image,
     "volumes": {HF_CACHE_PATH: hf_cache},
-    "timeout": 600,
-    # Keep a warm container a few minutes: a cold start reloads ~20-35 GB of weights.
+    "timeout": 600,  # one generation; far above a 2048x2048, 50-step image
+    "startup_timeout": 1800,  # the first cold start downloads 20-35 GB of weights
+    # Keep a warm container a few minutes: a cold start reloads the weights.
     "scaledown_window": 300,
 }
 
@@ -75,12 +96,12 @@ class _ImageModelServer:
 
 # bf16 sizes: Z-Image-Turbo ~6B DiT + Qwen3-4B encoder (~21 GB) fits an L40S (48 GB);
 # FLUX.1-schnell 12B DiT + T5-XXL (~34 GB) gets an H100 for speed and headroom.
-@app.cls(gpu="L40S", **_CLS_OPTIONS)
+@app.cls(gpu="L40S", **_GPU_CLS_OPTIONS)
 class ZImageTurbo(_ImageModelServer):
     model_id = ImageModel.Z_IMAGE_TURBO
 
 
-@app.cls(gpu="H100", **_CLS_OPTIONS)
+@app.cls(gpu="H100", **_GPU_CLS_OPTIONS)
 class FluxSchnell(_ImageModelServer):
     model_id = ImageModel.FLUX_SCHNELL
 
@@ -90,12 +111,75 @@ MODEL_CLASSES: dict[ImageModel, Any] = {
     ImageModel.FLUX_SCHNELL: FluxSchnell,
 }
 
+Runner = Callable[[str, dict[str, Any]], dict[str, Any]]
+Poster = Callable[[str, dict[str, Any]], None]
+
+
+def post_callback(url: str, body: dict[str, Any]) -> None:
+    """POST `body` to `url`, retrying network errors and 5xx with backoff.
+
+    Giving up is safe: the control plane's sweeper polls `FunctionCall.get()` for jobs
+    whose callback never arrived.
+    """
+    import httpx  # only the dispatch container needs it
+
+    for attempt in range(CALLBACK_ATTEMPTS):
+        try:
+            response = httpx.post(url, json=body, timeout=30.0)
+            if response.status_code < 500:
+                return  # 2xx applied; 4xx (bad token, stale) will not improve by retrying
+        except httpx.HTTPError as exc:
+            log.warning("callback attempt %d failed: %s", attempt + 1, exc)
+        time.sleep(min(2**attempt, 10))
+    log.error("callback to control plane failed %d times; left to reconcile", CALLBACK_ATTEMPTS)
+
+
+def _remote_runner(model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return MODEL_CLASSES[ImageModel(model)]().generate.remote(payload)
+
+
+def run_job(
+    model: str,
+    payload: dict[str, Any],
+    callback_url: str,
+    *,
+    call_id: str | None,
+    runner: Runner = _remote_runner,
+    post: Poster = post_callback,
+) -> dict[str, Any]:
+    """Body of the `generate` entry point (plain, so it can be tested offline).
+
+    Returns the output dict, or `{"error": "invalid input: ..."}` for bad input; a failure
+    while generating is reported to the callback and then re-raised.
+    """
+    try:
+        request = ImageGenerationInput.model_validate(payload)
+        if request.model is not ImageModel(model):
+            raise ModelMismatchError(f"job is for {model!r}, payload for {request.model.value!r}")
+    except (ValidationError, ValueError) as exc:
+        error = describe_input_error(exc) or f"invalid input: {exc}"
+        post(callback_url, {"id": call_id, "status": "FAILED", "error": error})
+        return {"error": error}
+    try:
+        output = runner(model, payload)
+    except Exception as exc:
+        post(callback_url, {"id": call_id, "status": "FAILED", "error": str(exc)[:500]})
+        raise
+    post(callback_url, {"id": call_id, "status": "COMPLETED", "output": output})
+    return output
+
+
+@app.function(image=dispatch_image, timeout=3600)  # covers a GPU cold start plus the job
+def generate(model: str, payload: dict[str, Any], callback_url: str) -> dict[str, Any]:
+    return run_job(model, payload, callback_url, call_id=modal.current_function_call_id())
+
+
 # One Modal object per model, so the enter hook (pipeline load) runs once per process.
 _local_objects: dict[ImageModel, Any] = {}
 
 
 def run_local(model_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the Modal class body for `model_id` in this process (no token, no network).
+    """Run the Modal GPU class body for `model_id` in this process (no token, no network).
 
     Raises what the handler raises (`pydantic.ValidationError` for bad input); an unknown
     `model_id` raises `ValueError`.

@@ -27,24 +27,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
-from gpu_handlers.diffusion import ModelMismatchError
+from gpu_handlers.errors import describe_input_error
 from gpu_handlers.registry import get_handler
 from shared.schemas.images import ImageModel
 
 MODEL_ENV = "RELAY_HANDLER_MODEL"
 
 Job = dict[str, Any]
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    # Compact "field: message" pairs; pydantic's str() adds doc URLs meant for developers.
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "input"
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid input: " + "; ".join(parts)
 
 
 def make_handler(model_id: str) -> Callable[[Job], dict[str, Any]]:
@@ -54,10 +43,11 @@ def make_handler(model_id: str) -> Callable[[Job], dict[str, Any]]:
     def handler(job: Job) -> dict[str, Any]:
         try:
             return model_handler.generate(job.get("input"))  # type: ignore[arg-type]
-        except ValidationError as exc:
-            return {"error": format_validation_error(exc)}
-        except ModelMismatchError as exc:
-            return {"error": f"invalid input: {exc}"}
+        except ValueError as exc:  # ValidationError and ModelMismatchError are ValueErrors
+            message = describe_input_error(exc)
+            if message is None:
+                raise  # not the caller's fault: let RunPod report it with its traceback
+            return {"error": message}
 
     return handler
 

@@ -11,7 +11,7 @@ from PIL import Image
 MODELS = ["z-image-turbo", "flux-schnell"]
 
 
-def payload(model: str, **overrides: Any) -> dict[str, Any]:
+def payload(model: str, /, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "model": model,
         "prompt": "a lighthouse on a cliff at dusk",
