@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -96,7 +97,7 @@ def apply_status(job: JobRecord, status: BackendStatus) -> JobRecord:
             return jobs.finish(job.id, state=JobState.FAILED, error=f"bad output: {exc}")
         return jobs.finish(job.id, state=JobState.COMPLETED, outputs=outputs)
     if status.status in FAILED_STATUSES:
-        reason = status.error or status.status.lower().replace("_", " ")
+        reason = _error_message(status.error) or status.status.lower().replace("_", " ")
         return jobs.finish(job.id, state=JobState.FAILED, error=str(reason)[:500])
     if status.status == "IN_PROGRESS" and job.state is JobState.QUEUED:
         moved = jobs.transition(
@@ -107,6 +108,16 @@ def apply_status(job: JobRecord, status: BackendStatus) -> JobRecord:
         )
         return moved or jobs.get(job.id)
     return job
+
+
+def _error_message(error: Any) -> str | None:
+    """The runpod SDK reports a raised exception as a JSON string; keep its message."""
+    if isinstance(error, str) and error.startswith("{"):
+        try:
+            return str(json.loads(error).get("error_message") or error)
+        except (ValueError, AttributeError):
+            return error
+    return str(error) if error else None
 
 
 def _store_outputs(job: JobRecord, output: Any) -> list[str]:

@@ -25,11 +25,23 @@ What the server guarantees:
 * Jobs of an endpoint are handed out FIFO, each to exactly one worker at a time. A job-take
   long-polls (``long_poll_s``) so queued work starts without polling latency.
 * A job's result is accepted once, and only from the worker it was assigned to; results for
-  jobs that were cancelled, timed out or reassigned are acknowledged (200) and ignored.
+  jobs that were cancelled, timed out or reassigned are acknowledged (200) and ignored. A result
+  with a truthy ``error`` (what the SDK posts when the handler raises or returns ``{"error"}``)
+  makes the job FAILED, anything else COMPLETED.
+* ``/status`` always carries ``id``, ``status``, ``delayTime`` and ``executionTime`` (integer ms,
+  running totals while unfinished), plus ``workerId`` once assigned, ``output`` when the worker
+  returned one and ``error`` when it failed.
+* ``/health`` counts live workers only: ``running`` holds a job, ``idle`` has polled and holds
+  none, ``initializing`` has pinged but not polled yet, ``unhealthy`` reported a failed fitness
+  check; ``ready`` = idle + running, ``throttled`` is always 0. ``jobs.failed`` counts FAILED
+  and TIMED_OUT.
 * ``executionTimeout`` (default 600 000 ms, as hosted) turns an IN_PROGRESS job into TIMED_OUT;
   ``ttl`` (default 24 h) turns any unfinished job into TIMED_OUT (hosted deletes it instead; a
   terminal status is kinder to tests). Both send the worker a stop signal through the SDK's
-  job-stop channel, like cancellation of an in-progress job does.
+  job-stop channel, like cancellation of an in-progress job does, and repeat it while the
+  worker's heartbeat still lists the job (the SDK drops a signal that arrives before the job's
+  task exists). Only ``async`` handlers can be interrupted: a blocking handler holds the SDK's
+  event loop, so it runs to the end and its result is ignored.
 * A worker is live while it has a request open or has been heard from within ``worker_ttl_s``
   (job polls and its heartbeat ping both count). Jobs held by a worker that goes silent are
   requeued at the head of the queue (``retried`` in /health) up to ``max_worker_loss_retries``
@@ -379,7 +391,7 @@ class ControlPlane:
                 while True:
                     now = self._clock()
                     if ep.queue:
-                        taken = []
+                        taken: list[dict[str, Any]] = []
                         while ep.queue and len(taken) < max_jobs:
                             job = ep.jobs[ep.queue.popleft()]
                             job.status, job.worker_id, job.started_at = IN_PROGRESS, worker_id, now
@@ -471,6 +483,16 @@ class ControlPlane:
             # The SDK pings with status=unhealthy right before it exits on a failed fitness check.
             worker.unhealthy = worker.unhealthy or unhealthy
             self._release_stale(ep, worker, still_running=job_ids)
+            # A stop signal can reach the SDK before the job's task exists (it is queued inside
+            # the worker for up to ~0.1 s) and is then dropped, so repeat it for as long as the
+            # heartbeat says the worker still runs a job that is no longer its to finish.
+            for job_id in job_ids:
+                job = ep.jobs.get(job_id)
+                active = (
+                    job is not None and job.status == IN_PROGRESS and job.worker_id == worker_id
+                )
+                if not active and job_id not in worker.stop:
+                    worker.stop.append(job_id)
             self.cond.notify_all()
 
     # ------------------------------------------------------------------ internals
@@ -564,20 +586,24 @@ class ControlPlane:
                     if self._alive(worker, now):
                         continue
                     for job_id in worker.holding:
-                        job = ep.jobs.get(job_id)
-                        if job is None or job.status != IN_PROGRESS or job.worker_id != worker.id:
+                        held = ep.jobs.get(job_id)
+                        if (
+                            held is None
+                            or held.status != IN_PROGRESS
+                            or held.worker_id != worker.id
+                        ):
                             continue
-                        if job.retries < self.config.max_worker_loss_retries:
-                            job.retries += 1
+                        if held.retries < self.config.max_worker_loss_retries:
+                            held.retries += 1
                             ep.retried += 1
-                            job.status, job.worker_id, job.started_at = IN_QUEUE, None, None
-                            job.stream.clear()
-                            job.stream_read = 0
+                            held.status, held.worker_id, held.started_at = IN_QUEUE, None, None
+                            held.stream.clear()
+                            held.stream_read = 0
                             # It was submitted before anything still queued: keep FIFO order.
-                            ep.queue.appendleft(job.id)
+                            ep.queue.appendleft(held.id)
                         else:
                             delivery = self._finish(
-                                ep, job, FAILED, now, error=f"worker {worker.id} was lost"
+                                ep, held, FAILED, now, error=f"worker {worker.id} was lost"
                             )
                             if delivery:
                                 deliveries.append(delivery)
@@ -862,6 +888,10 @@ def worker_env(
     job-take URL is the worker id, in the job-done/stream URLs it is the job id, and
     ``$RUNPOD_POD_ID`` is the worker id. Each URL already carries a query string because the SDK
     appends ``&job_in_progress=``/``&isStream=``/``&batch_size=`` without a ``?``.
+
+    Callers may add ``RUNPOD_LOG_LEVEL`` (the SDK defaults to DEBUG). Note the SDK prefers an
+    ``api_key`` from ``~/.runpod/config.toml`` over ``RUNPOD_AI_API_KEY`` for job traffic, so
+    point ``HOME`` elsewhere if that file may exist.
     """
     if ping_interval_ms < 1000:
         # The SDK sleeps interval // 1000 seconds: below 1 s it would ping in a tight loop.
@@ -921,6 +951,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.access_log:
         # Workers long-poll continuously; per-request lines would drown everything else.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # Failed webhook attempts are still logged by this module; successes are noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     config = ServerConfig(
         long_poll_s=args.long_poll_s,
