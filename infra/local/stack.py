@@ -105,6 +105,9 @@ class Stack:
             "RELAY_RUNPOD_ENDPOINTS": endpoints,
             "RELAY_SIGNING_KEY_FILE": str(LOCAL / "signing-sa.json"),
             "RELAY_MODEL_DIR": str(LOCAL / "models"),
+            # Nothing may download at run time: the hub libraries stay offline.
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
             "RELAY_SITE_URLS": ",".join(
                 f"{s}=http://127.0.0.1:{p[s]}"
                 for s in ("market", "pics", "grid", "media", "library")

@@ -1,1 +1,0 @@
-from tests.stack_fixture import stack  # noqa: F401
