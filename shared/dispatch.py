@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -141,6 +142,20 @@ def reconcile(job: JobRecord) -> JobRecord:
     except AppError:
         return job
     return apply_status(job, status)
+
+
+_last_reconcile: dict[str, float] = {}
+
+
+def reconcile_at_most_every(job: JobRecord, *, seconds: float) -> JobRecord:
+    """`reconcile`, throttled per job within this process, for endpoints clients poll."""
+    now = time.monotonic()
+    if now - _last_reconcile.get(job.id, 0.0) < seconds:
+        return job
+    if len(_last_reconcile) > 10_000:
+        _last_reconcile.clear()
+    _last_reconcile[job.id] = now
+    return reconcile(job)
 
 
 def sweep() -> dict[str, int]:

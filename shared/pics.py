@@ -26,6 +26,8 @@ from shared.settings import get_settings
 
 DEFAULT_MODEL = ImageModel.Z_IMAGE_TURBO
 DEFAULT_TIER = "basic"
+# A polled job asks its backend for news at most this often (per function instance).
+RECONCILE_EVERY_S = 2.0
 
 
 class TierConfig(BaseModel):
@@ -249,7 +251,7 @@ def get_job(job_id: str) -> JobRecord:
     if job is None or job.site != Site.PICS:
         raise AppError(ErrorKind.NOT_FOUND, "Job not found", {"code": "JOB_NOT_FOUND"})
     if job.state in (JobState.QUEUED, JobState.RUNNING):
-        from shared.dispatch import reconcile
+        from shared.dispatch import reconcile_at_most_every
 
-        job = reconcile(job)
+        job = reconcile_at_most_every(job, seconds=RECONCILE_EVERY_S)
     return job
