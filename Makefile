@@ -23,7 +23,7 @@ $(STAMP)/tasks-venv: $(STAMP)/system
 	@mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/npm: package.json package-lock.json $(STAMP)/system
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMP) && touch $@
 
 .local/signing-sa.json: $(STAMP)/venv

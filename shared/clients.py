@@ -26,7 +26,7 @@ def firestore_client() -> Any:
 
 @functools.cache
 def storage_client() -> Any:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     settings = get_settings()
     if settings.storage_emulator_host:

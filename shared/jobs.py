@@ -130,7 +130,7 @@ def submit(create: JobCreate) -> JobRecord:
         **create.model_dump(exclude={"timeout_s"}),
     )
     micros = create.price_micros
-    shard = None
+    shard = 0
     if micros:
         try:
             shard = ledger.reserve(
@@ -247,7 +247,7 @@ def finish(
             update,
             option=firestore.Client.write_option(last_update_time=snap.update_time),
         )
-        if held:
+        if held and job.hold_shard is not None:
             ledger.settle_writes(
                 batch,
                 account_id=job.account_id,

@@ -75,6 +75,6 @@ def signed_url(path: str, *, expires_at: dt.datetime, now: dt.datetime) -> str |
 
         runtime, _ = google.auth.default()
         runtime.refresh(google.auth.transport.requests.Request())
-        kwargs["service_account_email"] = runtime.service_account_email
+        kwargs["service_account_email"] = getattr(runtime, "service_account_email", None)
         kwargs["access_token"] = runtime.token
     return blob.generate_signed_url(**kwargs)

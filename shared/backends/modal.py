@@ -63,7 +63,7 @@ class ModalBackend:
             result = BackendStatus(status="FAILED", error=str(exc)[:500])
         with _local_lock:
             _local_calls[call_id] = result
-        body = {"id": call_id, "status": result.status}
+        body: dict[str, Any] = {"id": call_id, "status": result.status}
         body.update(
             {"output": result.output} if result.output is not None else {"error": result.error}
         )
