@@ -170,12 +170,12 @@ def quote(request: CreateJobRequest) -> tuple[ImageGenerationInput, str, int]:
     return payload, request.tier, credits_to_micros(config.credits)
 
 
-def create_job(*, account: Account, request: CreateJobRequest) -> JobRecord:
+def create_job(*, account_id: str, request: CreateJobRequest) -> JobRecord:
     payload, tier, price = quote(request)
     try:
         return jobs.submit(
             JobCreate(
-                account_id=account.id,
+                account_id=account_id,
                 site=Site.PICS,
                 model=str(payload.model),
                 backend=get_settings().image_backends.get(payload.model, "runpod"),
@@ -186,7 +186,7 @@ def create_job(*, account: Account, request: CreateJobRequest) -> JobRecord:
         )
     except AppError as exc:
         if exc.kind is ErrorKind.INSUFFICIENT_FUNDS:
-            available = ledger.balance(account.id).available_micros
+            available = ledger.balance(account_id).available_micros
             raise AppError(
                 ErrorKind.INSUFFICIENT_FUNDS,
                 "Insufficient credits",

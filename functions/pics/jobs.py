@@ -20,9 +20,9 @@ def _job_id(raw: str) -> str:
 
 
 def create_job(request: flask.Request) -> flask.Response:
-    _, account = authenticate(request)
+    key = authenticate(request)
     body = parse_body(request, pics.CreateJobRequest)
-    job = pics.create_job(account=account, request=body)
+    job = pics.create_job(account_id=key.account_id, request=body)
     return json_response(pics.render_job(job), 201)
 
 

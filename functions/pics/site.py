@@ -40,8 +40,8 @@ def render_error(exc: AppError) -> flask.Response:
     return json_response(body, status, headers)
 
 
-def authenticate(request: flask.Request) -> tuple[ApiKey, Account]:
-    """The caller's key and account, counted against the per-key rate limits."""
+def authenticate(request: flask.Request) -> ApiKey:
+    """The caller's active key, counted against the per-key rate limits."""
     raw = identity.bearer_token(request.headers.get("Authorization"))
     key = identity.authenticate_key(raw)
     settings = get_settings()
@@ -49,7 +49,13 @@ def authenticate(request: flask.Request) -> tuple[ApiKey, Account]:
         subject=f"pics:{key.key_hash}",
         limits=[(60, settings.pics_rate_per_minute), (86_400, settings.pics_rate_per_day)],
     )
+    return key
+
+
+def authenticate_account(request: flask.Request) -> Account:
+    """The caller's account (one more read than `authenticate`; for profile routes)."""
+    key = authenticate(request)
     try:
-        return key, identity.get_account(key.account_id)
+        return identity.get_account(key.account_id)
     except AppError as exc:
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key") from exc

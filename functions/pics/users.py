@@ -4,18 +4,17 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response
-from functions.pics.site import authenticate, render_error
+from functions.pics.site import authenticate, authenticate_account, render_error
 from shared import pics
 
 
 def me(request: flask.Request) -> flask.Response:
-    _, account = authenticate(request)
-    return json_response(pics.profile(account))
+    return json_response(pics.profile(authenticate_account(request)))
 
 
 def my_credits(request: flask.Request) -> flask.Response:
-    _, account = authenticate(request)
-    return json_response({"credits": pics.credits(account.id), "user_id": account.id})
+    account_id = authenticate(request).account_id
+    return json_response({"credits": pics.credits(account_id), "user_id": account_id})
 
 
 _handle = entry_point(
