@@ -338,7 +338,9 @@ def dev() -> None:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 sys.exit(f"port {port} ({name}) is in use: is another `make dev` running?")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop cleanly, even where SIGINT was inherited as ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         stack.start()
         write_env_file(stack.env)
