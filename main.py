@@ -5,9 +5,22 @@ objects through functions-framework.
 """
 
 from functions.callbacks import callback_gpu
+from functions.grid.catalog import grid_catalog
+from functions.grid.jobs import grid_jobs
+from functions.grid.worker import grid_worker
 from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
 from functions.tasks import task_dispatch, task_sweep
 
-__all__ = ["callback_gpu", "pics_catalog", "pics_jobs", "pics_users", "task_dispatch", "task_sweep"]
+__all__ = [
+    "callback_gpu",
+    "grid_catalog",
+    "grid_jobs",
+    "grid_worker",
+    "pics_catalog",
+    "pics_jobs",
+    "pics_users",
+    "task_dispatch",
+    "task_sweep",
+]

@@ -16,7 +16,6 @@ last `ratio p50=<submit p50 over floor p50> p99=<submit p99 over floor p99>`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import uuid
@@ -121,18 +120,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from infra.local.stack import Stack
-    from tests.stack_fixture import _reset_process_caches
 
     stack = Stack.on_free_ports(workers=False)
     try:
         stack.start()
-        os.environ.update(stack.env)
-        _reset_process_caches()
-        from shared.outputs import ensure_bucket
-        from shared.queue import ensure_queue
-
-        ensure_queue()
-        ensure_bucket()
         url = f"http://127.0.0.1:{stack.ports['pics']}/api/v1/jobs"
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         with httpx.Client(timeout=120, limits=limits) as client:

@@ -56,27 +56,33 @@ def validation_message(exc: ValidationError) -> str:
 
 
 def entry_point(
-    routes: list[tuple[str, str, Handler]], render_error: ErrorRenderer
+    routes: list[tuple[str, str, Handler]] | list[tuple[str, str, Handler, ErrorRenderer]],
+    render_error: ErrorRenderer,
 ) -> Callable[[flask.Request], flask.Response]:
+    """One callable for a route group. A route may carry its own error renderer (where a
+    document gives one operation a different error shape)."""
     url_map = Map(
-        [Rule(path, methods=[method], endpoint=fn) for method, path, fn in routes],
+        [Rule(route[1], methods=[route[0]], endpoint=(route[2], route[3] if len(route) > 3
+                                                      else render_error))
+         for route in routes],
         strict_slashes=False,
     )
 
     def handle(request: flask.Request) -> flask.Response:
+        render = render_error
         try:
-            fn, params = url_map.bind_to_environ(request.environ).match()
+            (fn, render), params = url_map.bind_to_environ(request.environ).match()
             return fn(request, **params)
         except NotFound:
-            return render_error(AppError(ErrorKind.NOT_FOUND, "Not found"))
+            return render(AppError(ErrorKind.NOT_FOUND, "Not found"))
         except MethodNotAllowed:
-            return render_error(AppError(ErrorKind.METHOD_NOT_ALLOWED, "Method not allowed"))
+            return render(AppError(ErrorKind.METHOD_NOT_ALLOWED, "Method not allowed"))
         except AppError as exc:
-            return render_error(exc)
+            return render(exc)
         except ValidationError as exc:
-            return render_error(AppError(ErrorKind.INVALID, validation_message(exc)))
+            return render(AppError(ErrorKind.INVALID, validation_message(exc)))
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            return render_error(AppError(ErrorKind.INTERNAL, "Internal error"))
+            return render(AppError(ErrorKind.INTERNAL, "Internal error"))
 
     return handle

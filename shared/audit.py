@@ -2,8 +2,9 @@
 
 For every account: balance = sum of its entries' balance deltas; held = sum of the holds
 not yet settled; available = balance - held - open reservations; nothing negative. For
-every job: at most one settlement (capture or release), and a settlement only for a job
-that was held and is terminal.
+every hold (a job's run): at most one settlement (capture or release), a settlement only
+for a hold that exists, and a job's current hold settled exactly when the job is terminal
+(earlier runs' holds always settled).
 """
 
 from __future__ import annotations
@@ -65,24 +66,30 @@ def _check_account(account_id: str, entries: list[dict[str, Any]]) -> list[str]:
         )
     if balance < 0 or held < 0 or available < 0:
         problems.append(f"{account_id}: negative money {balance}/{held}/{available}")
+    # Holds and settlements are keyed by their ref: the job id, or `<job>:r<n>` for a retry.
     settlements: dict[str, list[str]] = defaultdict(list)
-    holds = set()
+    holds: dict[str, str] = {}
     for e in entries:
         if e["kind"] == ledger.EntryKind.HOLD:
-            holds.add(e["job_id"])
+            holds[e["ref"]] = e["job_id"]
         elif e["kind"] in (ledger.EntryKind.CAPTURE, ledger.EntryKind.RELEASE):
-            settlements[e["job_id"]].append(e["kind"])
-    for job_id, kinds in settlements.items():
+            settlements[e["ref"]].append(e["kind"])
+    for ref, kinds in settlements.items():
         if len(kinds) > 1:
-            problems.append(f"job {job_id} settled {len(kinds)} times: {kinds}")
-        if job_id not in holds:
-            problems.append(f"job {job_id} settled without a hold")
-    refs = [db().collection(JOBS).document(job_id) for job_id in holds]
+            problems.append(f"hold {ref} settled {len(kinds)} times: {kinds}")
+        if ref not in holds:
+            problems.append(f"hold {ref} settled without a hold")
+    job_ids = sorted(set(holds.values()))
+    refs = [db().collection(JOBS).document(job_id) for job_id in job_ids]
     for snap in db().get_all(refs) if refs else []:
-        state = JobState(snap.get("state")) if snap.exists else None
-        settled = snap.id in settlements
-        if state is None:
+        if not snap.exists:
             problems.append(f"hold for missing job {snap.id}")
-        elif (state in TERMINAL) != settled:
-            problems.append(f"job {snap.id} is {state} but settled={settled}")
+            continue
+        state = JobState(snap.get("state"))
+        current = (snap.to_dict() or {}).get("hold_ref") or snap.id
+        for ref in (r for r, job_id in holds.items() if job_id == snap.id):
+            settled = ref in settlements
+            should_be = state in TERMINAL if ref == current else True
+            if settled != should_be:
+                problems.append(f"job {snap.id} ({state}) hold {ref}: settled={settled}")
     return problems

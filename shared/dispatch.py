@@ -160,10 +160,17 @@ def reconcile_at_most_every(job: JobRecord, *, seconds: float) -> JobRecord:
 
 def sweep() -> dict[str, int]:
     """Fail jobs past their timeout (after asking their backend), release their holds,
-    and return money from reservations whose request died."""
+    requeue grid jobs whose worker went silent or ran too long, queue grid jobs whose
+    quota day has reset, and return money from reservations whose request died."""
+    from shared.grid.jobs import release_quota_held
+    from shared.grid.work import sweep_grid
+
     now = clock.now()
+    grid = sweep_grid(now=now)  # grid claims are requeued, not failed, when they lapse
     timed_out = settled_late = 0
     for job in jobs.overdue(now=now):
+        if job.backend == "grid" and job.state in (JobState.CLAIMED, JobState.RUNNING):
+            continue
         job = reconcile(job)
         if job.terminal:
             settled_late += 1
@@ -176,4 +183,6 @@ def sweep() -> dict[str, int]:
         jobs.finish(job.id, state=JobState.FAILED, error="timed out")
         timed_out += 1
     returned = ledger.expire_reservations()
-    return {"timed_out": timed_out, "settled_late": settled_late, "reservations": returned}
+    released = release_quota_held(now=now)
+    return {"timed_out": timed_out, "settled_late": settled_late, "reservations": returned,
+            "grid_requeued": grid["requeued"], "grid_quota_released": released}

@@ -73,6 +73,7 @@ class ApiKey(BaseModel):
     label: str = ""
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    worker_id: int | None = None  # set once the key is bound to a grid worker
 
 
 def account_id_for_email(email: str) -> str:

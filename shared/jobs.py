@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -70,6 +71,7 @@ class JobRecord(BaseModel):
     state: JobState
     price_micros: int
     hold_shard: int | None = None
+    hold_ref: str | None = None  # the current hold's ledger ref (None: the job id)
     captured_micros: int | None = None
     site_fields: dict[str, Any] = {}
     idempotency_key: str | None = None
@@ -91,6 +93,9 @@ def _ref(job_id: str) -> Any:
     return db().collection(JOBS).document(job_id)
 
 
+document = _ref  # for services that batch their own job writes (grid retry)
+
+
 def _record(snap: Any) -> JobRecord:
     return JobRecord(id=snap.id, **snap.to_dict())
 
@@ -107,11 +112,14 @@ def find(job_id: str) -> JobRecord | None:
     return _record(snap) if snap.exists else None
 
 
-def submit(create: JobCreate) -> JobRecord:
+def submit(create: JobCreate, *, initial_state: JobState = JobState.PENDING,
+           dispatch: bool = True, job_id: str | None = None,
+           fields: dict[str, Any] | None = None) -> JobRecord:
     """Reserve the price, then create job + hold atomically, then enqueue dispatch.
 
     With an idempotency key the job id is derived from (account, key): a repeat returns
-    the first job and holds nothing more.
+    the first job and holds nothing more. Pull-based backends (the grid) create the job
+    already QUEUED and skip the dispatch task; `fields` are extra facts stored with it.
     """
     if create.idempotency_key:
         job_id = str(uuid.uuid5(JOB_NAMESPACE, f"{create.account_id}:{create.idempotency_key}"))
@@ -119,12 +127,12 @@ def submit(create: JobCreate) -> JobRecord:
         if existing is not None:
             return existing
     else:
-        job_id = str(uuid.uuid4())
+        job_id = job_id or str(uuid.uuid4())
     now = clock.now()
     timeout_s = create.timeout_s or get_settings().job_timeout_s
     record = JobRecord(
         id=job_id,
-        state=JobState.PENDING,
+        state=initial_state,
         created_at=now,
         timeout_at=now + dt.timedelta(seconds=timeout_s),
         **create.model_dump(exclude={"timeout_s"}),
@@ -141,7 +149,8 @@ def submit(create: JobCreate) -> JobRecord:
             return _await_existing(job_id)
         record.hold_shard = shard
     batch = db().batch()
-    batch.create(_ref(job_id), record.model_dump(mode="python", exclude={"id"}))
+    batch.create(_ref(job_id), {**record.model_dump(mode="python", exclude={"id"}),
+                                 **(fields or {})})
     if micros:
         ledger.hold_writes(
             batch, account_id=create.account_id, job_id=job_id, shard=shard, micros=micros
@@ -154,6 +163,8 @@ def submit(create: JobCreate) -> JobRecord:
                 account_id=create.account_id, reservation_id=job_id, shard=shard, micros=micros
             )
         return _await_existing(job_id)
+    if not dispatch:
+        return record
     try:
         enqueue(Target.DISPATCH, {"job_id": job_id}, name=f"dispatch-{job_id}")
     except AppError:
@@ -173,10 +184,11 @@ def transition(
     job_id: str,
     *,
     from_states: frozenset[JobState] | set[JobState],
-    to_state: JobState,
+    to_state: JobState | None = None,
     fields: dict[str, Any] | None = None,
 ) -> JobRecord | None:
-    """Move a non-terminal job; None when it is not (any longer) in `from_states`."""
+    """Move a non-terminal job (or, with no `to_state`, update it in place); None when it is
+    not (any longer) in `from_states`."""
     if to_state in TERMINAL:
         raise ValueError("terminal states go through finish()")
     from google.cloud import firestore
@@ -188,14 +200,14 @@ def transition(
         job = _record(snap)
         if job.state not in from_states:
             return None
-        update = {"state": str(to_state), **(fields or {})}
+        update = {**({"state": str(to_state)} if to_state else {}), **(fields or {})}
         try:
             _ref(job_id).update(
                 update, option=firestore.Client.write_option(last_update_time=snap.update_time)
             )
         except CONFLICTS:
             continue
-        return job.model_copy(update={"state": to_state, **(fields or {})})
+        return _record(_ref(job_id).get())
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
 
 
@@ -211,11 +223,17 @@ def finish(
     capture_micros: int | None = None,
     outputs: list[str] | None = None,
     error: str | None = None,
+    fields: dict[str, Any] | None = None,
+    extra_writes: Callable[[Any, JobRecord, int], None] | None = None,
+    only_from: frozenset[JobState] | None = None,
 ) -> JobRecord:
     """Move a job to a terminal state and settle its hold, at most once.
 
     COMPLETED captures `capture_micros` (default: the whole hold) and returns the rest;
     FAILED and CANCELLED release the hold. A job already terminal is returned unchanged.
+    `extra_writes(batch, job, captured)` adds writes that must land with the settlement
+    (a worker's earning, the platform's revenue), under the same precondition.
+    With `only_from`, a job in any other state is returned unchanged.
     """
     if state not in TERMINAL:
         raise ValueError("finish() takes a terminal state")
@@ -226,7 +244,7 @@ def finish(
         if not snap.exists:
             raise AppError(ErrorKind.NOT_FOUND, "Job not found")
         job = _record(snap)
-        if job.terminal:
+        if job.terminal or (only_from is not None and job.state not in only_from):
             return job
         held = job.price_micros if job.hold_shard is not None else 0
         captured = 0
@@ -241,6 +259,7 @@ def finish(
         }
         if outputs is not None:
             update["outputs"] = outputs
+        update.update(fields or {})
         batch = db().batch()
         batch.update(
             _ref(job_id),
@@ -253,14 +272,17 @@ def finish(
                 account_id=job.account_id,
                 job_id=job_id,
                 shard=job.hold_shard,
+                ref=job.hold_ref,
                 held_micros=held,
                 capture_micros=captured,
             )
+        if extra_writes is not None:
+            extra_writes(batch, job, captured)
         try:
             batch.commit()
         except CONFLICTS:
             continue
-        return job.model_copy(update={**update, "state": state})
+        return _record(_ref(job_id).get())
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
 
 

@@ -45,6 +45,13 @@ class EntryKind(StrEnum):
     HOLD = "hold"
     CAPTURE = "capture"
     RELEASE = "release"
+    EARNING = "earning"  # a grid worker's or a creator's share of a capture
+    REVENUE = "revenue"  # the platform's share of a capture
+    PAYOUT = "payout"
+
+
+# The platform's own account: its revenue entries make captured = earnings + revenue.
+PLATFORM_ACCOUNT = "platform"
 
 
 @dataclass(frozen=True)
@@ -114,31 +121,65 @@ def balance(account_id: str) -> Balance:
 
 def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "") -> bool:
     """Add money. Returns False when this entry was already applied (nothing changes)."""
+    batch = db().batch()
+    credit_writes(batch, account_id=account_id, kind=kind, ref=ref, micros=micros, memo=memo)
+    try:
+        batch.commit()
+    except CONFLICTS:
+        return False
+    return True
+
+
+def credit_writes(batch: Any, *, account_id: str, kind: EntryKind, ref: str, micros: int,
+                  memo: str = "", job_id: str | None = None) -> None:
+    """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
+    with the job's settlement)."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "credit amount must be positive")
     eid = entry_id(kind, ref)
     shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
-    batch = db().batch()
     batch.create(
         db().collection(LEDGER).document(eid),
-        _entry(
-            account_id=account_id,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=micros,
-            held_delta=0,
-            memo=memo,
-        ),
+        _entry(account_id=account_id, kind=kind, ref=ref, shard=shard, balance_delta=micros,
+               held_delta=0, job_id=job_id, memo=memo),
     )
     batch.set(
         _shard_ref(account_id, shard),
         {"balance_micros": increment(micros), "available_micros": increment(micros)},
         merge=True,
     )
+
+
+def debit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "",
+          extra: Any = None) -> bool:
+    """Take money out (a payout, a refund): reserve it, then one batch writes the entry
+    and the balance. Raises INSUFFICIENT_FUNDS; returns False if already applied.
+    `extra(batch)` may add writes that must land with the debit."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
+    eid = entry_id(kind, ref)
+    if db().collection(LEDGER).document(eid).get().exists:
+        return False
+    try:
+        shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
+    except CONFLICTS:
+        return False  # the same debit is being applied concurrently
+    from google.cloud import firestore
+
+    batch = db().batch()
+    batch.delete(_reservation_ref(eid), option=firestore.Client.write_option(exists=True))
+    batch.create(
+        db().collection(LEDGER).document(eid),
+        _entry(account_id=account_id, kind=kind, ref=ref, shard=shard, balance_delta=-micros,
+               held_delta=0, memo=memo),
+    )
+    batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
+    if extra is not None:
+        extra(batch)
     try:
         batch.commit()
     except CONFLICTS:
+        undo_reservation(account_id=account_id, reservation_id=eid, shard=shard, micros=micros)
         return False
     return True
 
@@ -253,17 +294,23 @@ def _consolidate(account_id: str, *, target: int) -> None:
     move(db().transaction())
 
 
-def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros: int) -> None:
-    """Turn reservation `job_id` into the job's hold, in the caller's batch."""
+def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros: int,
+                ref: str | None = None) -> None:
+    """Turn reservation `ref` into the job's hold, in the caller's batch.
+
+    `ref` names this hold: the job id, or `<job>:r<n>` for the n-th retry of a job, so
+    every run of a job is held and settled exactly once.
+    """
     from google.cloud import firestore
 
-    batch.delete(_reservation_ref(job_id), option=firestore.Client.write_option(exists=True))
+    ref = ref or job_id
+    batch.delete(_reservation_ref(ref), option=firestore.Client.write_option(exists=True))
     batch.create(
-        db().collection(LEDGER).document(entry_id(EntryKind.HOLD, job_id)),
+        db().collection(LEDGER).document(entry_id(EntryKind.HOLD, ref)),
         _entry(
             account_id=account_id,
             kind=EntryKind.HOLD,
-            ref=job_id,
+            ref=ref,
             shard=shard,
             balance_delta=0,
             held_delta=micros,
@@ -274,7 +321,8 @@ def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros:
 
 
 def settle_writes(
-    batch: Any, *, account_id: str, job_id: str, shard: int, held_micros: int, capture_micros: int
+    batch: Any, *, account_id: str, job_id: str, shard: int, held_micros: int, capture_micros: int,
+    ref: str | None = None,
 ) -> None:
     """Capture part or all of a job's hold (the rest returns), or release it (capture 0).
 
@@ -284,12 +332,13 @@ def settle_writes(
     if not 0 <= capture_micros <= held_micros:
         raise ValueError("capture must be between 0 and the hold")
     kind = EntryKind.CAPTURE if capture_micros else EntryKind.RELEASE
+    ref = ref or job_id
     batch.create(
-        db().collection(LEDGER).document(entry_id(kind, job_id)),
+        db().collection(LEDGER).document(entry_id(kind, ref)),
         _entry(
             account_id=account_id,
             kind=kind,
-            ref=job_id,
+            ref=ref,
             shard=shard,
             balance_delta=-capture_micros,
             held_delta=-held_micros,

@@ -52,6 +52,13 @@ class Settings(BaseModel):
     # model id -> "runpod" | "modal"
     image_backends: dict[str, str] = Field(default_factory=dict)
 
+    # S3 for grid blobs (moto server locally).
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "relay-grid-blobs"
+    s3_region: str = "us-east-1"
+
+    grid_poll_wait_s: float = 30.0
+
     ledger_shards: int = Field(default=4, ge=1, le=64)
     job_timeout_s: int = 600
     dispatch_max_attempts: int = 5
@@ -109,6 +116,10 @@ _ENV = {
     "runpod_api_key": "RUNPOD_API_KEY",
     "runpod_endpoints": "RELAY_RUNPOD_ENDPOINTS",
     "image_backends": "RELAY_IMAGE_BACKENDS",
+    "s3_endpoint_url": "RELAY_S3_ENDPOINT_URL",
+    "s3_bucket": "RELAY_S3_BUCKET",
+    "s3_region": "RELAY_S3_REGION",
+    "grid_poll_wait_s": "RELAY_GRID_POLL_WAIT_S",
     "ledger_shards": "RELAY_LEDGER_SHARDS",
     "job_timeout_s": "RELAY_JOB_TIMEOUT_S",
     "allow_private_webhooks": "RELAY_ALLOW_PRIVATE_WEBHOOKS",

@@ -48,6 +48,7 @@ DEV_PORTS = {
     "runpod": 8300,
     "auth_hub": 4400,
     "auth_logging": 4500,
+    "s3": 9324,
 }
 SWEEP_EVERY_S = 15.0
 
@@ -105,6 +106,10 @@ class Stack:
             "RELAY_RUNPOD_ENDPOINTS": endpoints,
             "RELAY_SIGNING_KEY_FILE": str(LOCAL / "signing-sa.json"),
             "RELAY_MODEL_DIR": str(LOCAL / "models"),
+            "RELAY_S3_ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
             # Nothing may download at run time: the hub libraries stay offline.
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -134,101 +139,52 @@ class Stack:
     def start(self) -> Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         p = self.ports
-        started = [
-            (
-                "firestore",
-                self._spawn(
-                    "firestore",
-                    [
-                        "gcloud",
-                        "emulators",
-                        "firestore",
-                        "start",
-                        f"--host-port=127.0.0.1:{p['firestore']}",
-                        "--quiet",
-                    ],
-                ),
-            ),
-            ("auth", self._start_auth()),
-            (
-                "storage",
-                self._spawn(
-                    "storage",
-                    [
-                        str(VENV_BIN / "gcp-storage-emulator"),
-                        "start",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(p["storage"]),
-                        "--in-memory",
-                        "--default-bucket",
-                        "relay-outputs",
-                    ],
-                ),
-            ),
-            (
-                "tasks",
-                self._spawn(
-                    "tasks",
-                    [
-                        str(TASKS_EMULATOR),
-                        "start",
-                        "-p",
-                        str(p["tasks"]),
-                        "-q",
-                        "-r",
-                        "25",
-                        "-d",
-                        f"projects/{PROJECT}/locations/{REGION}/queues/{QUEUE}",
-                    ],
-                ),
-            ),
-            (
-                "runpod",
-                self._spawn(
-                    "runpod",
-                    [
-                        sys.executable,
-                        "-m",
-                        "infra.local.runpod_server",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(p["runpod"]),
-                        "--api-key",
-                        RUNPOD_API_KEY,
-                        "--endpoints",
-                        ",".join(IMAGE_MODELS + self.idle_endpoints),
-                    ],
-                ),
-            ),
-        ]
-        site_ports = ",".join(f"{s}={p[s]}" for s in ("market", "pics", "grid", "media", "library"))
-        started.append(
-            (
-                "functions",
-                self._spawn(
-                    "gateway",
-                    [
-                        sys.executable,
-                        "-m",
-                        "infra.local.gateway",
-                        "--ports",
-                        site_ports,
-                        "--functions-port",
-                        str(p["functions"]),
-                    ],
-                ),
-            )
-        )
+        bin_ = VENV_BIN
+        commands = {
+            "firestore": ["gcloud", "emulators", "firestore", "start",
+                          f"--host-port=127.0.0.1:{p['firestore']}", "--quiet"],
+            "storage": [str(bin_ / "gcp-storage-emulator"), "start", "--host", "127.0.0.1",
+                        "--port", str(p["storage"]), "--in-memory",
+                        "--default-bucket", "relay-outputs"],
+            "tasks": [str(TASKS_EMULATOR), "start", "-p", str(p["tasks"]), "-q", "-r", "25",
+                      "-d", f"projects/{PROJECT}/locations/{REGION}/queues/{QUEUE}"],
+            "runpod": [sys.executable, "-m", "infra.local.runpod_server", "--host", "127.0.0.1",
+                       "--port", str(p["runpod"]), "--api-key", RUNPOD_API_KEY,
+                       "--endpoints", ",".join(IMAGE_MODELS + self.idle_endpoints)],
+            "s3": [str(bin_ / "moto_server"), "-H", "127.0.0.1", "-p", str(p["s3"])],
+        }
+        started = [(name, self._spawn(name, args)) for name, args in commands.items()]
+        started.append(("auth", self._start_auth()))
+        sites = ",".join(f"{s}={p[s]}" for s in ("market", "pics", "grid", "media", "library"))
+        started.append(("functions", self._spawn("gateway", [
+            sys.executable, "-m", "infra.local.gateway", "--ports", sites,
+            "--functions-port", str(p["functions"])])))
         for name, proc in started:
             wait_for_port(p[name], proc, name, timeout=90)
+        self.prepare()
         if self.workers:
             self.start_workers()
         if self.sweep:
             threading.Thread(target=self._sweep_loop, daemon=True).start()
         return self
+
+    def prepare(self) -> None:
+        """Create what production declares in infra/: the queue and the buckets."""
+        os.environ.update(self.env)
+        from shared import clients, settings
+
+        settings.get_settings.cache_clear()
+        for accessor in (clients.firestore_client, clients.storage_client,
+                         clients.tasks_client, clients.http_client):
+            accessor.cache_clear()
+        from shared.grid import blobs
+        from shared.outputs import ensure_bucket
+        from shared.queue import ensure_queue
+
+        blobs.s3.cache_clear()
+        ensure_queue()
+        ensure_bucket()
+        blobs.ensure_bucket()
 
     def _start_auth(self) -> subprocess.Popen:
         config = self.logs / "firebase.json"
@@ -344,12 +300,6 @@ def dev() -> None:
     try:
         stack.start()
         write_env_file(stack.env)
-        os.environ.update(stack.env)
-        from shared.outputs import ensure_bucket
-        from shared.queue import ensure_queue
-
-        ensure_queue()
-        ensure_bucket()
         print("\nRelay local stack is up (logs in .local/logs/). Sites:")
         for site in ("market", "pics", "grid", "media", "library"):
             print(f"  {site:8} http://127.0.0.1:{stack.ports[site]}")

@@ -1,0 +1,59 @@
+"""Vibe Earning: /api/v1/models, /api/v1/usage and /api/v1/blobs."""
+
+import flask
+import functions_framework
+from pydantic import BaseModel, ConfigDict
+
+from functions.grid.site import authenticate, render_error
+from functions.http import entry_point, json_response
+from shared import clock
+from shared.errors import AppError, ErrorKind
+from shared.grid import blobs, usage, workers
+
+
+class BlobCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    blob_type: str = "image"
+
+
+def list_models(request: flask.Request) -> flask.Response:
+    authenticate(request)
+    return json_response(workers.catalog(clock.now()))
+
+
+def get_usage(request: flask.Request) -> flask.Response:
+    key, _ = authenticate(request)
+    period = request.args.get("period", "daily")
+    if period not in usage.PERIOD_DAYS:
+        raise AppError(ErrorKind.INVALID, "period must be daily, weekly or monthly")
+    return json_response(usage.usage(account_id=key.account_id, period=period,
+                                     tag=request.args.get("tag")))
+
+
+def create_blob(request: flask.Request) -> flask.Response:
+    key, _ = authenticate(request)
+    raw = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(raw, dict):
+        raise AppError(ErrorKind.INVALID, "body must be a JSON object")
+    body = BlobCreate.model_validate(raw)
+    return json_response(blobs.create(account_id=key.account_id, blob_type=body.blob_type), 201)
+
+
+def confirm_blob(request: flask.Request, blob_id: int) -> flask.Response:
+    key, _ = authenticate(request)
+    blobs.confirm(account_id=key.account_id, blob_id=blob_id)
+    return json_response({"status": "confirmed"})
+
+
+_handle = entry_point([
+    ("GET", "/api/v1/models", list_models),
+    ("GET", "/api/v1/usage", get_usage),
+    ("POST", "/api/v1/blobs", create_blob),
+    ("POST", "/api/v1/blobs/<int:blob_id>/confirm", confirm_blob),
+], render_error)
+
+
+@functions_framework.http
+def grid_catalog(request: flask.Request) -> flask.Response:
+    return _handle(request)

@@ -1,0 +1,92 @@
+"""Vibe Earning: /api/v1/jobs and its sub-resources."""
+
+import datetime as dt
+
+import flask
+import functions_framework
+
+from functions.grid.site import authenticate, render_error, render_submit_error
+from functions.http import entry_point, json_response, parse_body
+from shared.errors import AppError, ErrorKind
+from shared.grid import jobs
+
+STATUSES = {"pending", "claimed", "running", "completed", "failed", "cancelled"}
+
+
+def _moment(raw: str | None, name: str) -> dt.datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise AppError(ErrorKind.INVALID, f"{name} must be an ISO 8601 date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def list_jobs(request: flask.Request) -> flask.Response:
+    key, _ = authenticate(request)
+    args = request.args
+    status = args.get("status")
+    if status is not None and status not in STATUSES:
+        raise AppError(ErrorKind.INVALID, "status is not a job status")
+    offset = args.get("offset", "0")
+    if not offset.isdigit() or int(offset) > 100_000:
+        raise AppError(ErrorKind.INVALID, "offset must be a non-negative integer")
+    found = jobs.list_jobs(account_id=key.account_id, status=status, model=args.get("model"),
+                           tag=args.get("tag"), start=_moment(args.get("from"), "from"),
+                           end=_moment(args.get("to"), "to"), offset=int(offset))
+    return json_response([jobs.render(job) for job in found])
+
+
+def submit(request: flask.Request) -> flask.Response:
+    key, secret = authenticate(request)
+    body = parse_body(request, jobs.JobCreateRequest)
+    job = jobs.submit(account_id=key.account_id, api_key=secret, request=body)
+    return json_response(jobs.render(job), 201)
+
+
+def get_job(request: flask.Request, job_id: int) -> flask.Response:
+    key, _ = authenticate(request)
+    return json_response(jobs.render(jobs.get_owned(account_id=key.account_id,
+                                                    grid_id=job_id)))
+
+
+def cancel(request: flask.Request, job_id: int) -> flask.Response:
+    key, _ = authenticate(request)
+    job = jobs.get_owned(account_id=key.account_id, grid_id=job_id)
+    jobs.cancel(job)
+    return json_response({"status": "cancelled"})
+
+
+def cancel_all(request: flask.Request) -> flask.Response:
+    key, _ = authenticate(request)
+    return json_response({"cancelled": jobs.cancel_all(account_id=key.account_id)})
+
+
+def priority(request: flask.Request, job_id: int) -> flask.Response:
+    key, _ = authenticate(request)
+    body = parse_body(request, jobs.PriorityChange)
+    job = jobs.get_owned(account_id=key.account_id, grid_id=job_id)
+    return json_response({"priority": jobs.change_priority(job, body.priority)})
+
+
+def retry(request: flask.Request, job_id: int) -> flask.Response:
+    key, _ = authenticate(request)
+    job = jobs.get_owned(account_id=key.account_id, grid_id=job_id)
+    return json_response(jobs.render(jobs.retry(job)))
+
+
+_handle = entry_point([
+    ("GET", "/api/v1/jobs", list_jobs),
+    ("POST", "/api/v1/jobs", submit, render_submit_error),
+    ("DELETE", "/api/v1/jobs/cancel_all", cancel_all),
+    ("GET", "/api/v1/jobs/<int:job_id>", get_job),
+    ("DELETE", "/api/v1/jobs/<int:job_id>", cancel),
+    ("PATCH", "/api/v1/jobs/<int:job_id>/priority", priority),
+    ("POST", "/api/v1/jobs/<int:job_id>/retry", retry),
+], render_error)
+
+
+@functions_framework.http
+def grid_jobs(request: flask.Request) -> flask.Response:
+    return _handle(request)

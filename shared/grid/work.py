@@ -1,0 +1,215 @@
+"""Grid jobs, worker side: claim, start, result, fail, and the sweep's requeue.
+
+What can never happen:
+- A job is claimed by two workers. A claim is an update preconditioned on the update
+  time of the snapshot that showed the job QUEUED; of two workers racing for it, one
+  write fails and that worker moves on. Pollers shuffle the top candidates so 32 of them
+  do not all race for the head of the queue (the emulator fails most transactions once
+  ~8 contend on one document; preconditioned writes do not lock at all).
+- A worker is paid twice, or paid for a job it does not hold: the result is accepted only
+  from the job's current worker while RUNNING, and the terminal transition, the
+  consumer's capture, the worker's earning and the platform's revenue are one batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from typing import Any
+
+from shared import clock, jobs, ledger
+from shared.errors import AppError, ErrorKind
+from shared.grid import pricing, usage
+from shared.grid.ids import job_doc_id
+from shared.grid.jobs import BACKEND, QUEUE_LIFETIME, SITE
+from shared.grid.workers import Worker, offline_ids
+from shared.jobs import JobRecord, JobState
+from shared.store import CONFLICTS, JOBS, db
+
+CANDIDATES = 40  # how far down the queue a poll looks
+SPREAD = 8  # claims are spread over this many of the best candidates
+MAX_ATTEMPTS = 3  # runs of one job before a worker failure fails it for the client
+POLL_INTERVAL_S = (0.2, 0.5)
+
+
+def matches(job: JobRecord, *, models: set[str], families: set[str], catch_all: bool) -> bool:
+    """Whether a worker declaring these capabilities may take this job."""
+    if catch_all:
+        return True
+    match = job.site_fields.get("model_match", "family")
+    if match == "any":
+        return bool(models or families)
+    if match == "exact":
+        return job.model in models
+    return job.model in models or job.site_fields.get("model_family") in families
+
+
+def _candidates(now: dt.datetime) -> list[tuple[JobRecord, Any]]:
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = (db().collection(JOBS)
+             .where(filter=FieldFilter("site", "==", SITE))
+             .where(filter=FieldFilter("state", "==", str(JobState.QUEUED)))
+             .order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
+             .order_by("created_at")
+             .limit(CANDIDATES))
+    return [(JobRecord(id=s.id, **s.to_dict()), s.update_time) for s in query.stream()]
+
+
+def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_all: bool,
+               wait_s: float) -> JobRecord | None:
+    """Claim the best job this worker may take, waiting up to `wait_s` for one."""
+    from google.cloud import firestore
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        now = clock.now()
+        fitting = [(job, seen) for job, seen in _candidates(now)
+                   if matches(job, models=models, families=families, catch_all=catch_all)]
+        best = fitting[:SPREAD]
+        random.shuffle(best)
+        for job, seen in best:
+            timeout = int(job.site_fields.get("timeout_seconds", 600))
+            try:
+                jobs.document(job.id).update({
+                    "state": str(JobState.CLAIMED),
+                    "site_fields.worker_id": worker.id,
+                    "site_fields.claimed_at": now,
+                    "site_fields.attempts": int(job.site_fields.get("attempts", 0)) + 1,
+                    "timeout_at": now + dt.timedelta(seconds=timeout),
+                }, option=firestore.Client.write_option(last_update_time=seen))
+            except CONFLICTS:
+                continue
+            return jobs.get(job.id)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(random.uniform(*POLL_INTERVAL_S), max(0.0, deadline - time.monotonic())))
+
+
+def assignment(job: JobRecord) -> dict[str, Any]:
+    from shared.grid.blobs import assignment_blobs
+
+    return {
+        "job_id": int(job.site_fields["grid_id"]),
+        "model": job.model or None,
+        "model_family": job.site_fields.get("model_family"),
+        "model_match": job.site_fields.get("model_match", "family"),
+        "prompt": job.input["prompt"],
+        "blobs": assignment_blobs(job.site_fields.get("blob_ids") or []),
+    }
+
+
+def _held_job(*, worker: Worker, grid_id: int) -> JobRecord:
+    job = jobs.find(job_doc_id(grid_id))
+    if job is None or job.site != SITE or job.site_fields.get("worker_id") != worker.id:
+        raise AppError(ErrorKind.NOT_FOUND, "not_found")
+    return job
+
+
+def start(*, worker: Worker, grid_id: int) -> None:
+    job = _held_job(worker=worker, grid_id=grid_id)
+    moved = jobs.transition(job.id, from_states={JobState.CLAIMED}, to_state=JobState.RUNNING,
+                            fields={"started_at": clock.now()})
+    if moved is None or moved.site_fields.get("worker_id") != worker.id:
+        raise AppError(ErrorKind.CONFLICT, "job is not claimed")
+
+
+def submit_result(*, worker: Worker, grid_id: int, output: str, input_tokens: int,
+                  output_tokens: int, duration_ms: int, model_used: str | None) -> JobRecord:
+    job = _held_job(worker=worker, grid_id=grid_id)
+    if job.state is not JobState.RUNNING:
+        raise AppError(ErrorKind.CONFLICT, "job is not running")
+    now = clock.now()
+    charge = pricing.consumer_charge(output_tokens)
+    earning = pricing.worker_earning(output_tokens)
+
+    def settle_shares(batch: Any, held: JobRecord, captured: int) -> None:
+        # captured = worker earning + platform revenue, in the same batch as the capture.
+        paid = min(earning, captured)
+        ref = held.hold_ref or held.id
+        if paid:
+            ledger.credit_writes(batch, account_id=worker.account_id,
+                                 kind=ledger.EntryKind.EARNING, ref=ref, micros=paid,
+                                 job_id=held.id, memo=f"grid worker {worker.id}")
+        if captured - paid:
+            ledger.credit_writes(batch, account_id=ledger.PLATFORM_ACCOUNT,
+                                 kind=ledger.EntryKind.REVENUE, ref=ref,
+                                 micros=captured - paid, job_id=held.id)
+        usage.record_tokens_writes(batch, account_id=held.account_id,
+                                   tag=held.site_fields.get("tag"),
+                                   tokens=input_tokens + output_tokens, now=now)
+
+    done = jobs.finish(
+        job.id, state=JobState.COMPLETED, capture_micros=charge, only_from={JobState.RUNNING},
+        fields={"site_fields.output": output, "site_fields.input_tokens": input_tokens,
+                "site_fields.output_tokens": output_tokens,
+                "site_fields.duration_ms": duration_ms, "site_fields.model_used": model_used,
+                "site_fields.earned_micros": earning},
+        extra_writes=settle_shares,
+    )
+    if done.state is not JobState.COMPLETED or done.site_fields.get("worker_id") != worker.id:
+        raise AppError(ErrorKind.CONFLICT, "job is not running")
+    _notify(done)
+    return done
+
+
+def fail(*, worker: Worker, grid_id: int, error: str) -> str:
+    """A worker could not run the job: back to the queue, or failed after MAX_ATTEMPTS."""
+    job = _held_job(worker=worker, grid_id=grid_id)
+    if job.terminal:
+        return "failed" if job.state is JobState.FAILED else str(job.state).lower()
+    return requeue_or_fail(job, reason=error[:2000], worker_id=worker.id)
+
+
+def requeue_or_fail(job: JobRecord, *, reason: str, worker_id: int | None = None) -> str:
+    active = {JobState.CLAIMED, JobState.RUNNING}
+    if int(job.site_fields.get("attempts", 0)) >= MAX_ATTEMPTS:
+        done = jobs.finish(job.id, state=JobState.FAILED, error=reason, only_from=active)
+        if done.state is JobState.FAILED:
+            _notify(done)
+        return "failed"
+    moved = jobs.transition(job.id, from_states=active, to_state=JobState.QUEUED, fields={
+        "site_fields.worker_id": None, "site_fields.last_error": reason,
+        "timeout_at": clock.now() + QUEUE_LIFETIME, "started_at": None,
+    })
+    return "pending" if moved is not None else "failed"
+
+
+def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
+    """Requeue jobs whose worker went silent or which ran past timeout_seconds."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = (db().collection(JOBS)
+             .where(filter=FieldFilter("site", "==", SITE))
+             .where(filter=FieldFilter("state", "in",
+                                       [str(JobState.CLAIMED), str(JobState.RUNNING)])))
+    held = [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
+    silent = offline_ids({int(j.site_fields["worker_id"]) for j in held
+                          if j.site_fields.get("worker_id") is not None}, now)
+    requeued = 0
+    for job in held:
+        if job.site_fields.get("worker_id") in silent:
+            requeue_or_fail(job, reason="worker went offline")
+            requeued += 1
+        elif job.timeout_at < now:
+            requeue_or_fail(job, reason="timed out")
+            requeued += 1
+    return {"requeued": requeued}
+
+
+def _notify(job: JobRecord) -> None:
+    url = job.site_fields.get("webhook_url")
+    if not url:
+        return
+    from shared.grid.jobs import render
+    from shared.webhooks import enqueue_delivery
+
+    enqueue_delivery(delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
+                     url=url, payload=render(job),
+                     sealed_secret=job.site_fields["webhook_secret"])
+
+
+__all__ = ["BACKEND", "assignment", "claim_next", "fail", "matches", "start", "submit_result",
+           "sweep_grid"]

@@ -1,0 +1,151 @@
+"""Grid workers: registration, liveness and what each one serves.
+
+A worker is `grid_workers/<id>`, owned by the account of the key that registered it; that
+key becomes worker-bound (`api_keys/<hash>.worker_id`). A worker is online while its last
+heartbeat (explicit, or implied by every job poll) is under 90 s old.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from shared import clock
+from shared.errors import AppError, ErrorKind
+from shared.grid.ids import new_id
+from shared.identity import ApiKey
+from shared.store import API_KEYS, CONFLICTS, db
+
+WORKERS = "grid_workers"
+OFFLINE_AFTER = dt.timedelta(seconds=90)
+
+
+def family(model: str) -> str:
+    """A model tag's family: the part before ':' (llama3:8b -> llama3)."""
+    return model.split(":", 1)[0].strip().lower()
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr = Field(min_length=1, max_length=200)
+    serves_family: StrictBool = False
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr | None = Field(default=None, max_length=200)
+    agent_version: StrictStr | None = Field(default=None, max_length=50)
+    platform: StrictStr | None = Field(default=None, max_length=100)
+    models: list[ModelEntry] = Field(max_length=200)
+    catch_all: StrictBool = False
+
+
+class ModelsUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[ModelEntry] = Field(default_factory=list, max_length=200)
+
+
+class Worker(BaseModel):
+    id: int
+    account_id: str
+    name: str | None = None
+    models: list[ModelEntry] = []
+    catch_all: bool = False
+    agent_version: str | None = None
+    platform: str | None = None
+    last_seen: dt.datetime
+    created_at: dt.datetime
+
+    def online(self, now: dt.datetime) -> bool:
+        return now - self.last_seen < OFFLINE_AFTER
+
+
+def _ref(worker_id: int) -> Any:
+    return db().collection(WORKERS).document(str(worker_id))
+
+
+def get(worker_id: int) -> Worker:
+    snap = _ref(worker_id).get()
+    if not snap.exists:
+        raise AppError(ErrorKind.NOT_FOUND, "not_found")
+    return Worker(id=int(snap.id), **snap.to_dict())
+
+
+def register(*, key: ApiKey, request: RegisterRequest, key_worker_id: int | None) -> Worker:
+    """Create or update the caller's worker and bind the key to it."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    now = clock.now()
+    fields = {
+        "name": request.name, "agent_version": request.agent_version,
+        "platform": request.platform, "catch_all": request.catch_all,
+        "models": [m.model_dump() for m in request.models], "last_seen": now,
+    }
+    worker_id = key_worker_id
+    if worker_id is None and request.name:
+        same_name = (db().collection(WORKERS)
+                     .where(filter=FieldFilter("account_id", "==", key.account_id))
+                     .where(filter=FieldFilter("name", "==", request.name)).limit(1).stream())
+        worker_id = next((int(s.id) for s in same_name), None)
+    if worker_id is not None:
+        _ref(worker_id).update(fields)
+    else:
+        for _ in range(5):
+            worker_id = new_id()
+            try:
+                _ref(worker_id).create({**fields, "account_id": key.account_id,
+                                        "created_at": now})
+                break
+            except CONFLICTS:
+                continue
+    db().collection(API_KEYS).document(key.key_hash).update({"worker_id": worker_id})
+    return get(int(worker_id))
+
+
+def heartbeat(worker_id: int) -> None:
+    _ref(worker_id).update({"last_seen": clock.now()})
+
+
+def update_models(worker_id: int, models: list[ModelEntry]) -> int:
+    _ref(worker_id).update({"models": [m.model_dump() for m in models],
+                            "last_seen": clock.now()})
+    return len(models)
+
+
+def online_workers(now: dt.datetime) -> list[Worker]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = db().collection(WORKERS).where(
+        filter=FieldFilter("last_seen", ">", now - OFFLINE_AFTER))
+    return [Worker(id=int(s.id), **s.to_dict()) for s in query.stream()]
+
+
+def offline_ids(worker_ids: set[int], now: dt.datetime) -> set[int]:
+    """Which of these workers have gone silent (or no longer exist)."""
+    if not worker_ids:
+        return set()
+    snaps = db().get_all([_ref(w) for w in worker_ids])
+    alive = {int(s.id) for s in snaps
+             if s.exists and now - s.get("last_seen") < OFFLINE_AFTER}
+    return worker_ids - alive
+
+
+def catalog(now: dt.datetime) -> list[dict[str, Any]]:
+    """Models with at least one online worker, by worker count (GET /models)."""
+    exact: dict[str, set[int]] = {}
+    families: dict[str, set[int]] = {}
+    for worker in online_workers(now):
+        for entry in worker.models:
+            exact.setdefault(entry.name, set()).add(worker.id)
+            families.setdefault(family(entry.name), set()).add(worker.id)
+    rows = [{
+        "name": name, "family": family(name), "display_name": name,
+        "description": None, "worker_count": len(ids),
+        "family_worker_count": len(families[family(name)]),
+    } for name, ids in exact.items()]
+    return sorted(rows, key=lambda r: (-r["worker_count"], r["name"]))
