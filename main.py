@@ -12,6 +12,7 @@ from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
 from functions.tasks import task_dispatch, task_sweep
+from functions.webhooks import task_deliver_webhook
 
 __all__ = [
     "callback_gpu",
@@ -21,6 +22,7 @@ __all__ = [
     "pics_catalog",
     "pics_jobs",
     "pics_users",
+    "task_deliver_webhook",
     "task_dispatch",
     "task_sweep",
 ]

@@ -32,7 +32,7 @@ ENV="RELAY_ENV=production,RELAY_PROJECT_ID=$PROJECT,RELAY_REGION=$REGION,RELAY_B
 ENV="$ENV,RELAY_TASKS_QUEUE=$QUEUE,RELAY_FUNCTIONS_URL=$FUNCTIONS_URL"
 ENV="$ENV,RELAY_RUNPOD_ENDPOINTS=${RELAY_RUNPOD_ENDPOINTS:?set model=endpoint,...}"
 SECRETS="RELAY_TASK_SECRET=relay-task-secret:latest,RELAY_CALLBACK_SECRET=relay-callback-secret:latest"
-SECRETS="$SECRETS,RUNPOD_API_KEY=runpod-api-key:latest"
+SECRETS="$SECRETS,RUNPOD_API_KEY=runpod-api-key:latest,RELAY_WEBHOOK_KEY=relay-webhook-key:latest"
 for fn in $(python3 -c 'import ast,sys; t=ast.parse(open("main.py").read()); print(" ".join(next(ast.literal_eval(n.value) for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")))'); do
   gcloud functions deploy "$fn" --gen2 --runtime=python311 --region="$REGION" --source=. \
     --entry-point="$fn" --trigger-http --allow-unauthenticated \

@@ -27,6 +27,7 @@ TASK_SECRET_HEADER = "X-Relay-Task-Secret"
 class Target:
     DISPATCH = "task_dispatch"
     SWEEP = "task_sweep"
+    DELIVER_WEBHOOK = "task_deliver_webhook"
 
 
 def queue_path() -> str:

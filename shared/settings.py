@@ -40,6 +40,8 @@ class Settings(BaseModel):
     task_secret: str = "local-dev-secret"
     # Key for per-job callback tokens (HMAC over the job id).
     callback_secret: str = "local-dev-secret"
+    # Key that seals clients' webhook signing secrets (AES-GCM) while their jobs run.
+    webhook_secret_key: str = "local-dev-secret"
 
     bucket: str = "relay-outputs"
     signing_key_file: str | None = None
@@ -76,11 +78,13 @@ class Settings(BaseModel):
             return
         weak = [
             name
-            for name in ("task_secret", "callback_secret", "runpod_api_key")
+            for name in ("task_secret", "callback_secret", "runpod_api_key", "webhook_secret_key")
             if getattr(self, name) in PLACEHOLDER_SECRETS
         ]
         if weak:
             raise SettingsError(f"placeholder secrets outside the emulators: {', '.join(weak)}")
+        if self.allow_private_webhooks:
+            raise SettingsError("private webhook targets are a local-development allowance")
 
 
 def _parse_map(raw: str) -> dict[str, str]:
@@ -110,6 +114,7 @@ _ENV = {
     "functions_base_url": "RELAY_FUNCTIONS_URL",
     "task_secret": "RELAY_TASK_SECRET",
     "callback_secret": "RELAY_CALLBACK_SECRET",
+    "webhook_secret_key": "RELAY_WEBHOOK_KEY",
     "bucket": "RELAY_BUCKET",
     "signing_key_file": "RELAY_SIGNING_KEY_FILE",
     "runpod_api_base": "RELAY_RUNPOD_API_BASE",

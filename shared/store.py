@@ -13,6 +13,7 @@ RESERVATIONS = "reservations"
 JOBS = "jobs"
 API_KEYS = "api_keys"
 RATE_WINDOWS = "rate_windows"
+WEBHOOK_DELIVERIES = "webhook_deliveries"
 
 # What a batch commit raises when a create() hits an existing document or a precondition
 # (exists / last_update_time) no longer holds: the write was a no-op, retry or give up.

@@ -18,8 +18,8 @@ def stack() -> Iterator[object]:
     workers = os.environ.get("RELAY_TEST_WORKERS", "1") != "0"
     running = Stack.on_free_ports(
         idle_endpoints=(IDLE_MODEL,), workers=workers,
-        # Short worker long-polls keep tests quick; loopback webhook receivers are allowed.
-        extra_env={"RELAY_GRID_POLL_WAIT_S": "2", "RELAY_ALLOW_PRIVATE_WEBHOOKS": "1"},
+        # Short worker long-polls keep tests quick.
+        extra_env={"RELAY_GRID_POLL_WAIT_S": "2"},
     )
     try:
         running.start()

@@ -78,6 +78,8 @@ class Stack:
     sweep: bool = False
     # RunPod endpoints served with no worker behind them (jobs there wait, as on RunPod).
     idle_endpoints: tuple[str, ...] = ()
+    # One grid-worker agent (tiny local LLM) pulling from the grid site, as in `make dev`.
+    grid_agent: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -110,6 +112,8 @@ class Stack:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
+            # The local-development allowance: webhooks may target loopback receivers.
+            "RELAY_ALLOW_PRIVATE_WEBHOOKS": "1",
             # Nothing may download at run time: the hub libraries stay offline.
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -164,6 +168,8 @@ class Stack:
         self.prepare()
         if self.workers:
             self.start_workers()
+        if self.grid_agent:
+            self.start_grid_agent()
         if self.sweep:
             threading.Thread(target=self._sweep_loop, daemon=True).start()
         return self
@@ -235,6 +241,21 @@ class Stack:
                 env=env,
             )
 
+    def start_grid_agent(self, email: str = "grid-agent@relay.local") -> str:
+        """A volunteer's agent: its own worker account and key; returns the key."""
+        from shared import identity
+
+        account = identity.create_account(email=email, roles=[identity.Role.WORKER])
+        key = identity.create_api_key(account_id=account.id, site=identity.Site.GRID,
+                                      label="local grid agent")
+        self._spawn("grid-agent", [
+            sys.executable, "-m", "gpu_handlers.runtimes.grid", "--backend", "transformers",
+            "--model-dir", str(LOCAL / "models" / "tiny-llm"), "--threads", "1",
+            "--catch-all", "--serves-family", "--name", "local-agent",
+            "--api-url", f"http://127.0.0.1:{self.ports['grid']}/api/v1",
+        ], env={"GRID_API_KEY": key})
+        return key
+
     def wait_for_workers(self, timeout: float = 120.0) -> None:
         """Until every handler's worker has polled the control plane."""
         deadline = time.monotonic() + timeout
@@ -288,7 +309,7 @@ def write_env_file(env: dict[str, str], path: Path = LOCAL / "dev.env") -> None:
 
 
 def dev() -> None:
-    stack = Stack(ports=dict(DEV_PORTS), logs=LOCAL / "logs", sweep=True)
+    stack = Stack(ports=dict(DEV_PORTS), logs=LOCAL / "logs", sweep=True, grid_agent=True)
     for name, port in stack.ports.items():
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:

@@ -14,8 +14,10 @@ What can never happen:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import time
+import uuid
 from typing import Any
 
 from shared import clock, jobs, ledger
@@ -27,25 +29,43 @@ from shared.grid.workers import Worker, offline_ids
 from shared.jobs import JobRecord, JobState
 from shared.store import CONFLICTS, JOBS, db
 
-CANDIDATES = 40  # how far down the queue a poll looks
+log = logging.getLogger(__name__)
+
+CANDIDATES = 16  # how far down the queue a poll looks
 SPREAD = 8  # claims are spread over this many of the best candidates
 MAX_ATTEMPTS = 3  # runs of one job before a worker failure fails it for the client
 POLL_INTERVAL_S = (0.2, 0.5)
+# What choosing and claiming needs; the prompt and the rest are read after a claim.
+CLAIM_FIELDS = ["model", "created_at", "site_fields.priority", "site_fields.model_match",
+                "site_fields.model_family", "site_fields.timeout_seconds",
+                "site_fields.attempts"]
 
 
-def matches(job: JobRecord, *, models: set[str], families: set[str], catch_all: bool) -> bool:
-    """Whether a worker declaring these capabilities may take this job."""
-    if catch_all:
-        return True
+class _Candidate:
+    """The projected fields of a queued job, enough to choose and claim it."""
+
+    def __init__(self, job_id: str, data: dict[str, Any]):
+        self.id = job_id
+        self.model = data.get("model", "")
+        self.site_fields = data.get("site_fields", {})
+
+
+def matches(
+    job: JobRecord | _Candidate, *, models: set[str], families: set[str], catch_all: bool
+) -> bool:
+    """Whether a worker declaring these capabilities may take this job (the document's
+    rule for GET /worker/jobs/next): exact needs the model in `models`; family needs the
+    model or its family; any needs a catch-all worker."""
     match = job.site_fields.get("model_match", "family")
     if match == "any":
-        return bool(models or families)
+        return catch_all
     if match == "exact":
         return job.model in models
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates(now: dt.datetime) -> list[tuple[JobRecord, Any]]:
+def _candidates() -> list[tuple[Any, Any]]:
+    """The head of the queue: (snapshot, update time) of the best QUEUED grid jobs."""
     from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -54,34 +74,51 @@ def _candidates(now: dt.datetime) -> list[tuple[JobRecord, Any]]:
              .where(filter=FieldFilter("state", "==", str(JobState.QUEUED)))
              .order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
              .order_by("created_at")
+             .select(CLAIM_FIELDS)
              .limit(CANDIDATES))
-    return [(JobRecord(id=s.id, **s.to_dict()), s.update_time) for s in query.stream()]
+    return [(snap, snap.update_time) for snap in query.stream()]
 
 
 def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_all: bool,
                wait_s: float) -> JobRecord | None:
-    """Claim the best job this worker may take, waiting up to `wait_s` for one."""
+    """Claim the best job this worker may take, waiting up to `wait_s` for one.
+
+    Tries the best SPREAD fitting jobs in random order, then the rest in queue order, so a
+    worker that loses a race moves on without asking the queue again.
+    """
     from google.cloud import firestore
 
     deadline = time.monotonic() + wait_s
     while True:
-        now = clock.now()
-        fitting = [(job, seen) for job, seen in _candidates(now)
-                   if matches(job, models=models, families=families, catch_all=catch_all)]
-        best = fitting[:SPREAD]
-        random.shuffle(best)
-        for job, seen in best:
+        fitting = []
+        for snap, seen in _candidates():
+            job = _Candidate(snap.id, snap.to_dict())
+            if matches(job, models=models, families=families, catch_all=catch_all):
+                fitting.append((job, seen))
+        head, tail = fitting[:SPREAD], fitting[SPREAD:]
+        random.shuffle(head)
+        for job, seen in head + tail:
+            now = clock.now()
             timeout = int(job.site_fields.get("timeout_seconds", 600))
+            claim_id = uuid.uuid4().hex
+            claim = {
+                "state": str(JobState.CLAIMED),
+                "site_fields.claim_id": claim_id,
+                "site_fields.worker_id": worker.id,
+                "site_fields.claimed_at": now,
+                "site_fields.attempts": int(job.site_fields.get("attempts", 0)) + 1,
+                "timeout_at": now + dt.timedelta(seconds=timeout),
+            }
             try:
-                jobs.document(job.id).update({
-                    "state": str(JobState.CLAIMED),
-                    "site_fields.worker_id": worker.id,
-                    "site_fields.claimed_at": now,
-                    "site_fields.attempts": int(job.site_fields.get("attempts", 0)) + 1,
-                    "timeout_at": now + dt.timedelta(seconds=timeout),
-                }, option=firestore.Client.write_option(last_update_time=seen))
+                jobs.document(job.id).update(
+                    claim, option=firestore.Client.write_option(last_update_time=seen))
             except CONFLICTS:
-                continue
+                # A commit retried by the client library can report a conflict with its
+                # own first, successful attempt: the claim id tells ours from another's.
+                mine = jobs.get(job.id)
+                if mine.site_fields.get("claim_id") != claim_id:
+                    continue
+                return mine
             return jobs.get(job.id)
         if time.monotonic() >= deadline:
             return None
@@ -200,15 +237,23 @@ def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
 
 
 def _notify(job: JobRecord) -> None:
+    """Enqueue the client's webhook; the sealed signing key then lives only in the task."""
     url = job.site_fields.get("webhook_url")
-    if not url:
+    sealed = job.site_fields.get("webhook_secret")
+    if not url or not sealed:
         return
+    from google.cloud import firestore
+
     from shared.grid.jobs import render
     from shared.webhooks import enqueue_delivery
 
-    enqueue_delivery(delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
-                     url=url, payload=render(job),
-                     sealed_secret=job.site_fields["webhook_secret"])
+    try:
+        enqueue_delivery(delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
+                         url=url, payload=render(job), sealed_secret=sealed, context=job.id)
+    except AppError as exc:
+        # The job's result stands; a webhook that can no longer be sent is only logged.
+        log.warning("webhook for %s not enqueued: %s", job.id, exc.message)
+    jobs.document(job.id).update({"site_fields.webhook_secret": firestore.DELETE_FIELD})
 
 
 __all__ = ["BACKEND", "assignment", "claim_next", "fail", "matches", "start", "submit_result",

@@ -21,6 +21,7 @@ def test_real_secrets_are_accepted_in_production() -> None:
             "RUNPOD_API_KEY": "rp_live_x",
             "RELAY_CALLBACK_SECRET": "c" * 32,
             "RELAY_TASK_SECRET": "t" * 32,
+            "RELAY_WEBHOOK_KEY": "w" * 32,
         }
     )
     assert not settings.on_emulators

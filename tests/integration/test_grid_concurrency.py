@@ -1,0 +1,129 @@
+"""The grid under load and under failure: every job exactly once, every credit once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from shared import audit, clock, identity, jobs, ledger
+from shared.grid import pricing
+from shared.grid.ids import job_doc_id
+from shared.grid.work import sweep_grid
+from shared.jobs import JobState
+from tests.helpers import site_url
+
+WORKERS = 32
+JOBS = 500
+
+
+def _account(credits: int) -> tuple[str, str]:
+    account = identity.create_account(email=f"load-{uuid.uuid4().hex[:10]}@example.com")
+    if credits:
+        ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
+                      micros=credits * 10_000)
+    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
+
+
+def _register(base: str, key: str, model: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    assert client.post("/worker/register", json={
+        "name": f"w-{uuid.uuid4().hex[:6]}", "models": [{"name": model}]}).status_code == 201
+    return client
+
+
+def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> None:
+    base = f"{site_url(stack, 'grid')}/api/v1"
+    model = f"load{uuid.uuid4().hex[:6]}:1b"
+    client_account, client_key = _account(credits=JOBS * 5)
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {client_key}"},
+                      timeout=60) as client, ThreadPoolExecutor(16) as pool:
+        submitted = list(pool.map(lambda _: client.post("/jobs", json={
+            "model": model, "model_match": "exact", "prompt": "p"}), range(JOBS)))
+    assert [r.status_code for r in submitted] == [201] * JOBS
+    job_ids = {r.json()["job_id"] for r in submitted}
+    # The free quota is 100 requests a day: the rest wait for later days (see the quota
+    # test). Queue them as the sweep would at each midnight, moving this process's clock.
+    from shared.grid.jobs import release_quota_held
+
+    released = 0
+    try:
+        for _ in range(JOBS // 100 + 1):
+            clock.advance(dt.timedelta(days=1))
+            released += release_quota_held(now=clock.now())
+    finally:
+        clock.reset()
+    assert released == JOBS - 100
+    worker_accounts = [_account(0) for _ in range(WORKERS)]
+    completed: dict[int, list[int]] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + 300
+
+    def run_worker(index: int) -> None:
+        w = _register(base, worker_accounts[index][1], model)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if len(completed) >= JOBS:
+                        return
+                got = w.get("/worker/jobs/next", params={"models[]": [model]})
+                if got.status_code == 204:
+                    continue
+                job_id = got.json()["job_id"]
+                assert w.patch(f"/worker/jobs/{job_id}/start").status_code == 200
+                tokens = 100 + job_id % 50
+                done = w.post(f"/worker/jobs/{job_id}/result", json={
+                    "output": "ok", "output_tokens": tokens, "duration_ms": 1})
+                assert done.status_code == 200, done.text
+                with lock:
+                    completed.setdefault(job_id, []).append(index)
+        finally:
+            w.close()
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(run_worker, range(WORKERS)))
+    assert set(completed) == job_ids
+    assert all(len(by) == 1 for by in completed.values()), "a job was completed twice"
+    expected_charge = sum(pricing.consumer_charge(100 + j % 50) for j in job_ids)
+    assert ledger.balance(client_account).balance_micros == JOBS * 50_000 - expected_charge
+    earned = sum(ledger.balance(a).balance_micros for a, _ in worker_accounts)
+    assert earned == sum(pricing.worker_earning(100 + j % 50) for j in job_ids)
+    for account_id in [client_account, *(a for a, _ in worker_accounts)]:
+        assert audit.check(account_id)["ok"], audit.check(account_id)
+
+
+def test_job_of_a_killed_worker_is_requeued_and_paid_once(stack) -> None:
+    base = f"{site_url(stack, 'grid')}/api/v1"
+    model = f"kill{uuid.uuid4().hex[:6]}:1b"
+    client_account, client_key = _account(credits=10)
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {client_key}"}) as c:
+        job_id = c.post("/jobs", json={"model": model, "prompt": "p"}).json()["job_id"]
+    dead_account, dead_key = _account(0)
+    live_account, live_key = _account(0)
+    dead = _register(base, dead_key, model)
+    assert dead.get("/worker/jobs/next", params={"models[]": [model]}).json()["job_id"] == job_id
+    assert dead.patch(f"/worker/jobs/{job_id}/start").status_code == 200
+    # The dead worker stops heartbeating; 100 s later the sweep finds it offline.
+    swept = sweep_grid(now=clock.now() + dt.timedelta(seconds=100))
+    assert swept["requeued"] >= 1
+    assert jobs.get(job_doc_id(job_id)).state is JobState.QUEUED
+    live = _register(base, live_key, model)
+    assert live.get("/worker/jobs/next", params={"models[]": [model]}).json()["job_id"] == job_id
+    assert live.patch(f"/worker/jobs/{job_id}/start").status_code == 200
+    # The dead worker comes back and reports late: refused, unpaid.
+    late = dead.post(f"/worker/jobs/{job_id}/result", json={
+        "output": "late", "output_tokens": 900, "duration_ms": 1})
+    assert late.status_code == 404
+    assert live.post(f"/worker/jobs/{job_id}/result", json={
+        "output": "ok", "output_tokens": 200, "duration_ms": 1}).status_code == 200
+    assert ledger.balance(dead_account).balance_micros == 0
+    assert ledger.balance(live_account).balance_micros == pricing.worker_earning(200)
+    assert ledger.balance(client_account).balance_micros == 100_000 - pricing.consumer_charge(200)
+    for account_id in (client_account, dead_account, live_account):
+        assert audit.check(account_id)["ok"]
+    dead.close()
+    live.close()
