@@ -27,7 +27,7 @@ MODELS = Path(__file__).resolve().parents[2] / ".local" / "models" / "tiny-llm"
 class Receiver(BaseHTTPRequestHandler):
     received: list[tuple[bytes, dict[str, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append((body, dict(self.headers)))
         self.send_response(200)
