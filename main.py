@@ -8,6 +8,7 @@ from functions.callbacks import callback_gpu
 from functions.grid.catalog import grid_catalog
 from functions.grid.jobs import grid_jobs
 from functions.grid.worker import grid_worker
+from functions.payments import stripe_webhook
 from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
@@ -22,6 +23,7 @@ __all__ = [
     "pics_catalog",
     "pics_jobs",
     "pics_users",
+    "stripe_webhook",
     "task_deliver_webhook",
     "task_dispatch",
     "task_sweep",

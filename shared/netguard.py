@@ -75,6 +75,9 @@ def refused(message: str, reason: str) -> AppError:
     return AppError(ErrorKind.INVALID, message, {"reason": reason})
 
 
+DEV_ALLOWED = frozenset({"loopback", "private"})
+
+
 def address_refusal(ip: IPAddress) -> str | None:
     """Why `ip` may not be called from Relay (a short noun), or None when it is public."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -181,15 +184,16 @@ def check_url(url: str, *, allow_private: bool) -> ResolvedTarget:
         raise refused("webhook URL has an invalid port", "port")
     port = port or DEFAULT_PORTS[scheme]
     addresses = _resolve(host, port)
-    if not allow_private:
-        for address in addresses:
-            why = address_refusal(ipaddress.ip_address(address))
-            if why is not None:
-                raise refused(
-                    f"webhook URL host resolves to a {why} address; only public hosts "
-                    "can receive webhooks",
-                    "address",
-                )
+    for address in addresses:
+        why = address_refusal(ipaddress.ip_address(address))
+        # The development allowance opens loopback and private networks, never link-local
+        # (cloud metadata), multicast or unspecified addresses.
+        if why is not None and not (allow_private and why in DEV_ALLOWED):
+            raise refused(
+                f"webhook URL host resolves to a {why} address; only public hosts "
+                "can receive webhooks",
+                "address",
+            )
     return ResolvedTarget(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
 
 

@@ -54,6 +54,13 @@ class Settings(BaseModel):
     # model id -> "runpod" | "modal"
     image_backends: dict[str, str] = Field(default_factory=dict)
 
+    # Stripe (the local Stripe server in `make dev`).
+    stripe_api_key: str = "sk_test_local"
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: str = "whsec_local"
+    # Where browsers land after a Stripe Checkout (a page of the client's site).
+    public_url: str = "http://127.0.0.1:3000"
+
     # S3 for grid blobs (moto server locally).
     s3_endpoint_url: str | None = None
     s3_bucket: str = "relay-grid-blobs"
@@ -78,8 +85,9 @@ class Settings(BaseModel):
             return
         weak = [
             name
-            for name in ("task_secret", "callback_secret", "runpod_api_key", "webhook_secret_key")
-            if getattr(self, name) in PLACEHOLDER_SECRETS
+            for name in ("task_secret", "callback_secret", "runpod_api_key", "webhook_secret_key",
+                         "stripe_api_key", "stripe_webhook_secret")
+            if getattr(self, name) in PLACEHOLDER_SECRETS or getattr(self, name).endswith("_local")
         ]
         if weak:
             raise SettingsError(f"placeholder secrets outside the emulators: {', '.join(weak)}")
@@ -121,6 +129,10 @@ _ENV = {
     "runpod_api_key": "RUNPOD_API_KEY",
     "runpod_endpoints": "RELAY_RUNPOD_ENDPOINTS",
     "image_backends": "RELAY_IMAGE_BACKENDS",
+    "stripe_api_key": "STRIPE_SECRET_KEY",
+    "stripe_api_base": "RELAY_STRIPE_API_BASE",
+    "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET",
+    "public_url": "RELAY_PUBLIC_URL",
     "s3_endpoint_url": "RELAY_S3_ENDPOINT_URL",
     "s3_bucket": "RELAY_S3_BUCKET",
     "s3_region": "RELAY_S3_REGION",

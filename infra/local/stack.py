@@ -33,6 +33,8 @@ PROJECT = "demo-relay"
 REGION = "us-central1"
 QUEUE = "jobs"
 RUNPOD_API_KEY = "local-runpod-key"
+STRIPE_KEY = "sk_test_local"
+STRIPE_WEBHOOK_SECRET = "whsec_local"
 IMAGE_MODELS = ("z-image-turbo", "flux-schnell")
 DEV_PORTS = {
     "market": 8080,
@@ -49,6 +51,7 @@ DEV_PORTS = {
     "auth_hub": 4400,
     "auth_logging": 4500,
     "s3": 9324,
+    "stripe": 12111,
 }
 SWEEP_EVERY_S = 15.0
 
@@ -109,6 +112,10 @@ class Stack:
             "RELAY_SIGNING_KEY_FILE": str(LOCAL / "signing-sa.json"),
             "RELAY_MODEL_DIR": str(LOCAL / "models"),
             "RELAY_S3_ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
+            "RELAY_STRIPE_API_BASE": f"http://127.0.0.1:{p['stripe']}",
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "RELAY_PUBLIC_URL": f"http://127.0.0.1:{p['grid']}",
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -156,6 +163,10 @@ class Stack:
                        "--port", str(p["runpod"]), "--api-key", RUNPOD_API_KEY,
                        "--endpoints", ",".join(IMAGE_MODELS + self.idle_endpoints)],
             "s3": [str(bin_ / "moto_server"), "-H", "127.0.0.1", "-p", str(p["s3"])],
+            "stripe": [sys.executable, "-m", "infra.local.stripe_server", "--host", "127.0.0.1",
+                       "--port", str(p["stripe"]), "--api-key", STRIPE_KEY,
+                       "--webhook-secret", STRIPE_WEBHOOK_SECRET,
+                       "--webhook", f"http://127.0.0.1:{p['functions']}/stripe_webhook"],
         }
         started = [(name, self._spawn(name, args)) for name, args in commands.items()]
         started.append(("auth", self._start_auth()))

@@ -119,7 +119,7 @@ def submit(*, account_id: str, api_key: str, request: JobCreateRequest) -> JobRe
     if request.priority_boost:
         from shared.grid.boost import start_boost
 
-        start_boost(job)
+        job = start_boost(job)
     return job
 
 
@@ -273,4 +273,10 @@ def render(job: JobRecord) -> dict[str, Any]:
         "tag": sf.get("tag"),
         "created_at": clock.iso(job.created_at),
         "completed_at": clock.iso(job.completed_at),
-    }
+    } | ({"priority_boost": _boost(job)} if sf.get("boost") else {})
+
+
+def _boost(job: JobRecord) -> dict[str, Any] | None:
+    from shared.grid.boost import render
+
+    return render(job)

@@ -87,12 +87,14 @@ def test_non_public_addresses_are_refused(url: str, why: str) -> None:
     assert f"resolves to a {why} address" in error.message
 
 
-@pytest.mark.parametrize(("url", "_why"), REFUSED_ADDRESSES)
-def test_the_local_development_allowance_lets_non_public_addresses_through(
-    url: str, _why: str
+@pytest.mark.parametrize(("url", "why"), REFUSED_ADDRESSES)
+def test_the_local_development_allowance_opens_only_loopback_and_private_networks(
+    url: str, why: str
 ) -> None:
-    target = check_url(url, allow_private=True)
-    assert target.addresses
+    if why in ("loopback", "private"):
+        assert check_url(url, allow_private=True).addresses
+    else:  # cloud metadata (link-local), multicast, ... stay closed even locally
+        assert _refusal(url, allow_private=True).details == {"reason": "address"}
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ def test_real_secrets_are_accepted_in_production() -> None:
             "RELAY_CALLBACK_SECRET": "c" * 32,
             "RELAY_TASK_SECRET": "t" * 32,
             "RELAY_WEBHOOK_KEY": "w" * 32,
+            "STRIPE_SECRET_KEY": "sk_live_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_" + "s" * 24,
         }
     )
     assert not settings.on_emulators

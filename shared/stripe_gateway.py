@@ -1,0 +1,36 @@
+"""The Payments port for Stripe: one lazily built client, and verified webhook events.
+
+The same `stripe` SDK code talks to Stripe and to the local Stripe server
+(infra/local/stripe_server.py); only `stripe_api_base` differs. Events are trusted only
+after `stripe.Webhook.construct_event` has checked their signature.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from shared.errors import AppError, ErrorKind
+from shared.settings import get_settings
+
+
+@functools.cache
+def client() -> Any:
+    import stripe
+
+    settings = get_settings()
+    return stripe.StripeClient(settings.stripe_api_key,
+                               base_addresses={"api": settings.stripe_api_base},
+                               max_network_retries=2)
+
+
+def verified_event(payload: bytes, signature: str | None) -> Any:
+    import stripe
+
+    if not signature:
+        raise AppError(ErrorKind.INVALID, "missing Stripe-Signature")
+    try:
+        return stripe.Webhook.construct_event(payload, signature,
+                                              get_settings().stripe_webhook_secret)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise AppError(ErrorKind.INVALID, "invalid Stripe webhook") from exc
