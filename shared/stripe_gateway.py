@@ -24,13 +24,15 @@ def client() -> Any:
                                max_network_retries=2)
 
 
-def verified_event(payload: bytes, signature: str | None) -> Any:
+def verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event as plain data (the SDK's objects are not dicts), once its signature holds."""
     import stripe
 
     if not signature:
         raise AppError(ErrorKind.INVALID, "missing Stripe-Signature")
     try:
-        return stripe.Webhook.construct_event(payload, signature,
-                                              get_settings().stripe_webhook_secret)
+        event = stripe.Webhook.construct_event(payload, signature,
+                                               get_settings().stripe_webhook_secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise AppError(ErrorKind.INVALID, "invalid Stripe webhook") from exc
+    return event.to_dict()

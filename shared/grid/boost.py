@@ -46,13 +46,13 @@ def start_boost(job: JobRecord) -> JobRecord:
     return job.model_copy(update={"site_fields": {**job.site_fields, "boost": boost}})
 
 
-def apply_payment(session: Any) -> str:
+def apply_payment(session: dict[str, Any]) -> str:
     """Apply a paid boost session (from a verified event). Idempotent."""
-    metadata = session["metadata"] or {}
-    if metadata.get("purpose") != PURPOSE or session["payment_status"] != "paid":
+    metadata = session.get("metadata") or {}
+    if metadata.get("purpose") != PURPOSE or session.get("payment_status") != "paid":
         return "ignored"
     job = jobs.find(str(metadata.get("job_id", "")))
-    if job is None or (job.site_fields.get("boost") or {}).get("session_id") != session["id"]:
+    if job is None or (job.site_fields.get("boost") or {}).get("session_id") != session.get("id"):
         return "unknown session"
     boost = job.site_fields["boost"]
     if boost.get("status") != "awaiting_payment":
