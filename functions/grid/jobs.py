@@ -10,6 +10,7 @@ from functions.http import entry_point, json_response, parse_body
 from shared.errors import AppError, ErrorKind
 from shared.grid import jobs
 
+MAX_OFFSET = 100_000
 STATUSES = {"pending", "claimed", "running", "completed", "failed", "cancelled"}
 
 
@@ -29,12 +30,14 @@ def list_jobs(request: flask.Request) -> flask.Response:
     status = args.get("status")
     if status is not None and status not in STATUSES:
         raise AppError(ErrorKind.INVALID, "status is not a job status")
-    offset = args.get("offset", "0")
-    if not offset.isdigit() or int(offset) > 100_000:
-        raise AppError(ErrorKind.INVALID, "offset must be a non-negative integer")
+    try:
+        # The document sets no bounds: a negative offset reads as 0, a huge one as the end.
+        offset = min(max(int(args.get("offset", "0")), 0), MAX_OFFSET)
+    except ValueError:
+        raise AppError(ErrorKind.INVALID, "offset must be an integer") from None
     found = jobs.list_jobs(account_id=key.account_id, status=status, model=args.get("model"),
                            tag=args.get("tag"), start=_moment(args.get("from"), "from"),
-                           end=_moment(args.get("to"), "to"), offset=int(offset))
+                           end=_moment(args.get("to"), "to"), offset=offset)
     return json_response([jobs.render(job) for job in found])
 
 

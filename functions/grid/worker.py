@@ -83,8 +83,9 @@ def result(request: flask.Request, job_id: int) -> flask.Response:
 
 def fail(request: flask.Request, job_id: int) -> flask.Response:
     worker = authenticate_worker(request)
-    body = parse_body(request, FailRequest)
-    return json_response({"status": work.fail(worker=worker, grid_id=job_id, error=body.error)})
+    # The document makes this body optional.
+    error = parse_body(request, FailRequest).error if request.get_data() else "no reason given"
+    return json_response({"status": work.fail(worker=worker, grid_id=job_id, error=error)})
 
 
 def credit_summary(request: flask.Request) -> flask.Response:

@@ -30,7 +30,7 @@ def family(model: str) -> str:
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: StrictStr = Field(min_length=1, max_length=200)
+    name: StrictStr = Field(max_length=200)
     serves_family: StrictBool = False
 
 
@@ -65,6 +65,12 @@ class Worker(BaseModel):
         return now - self.last_seen < OFFLINE_AFTER
 
 
+def _served(models: list[ModelEntry]) -> list[dict[str, Any]]:
+    """The entries a worker can actually serve: blank names are dropped, not refused."""
+    return [{"name": m.name.strip(), "serves_family": m.serves_family}
+            for m in models if m.name.strip()]
+
+
 def _ref(worker_id: int) -> Any:
     return db().collection(WORKERS).document(str(worker_id))
 
@@ -84,7 +90,7 @@ def register(*, key: ApiKey, request: RegisterRequest, key_worker_id: int | None
     fields = {
         "name": request.name, "agent_version": request.agent_version,
         "platform": request.platform, "catch_all": request.catch_all,
-        "models": [m.model_dump() for m in request.models], "last_seen": now,
+        "models": _served(request.models), "last_seen": now,
     }
     worker_id = key_worker_id
     if worker_id is None and request.name:
@@ -112,9 +118,9 @@ def heartbeat(worker_id: int) -> None:
 
 
 def update_models(worker_id: int, models: list[ModelEntry]) -> int:
-    _ref(worker_id).update({"models": [m.model_dump() for m in models],
-                            "last_seen": clock.now()})
-    return len(models)
+    served = _served(models)
+    _ref(worker_id).update({"models": served, "last_seen": clock.now()})
+    return len(served)
 
 
 def online_workers(now: dt.datetime) -> list[Worker]:
