@@ -25,16 +25,14 @@ CLI: `python -m gpu_handlers.tiny_models --out DIR [--model ID ...] [--force]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_handlers.local_save import MARKER_FILE, save_atomically
 from shared.schemas.images import ImageModel
 
 if TYPE_CHECKING:
@@ -44,7 +42,6 @@ if TYPE_CHECKING:
 # and a re-run over complete saves should be an instant no-op.
 
 SEED = 0
-MARKER_FILE = "TINY_MODEL.json"
 
 # Same sequence limits as the production tokenizers: the pipelines pad to these lengths.
 CLIP_MAX_LENGTH = 77
@@ -283,30 +280,18 @@ def ensure_tiny_models(
         paths[model_id] = final
         if is_complete(final) and not force:
             continue
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=out))
-        try:
+        def write(tmp: Path, model_id: str = model_id) -> dict[str, object]:
             pipe = BUILDERS[model_id](seed)
             pipe.save_pretrained(tmp, safe_serialization=True)
-            marker = {
+            return {
                 "model": model_id,
                 "tiny": True,
                 "seed": seed,
                 "pipeline": type(pipe).__name__,
                 "note": "randomly initialised test model; not the production weights",
             }
-            (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
-            tmp.chmod(0o755)  # mkdtemp makes it owner-only; the final dir is ordinary
-            if final.exists():
-                shutil.rmtree(final)  # incomplete leftover, or --force
-            # Rename is atomic on one filesystem: readers never see a half-written save.
-            os.replace(tmp, final)
-        except OSError:
-            # Another process may have finished the same save first; theirs is as good.
-            if not is_complete(final):
-                raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+
+        save_atomically(final, write, is_complete)
     return paths
 
 

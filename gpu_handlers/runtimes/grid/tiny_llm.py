@@ -27,15 +27,14 @@ CLI: `python -m gpu_handlers.runtimes.grid.tiny_llm --out DIR [--force]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from gpu_handlers.local_save import MARKER_FILE, save_atomically
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 TINY_LLM_DIRNAME = "tiny-llm"
 TINY_LLM_NAME = "tiny-llm:latest"  # the grid/Ollama tag it is advertised under
-MARKER_FILE = "TINY_MODEL.json"
 SEED = 0
 CONTEXT_LENGTH = 2048
 
@@ -144,35 +142,19 @@ def ensure_tiny_llm(
     final = out / TINY_LLM_DIRNAME
     if is_complete(final) and not force:
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_LLM_DIRNAME}.", dir=out))
-    try:
+    def write(tmp: Path) -> dict[str, object]:
         model, tokenizer = build_tiny_llm(seed)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        marker = {
+        return {
             "model": TINY_LLM_NAME,
             "tiny": True,
             "seed": seed,
             "architecture": type(model).__name__,
             "note": "randomly initialised test model; its text is noise",
         }
-        (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
-        # mkdtemp (and safetensors) make owner-only entries; the final save is ordinary.
-        tmp.chmod(0o755)
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-        if final.exists():
-            shutil.rmtree(final)  # incomplete leftover, or --force
-        # Rename is atomic on one filesystem: readers never see a half-written save.
-        os.replace(tmp, final)
-    except OSError:
-        # Another process may have finished the same save first; theirs is as good.
-        if not is_complete(final):
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+    return save_atomically(final, write, is_complete)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
