@@ -16,15 +16,11 @@ from shared import clock
 from shared.errors import AppError, ErrorKind
 from shared.grid.ids import new_id
 from shared.identity import ApiKey
+from shared.schemas.text import model_family as family
 from shared.store import API_KEYS, CONFLICTS, db
 
 WORKERS = "grid_workers"
 OFFLINE_AFTER = dt.timedelta(seconds=90)
-
-
-def family(model: str) -> str:
-    """A model tag's family: the part before ':' (llama3:8b -> llama3)."""
-    return model.split(":", 1)[0].strip().lower()
 
 
 class ModelEntry(BaseModel):

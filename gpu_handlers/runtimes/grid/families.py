@@ -3,7 +3,7 @@
 Invariants:
 - A model's family is the part of its tag before the first ':', stripped and lower-cased
   (`llama3:8b` -> `llama3`), exactly the rule the grid server applies to `families[]` and to
-  `model_match=family` jobs. `model_family` is the agent's only copy of that rule.
+  `model_match=family` jobs; `model_family` (shared/schemas/text.py) is its one copy.
 - Two tags name the same model when they are equal after Ollama's own normalisation: a tag
   with no ':' means ':latest' (`llama3` == `llama3:latest`).
 - `choose_model` never picks a model the worker does not have, and never widens an `exact`
@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.schemas.text import model_family
+
 DEFAULT_TAG = "latest"
 MATCH_EXACT = "exact"
 MATCH_FAMILY = "family"
 MATCH_ANY = "any"
-
-
-def model_family(tag: str) -> str:
-    """The family of a model tag: the part before ':' (`llama3:8b` -> `llama3`)."""
-    return tag.split(":", 1)[0].strip().lower()
 
 
 def canonical_tag(tag: str) -> str:
