@@ -232,28 +232,31 @@ def retry(job: JobRecord) -> JobRecord:
     return jobs.get(job.id)
 
 
-def release_quota_held(*, now: dt.datetime, limit: int = 500) -> int:
+def release_quota_held(*, now: dt.datetime, page: int = 200, max_pages: int = 50) -> int:
     """Queue jobs held back by the quota once their day has reset (and they fit the new
-    day's quota; otherwise they wait for the next reset)."""
+    day's quota; otherwise they wait for the next reset). Works through every due job."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     query = (db().collection(JOBS)
              .where(filter=FieldFilter("site", "==", SITE))
              .where(filter=FieldFilter("state", "==", str(JobState.PENDING)))
              .where(filter=FieldFilter("site_fields.eligible_at", "<=", now))
-             .limit(limit))
+             .limit(page))
     released = 0
-    for snap in query.stream():
-        job = JobRecord(id=snap.id, **snap.to_dict())
-        if usage.count_request(account_id=job.account_id, tag=job.site_fields.get("tag"),
-                               now=now):
-            moved = jobs.transition(job.id, from_states={JobState.PENDING},
-                                    to_state=JobState.QUEUED,
-                                    fields={"site_fields.eligible_at": now})
-            released += moved is not None
-        else:
-            jobs.transition(job.id, from_states={JobState.PENDING},
-                            fields={"site_fields.eligible_at": usage.next_reset(now)})
+    for _ in range(max_pages):
+        due = [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
+        for job in due:
+            if usage.count_request(account_id=job.account_id, tag=job.site_fields.get("tag"),
+                                   now=now):
+                moved = jobs.transition(job.id, from_states={JobState.PENDING},
+                                        to_state=JobState.QUEUED,
+                                        fields={"site_fields.eligible_at": now})
+                released += moved is not None
+            else:
+                jobs.transition(job.id, from_states={JobState.PENDING},
+                                fields={"site_fields.eligible_at": usage.next_reset(now)})
+        if len(due) < page:
+            break
     return released
 
 

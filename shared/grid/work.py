@@ -64,19 +64,45 @@ def matches(
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates() -> list[tuple[Any, Any]]:
-    """The head of the queue: (snapshot, update time) of the best QUEUED grid jobs."""
+def _candidates(*, models: set[str], families: set[str], catch_all: bool
+                ) -> list[tuple[Any, Any]]:
+    """The head of the queue *for this worker*: (snapshot, update time) of the best QUEUED
+    grid jobs it may take, best first.
+
+    One query per way a job can match (its model among the worker's; its family among the
+    worker's, for family jobs; any job, for catch-all workers), so jobs no online worker
+    can serve never block the ones behind them.
+    """
     from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (db().collection(JOBS)
-             .where(filter=FieldFilter("site", "==", SITE))
-             .where(filter=FieldFilter("state", "==", str(JobState.QUEUED)))
-             .order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
-             .order_by("created_at")
-             .select(CLAIM_FIELDS)
-             .limit(CANDIDATES))
-    return [(snap, snap.update_time) for snap in query.stream()]
+    def head(*filters: Any) -> Any:
+        query = (db().collection(JOBS)
+                 .where(filter=FieldFilter("site", "==", SITE))
+                 .where(filter=FieldFilter("state", "==", str(JobState.QUEUED))))
+        for f in filters:
+            query = query.where(filter=f)
+        return (query.order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
+                .order_by("created_at").select(CLAIM_FIELDS).limit(CANDIDATES))
+
+    queries = []
+    # Firestore's `in` takes at most 30 values; a worker serving more is unusual, and the
+    # rest of its models still match through their families.
+    if models:
+        queries.append(head(FieldFilter("model", "in", sorted(models)[:30])))
+    if families:
+        queries.append(head(FieldFilter("site_fields.model_match", "==", "family"),
+                            FieldFilter("site_fields.model_family", "in",
+                                        sorted(families)[:30])))
+    if catch_all:
+        queries.append(head(FieldFilter("site_fields.model_match", "==", "any")))
+    found: dict[str, tuple[Any, Any]] = {}
+    for query in queries:
+        for snap in query.stream():
+            found[snap.id] = (snap, snap.update_time)
+    return sorted(found.values(), key=lambda pair: (
+        -int((pair[0].to_dict().get("site_fields") or {}).get("priority", 0)),
+        pair[0].to_dict()["created_at"]))
 
 
 def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_all: bool,
@@ -91,7 +117,7 @@ def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_al
     deadline = time.monotonic() + wait_s
     while True:
         fitting = []
-        for snap, seen in _candidates():
+        for snap, seen in _candidates(models=models, families=families, catch_all=catch_all):
             job = _Candidate(snap.id, snap.to_dict())
             if matches(job, models=models, families=families, catch_all=catch_all):
                 fitting.append((job, seen))

@@ -131,3 +131,15 @@ def test_auth_and_ids(stack) -> None:
     assert client.get("/jobs/12345").json() == {"error": "not_found"}
     # A plain (unbound) key is not a worker.
     assert client.get("/worker/credits").status_code == 401
+
+
+def test_jobs_no_worker_can_serve_never_block_the_queue(stack, worker) -> None:
+    wapi, _, model = worker
+    _, key = _key(credits=200)
+    client = Api(stack, key)
+    for _ in range(40):  # more than a poll reads, all older and more urgent
+        assert client.post("/jobs", json={"model": "unserved:70b", "model_match": "exact",
+                                          "prompt": "x", "priority": 999}).status_code == 201
+    mine = client.post("/jobs", json={"model": model, "model_match": "exact", "prompt": "y"})
+    got = wapi.get("/worker/jobs/next", params={"models[]": [model]})
+    assert got.status_code == 200 and got.json()["job_id"] == mine.json()["job_id"]

@@ -50,14 +50,14 @@ def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> N
     # test). Queue them as the sweep would at each midnight, moving this process's clock.
     from shared.grid.jobs import release_quota_held
 
-    released = 0
     try:
         for _ in range(JOBS // 100 + 1):
             clock.advance(dt.timedelta(days=1))
-            released += release_quota_held(now=clock.now())
+            release_quota_held(now=clock.now())
     finally:
         clock.reset()
-    assert released == JOBS - 100
+    states = {jobs.get(job_doc_id(j)).state for j in job_ids}
+    assert states == {JobState.QUEUED}
     worker_accounts = [_account(0) for _ in range(WORKERS)]
     completed: dict[int, list[int]] = {}
     lock = threading.Lock()
