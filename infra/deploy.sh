@@ -31,8 +31,11 @@ gcloud tasks queues update "$QUEUE" --location="$REGION" --max-attempts=8 \
 ENV="RELAY_ENV=production,RELAY_PROJECT_ID=$PROJECT,RELAY_REGION=$REGION,RELAY_BUCKET=$BUCKET"
 ENV="$ENV,RELAY_TASKS_QUEUE=$QUEUE,RELAY_FUNCTIONS_URL=$FUNCTIONS_URL"
 ENV="$ENV,RELAY_RUNPOD_ENDPOINTS=${RELAY_RUNPOD_ENDPOINTS:?set model=endpoint,...}"
+ENV="$ENV,RELAY_PUBLIC_URL=${RELAY_PUBLIC_URL:?set the grid site URL},RELAY_S3_BUCKET=${RELAY_S3_BUCKET:?set the grid blob bucket}"
 SECRETS="RELAY_TASK_SECRET=relay-task-secret:latest,RELAY_CALLBACK_SECRET=relay-callback-secret:latest"
 SECRETS="$SECRETS,RUNPOD_API_KEY=runpod-api-key:latest,RELAY_WEBHOOK_KEY=relay-webhook-key:latest"
+SECRETS="$SECRETS,STRIPE_SECRET_KEY=stripe-secret-key:latest,STRIPE_WEBHOOK_SECRET=stripe-webhook-secret:latest"
+SECRETS="$SECRETS,AWS_ACCESS_KEY_ID=aws-access-key-id:latest,AWS_SECRET_ACCESS_KEY=aws-secret-access-key:latest"
 for fn in $(python3 -c 'import ast,sys; t=ast.parse(open("main.py").read()); print(" ".join(next(ast.literal_eval(n.value) for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")))'); do
   gcloud functions deploy "$fn" --gen2 --runtime=python311 --region="$REGION" --source=. \
     --entry-point="$fn" --trigger-http --allow-unauthenticated \
