@@ -27,13 +27,21 @@ def queue_jobs(count: int, model: str) -> str:
     from shared.grid import usage
 
     account = identity.create_account(email=f"bench-{uuid.uuid4().hex[:10]}@example.com")
-    ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
-                  micros=count * 50_000)
+    ledger.credit(
+        account_id=account.id,
+        kind=ledger.EntryKind.GRANT,
+        ref=str(uuid.uuid4()),
+        micros=count * 50_000,
+    )
     usage.REQUESTS_PER_DAY = 10**9  # measure claiming, not the free quota
     request = grid_jobs.JobCreateRequest(model=model, model_match="exact", prompt="bench")
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda _: grid_jobs.submit(account_id=account.id, api_key="k",
-                                                 request=request), range(count)))
+        list(
+            pool.map(
+                lambda _: grid_jobs.submit(account_id=account.id, api_key="k", request=request),
+                range(count),
+            )
+        )
     return account.id
 
 
@@ -48,11 +56,11 @@ def claim_round(workers: int, jobs: int) -> tuple[float, int, int]:
     lock = threading.Lock()
 
     def worker_loop(index: int) -> None:
-        me = Worker(id=index + 1, account_id="bench", last_seen=clock.now(),
-                    created_at=clock.now())
+        me = Worker(id=index + 1, account_id="bench", last_seen=clock.now(), created_at=clock.now())
         while True:
-            job = work.claim_next(worker=me, models={model}, families=set(), catch_all=False,
-                                  wait_s=0)
+            job = work.claim_next(
+                worker=me, models={model}, families=set(), catch_all=False, wait_s=0
+            )
             if job is None:
                 return
             with lock:
@@ -104,8 +112,10 @@ def main() -> None:
             rate, doubles, count = claim_round(n, jobs)
             floor = floor_round(n, jobs)
             results[n] = (rate, floor, doubles)
-            print(f"workers={n:2} claimed={count:4} claims/s={rate:7.1f} "
-                  f"floor tx/s={floor:7.1f} ratio={rate / floor:5.2f} double_claims={doubles}")
+            print(
+                f"workers={n:2} claimed={count:4} claims/s={rate:7.1f} "
+                f"floor tx/s={floor:7.1f} ratio={rate / floor:5.2f} double_claims={doubles}"
+            )
         rate, floor, _ = results[32]
         print(f"ratio32={rate / floor:.2f} double_claims={sum(r[2] for r in results.values())}")
     finally:

@@ -62,9 +62,14 @@ def entry_point(
     """One callable for a route group. A route may carry its own error renderer (where a
     document gives one operation a different error shape)."""
     url_map = Map(
-        [Rule(route[1], methods=[route[0]], endpoint=(route[2], route[3] if len(route) > 3
-                                                      else render_error))
-         for route in routes],
+        [
+            Rule(
+                route[1],
+                methods=[route[0]],
+                endpoint=(route[2], route[3] if len(route) > 3 else render_error),
+            )
+            for route in routes
+        ],
         strict_slashes=False,
     )
 

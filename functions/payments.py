@@ -10,8 +10,9 @@ from shared.grid import boost
 
 
 def stripe_event(request: flask.Request) -> flask.Response:
-    event = stripe_gateway.verified_event(request.get_data(),
-                                          request.headers.get("Stripe-Signature"))
+    event = stripe_gateway.verified_event(
+        request.get_data(), request.headers.get("Stripe-Signature")
+    )
     outcome = "ignored"
     if event["type"] == "checkout.session.completed":
         outcome = boost.apply_payment(event["data"]["object"])

@@ -19,8 +19,9 @@ from typing import Any
 MARKER_FILE = "TINY_MODEL.json"
 
 
-def save_atomically(final: Path, write: Callable[[Path], dict[str, Any]],
-                    is_complete: Callable[[Path], bool]) -> Path:
+def save_atomically(
+    final: Path, write: Callable[[Path], dict[str, Any]], is_complete: Callable[[Path], bool]
+) -> Path:
     """Run `write(tmp_dir)` (it saves the model and returns the marker's contents), then
     move the result to `final`, replacing an incomplete leftover."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))

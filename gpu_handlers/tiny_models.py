@@ -280,6 +280,7 @@ def ensure_tiny_models(
         paths[model_id] = final
         if is_complete(final) and not force:
             continue
+
         def write(tmp: Path, model_id: str = model_id) -> dict[str, object]:
             pipe = BUILDERS[model_id](seed)
             pipe.save_pretrained(tmp, safe_serialization=True)

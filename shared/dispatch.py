@@ -184,5 +184,10 @@ def sweep() -> dict[str, int]:
         timed_out += 1
     returned = ledger.expire_reservations()
     released = release_quota_held(now=now)
-    return {"timed_out": timed_out, "settled_late": settled_late, "reservations": returned,
-            "grid_requeued": grid["requeued"], "grid_quota_released": released}
+    return {
+        "timed_out": timed_out,
+        "settled_late": settled_late,
+        "reservations": returned,
+        "grid_requeued": grid["requeued"],
+        "grid_quota_released": released,
+    }

@@ -112,9 +112,14 @@ def find(job_id: str) -> JobRecord | None:
     return _record(snap) if snap.exists else None
 
 
-def submit(create: JobCreate, *, initial_state: JobState = JobState.PENDING,
-           dispatch: bool = True, job_id: str | None = None,
-           fields: dict[str, Any] | None = None) -> JobRecord:
+def submit(
+    create: JobCreate,
+    *,
+    initial_state: JobState = JobState.PENDING,
+    dispatch: bool = True,
+    job_id: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> JobRecord:
     """Reserve the price, then create job + hold atomically, then enqueue dispatch.
 
     With an idempotency key the job id is derived from (account, key): a repeat returns
@@ -149,8 +154,9 @@ def submit(create: JobCreate, *, initial_state: JobState = JobState.PENDING,
             return _await_existing(job_id)
         record.hold_shard = shard
     batch = db().batch()
-    batch.create(_ref(job_id), {**record.model_dump(mode="python", exclude={"id"}),
-                                 **(fields or {})})
+    batch.create(
+        _ref(job_id), {**record.model_dump(mode="python", exclude={"id"}), **(fields or {})}
+    )
     if micros:
         ledger.hold_writes(
             batch, account_id=create.account_id, job_id=job_id, shard=shard, micros=micros

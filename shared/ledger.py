@@ -130,8 +130,16 @@ def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str
     return True
 
 
-def credit_writes(batch: Any, *, account_id: str, kind: EntryKind, ref: str, micros: int,
-                  memo: str = "", job_id: str | None = None) -> None:
+def credit_writes(
+    batch: Any,
+    *,
+    account_id: str,
+    kind: EntryKind,
+    ref: str,
+    micros: int,
+    memo: str = "",
+    job_id: str | None = None,
+) -> None:
     """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
     with the job's settlement)."""
     if micros <= 0:
@@ -140,8 +148,16 @@ def credit_writes(batch: Any, *, account_id: str, kind: EntryKind, ref: str, mic
     shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
     batch.create(
         db().collection(LEDGER).document(eid),
-        _entry(account_id=account_id, kind=kind, ref=ref, shard=shard, balance_delta=micros,
-               held_delta=0, job_id=job_id, memo=memo),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=micros,
+            held_delta=0,
+            job_id=job_id,
+            memo=memo,
+        ),
     )
     batch.set(
         _shard_ref(account_id, shard),
@@ -150,8 +166,9 @@ def credit_writes(batch: Any, *, account_id: str, kind: EntryKind, ref: str, mic
     )
 
 
-def debit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "",
-          extra: Any = None) -> bool:
+def debit(
+    *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
+) -> bool:
     """Take money out (a payout, a refund): reserve it, then one batch writes the entry
     and the balance. Raises INSUFFICIENT_FUNDS; returns False if already applied.
     `extra(batch)` may add writes that must land with the debit."""
@@ -170,8 +187,15 @@ def debit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str 
     batch.delete(_reservation_ref(eid), option=firestore.Client.write_option(exists=True))
     batch.create(
         db().collection(LEDGER).document(eid),
-        _entry(account_id=account_id, kind=kind, ref=ref, shard=shard, balance_delta=-micros,
-               held_delta=0, memo=memo),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=-micros,
+            held_delta=0,
+            memo=memo,
+        ),
     )
     batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
@@ -294,8 +318,9 @@ def _consolidate(account_id: str, *, target: int) -> None:
     move(db().transaction())
 
 
-def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros: int,
-                ref: str | None = None) -> None:
+def hold_writes(
+    batch: Any, *, account_id: str, job_id: str, shard: int, micros: int, ref: str | None = None
+) -> None:
     """Turn reservation `ref` into the job's hold, in the caller's batch.
 
     `ref` names this hold: the job id, or `<job>:r<n>` for the n-th retry of a job, so
@@ -321,7 +346,13 @@ def hold_writes(batch: Any, *, account_id: str, job_id: str, shard: int, micros:
 
 
 def settle_writes(
-    batch: Any, *, account_id: str, job_id: str, shard: int, held_micros: int, capture_micros: int,
+    batch: Any,
+    *,
+    account_id: str,
+    job_id: str,
+    shard: int,
+    held_micros: int,
+    capture_micros: int,
     ref: str | None = None,
 ) -> None:
     """Capture part or all of a job's hold (the rest returns), or release it (capture 0).

@@ -85,8 +85,14 @@ class Settings(BaseModel):
             return
         weak = [
             name
-            for name in ("task_secret", "callback_secret", "runpod_api_key", "webhook_secret_key",
-                         "stripe_api_key", "stripe_webhook_secret")
+            for name in (
+                "task_secret",
+                "callback_secret",
+                "runpod_api_key",
+                "webhook_secret_key",
+                "stripe_api_key",
+                "stripe_webhook_secret",
+            )
             if getattr(self, name) in PLACEHOLDER_SECRETS or getattr(self, name).endswith("_local")
         ]
         if weak:

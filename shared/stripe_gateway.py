@@ -19,9 +19,11 @@ def client() -> Any:
     import stripe
 
     settings = get_settings()
-    return stripe.StripeClient(settings.stripe_api_key,
-                               base_addresses={"api": settings.stripe_api_base},
-                               max_network_retries=2)
+    return stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": settings.stripe_api_base},
+        max_network_retries=2,
+    )
 
 
 def verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -31,8 +33,9 @@ def verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     if not signature:
         raise AppError(ErrorKind.INVALID, "missing Stripe-Signature")
     try:
-        event = stripe.Webhook.construct_event(payload, signature,
-                                               get_settings().stripe_webhook_secret)
+        event = stripe.Webhook.construct_event(
+            payload, signature, get_settings().stripe_webhook_secret
+        )
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise AppError(ErrorKind.INVALID, "invalid Stripe webhook") from exc
     return event.to_dict()

@@ -17,7 +17,8 @@ def stack() -> Iterator[object]:
     # RELAY_TEST_WORKERS=0 skips the GPU workers when iterating on tests that need none.
     workers = os.environ.get("RELAY_TEST_WORKERS", "1") != "0"
     running = Stack.on_free_ports(
-        idle_endpoints=(IDLE_MODEL,), workers=workers,
+        idle_endpoints=(IDLE_MODEL,),
+        workers=workers,
         # Short worker long-polls keep tests quick.
         extra_env={"RELAY_GRID_POLL_WAIT_S": "2"},
     )

@@ -27,8 +27,9 @@ def get_usage(request: flask.Request) -> flask.Response:
     period = request.args.get("period", "daily")
     if period not in usage.PERIOD_DAYS:
         raise AppError(ErrorKind.INVALID, "period must be daily, weekly or monthly")
-    return json_response(usage.usage(account_id=key.account_id, period=period,
-                                     tag=request.args.get("tag")))
+    return json_response(
+        usage.usage(account_id=key.account_id, period=period, tag=request.args.get("tag"))
+    )
 
 
 def create_blob(request: flask.Request) -> flask.Response:
@@ -46,12 +47,15 @@ def confirm_blob(request: flask.Request, blob_id: int) -> flask.Response:
     return json_response({"status": "confirmed"})
 
 
-_handle = entry_point([
-    ("GET", "/api/v1/models", list_models),
-    ("GET", "/api/v1/usage", get_usage),
-    ("POST", "/api/v1/blobs", create_blob),
-    ("POST", "/api/v1/blobs/<int:blob_id>/confirm", confirm_blob),
-], render_error)
+_handle = entry_point(
+    [
+        ("GET", "/api/v1/models", list_models),
+        ("GET", "/api/v1/usage", get_usage),
+        ("POST", "/api/v1/blobs", create_blob),
+        ("POST", "/api/v1/blobs/<int:blob_id>/confirm", confirm_blob),
+    ],
+    render_error,
+)
 
 
 @functions_framework.http

@@ -35,9 +35,15 @@ def list_jobs(request: flask.Request) -> flask.Response:
         offset = min(max(int(args.get("offset", "0")), 0), MAX_OFFSET)
     except ValueError:
         raise AppError(ErrorKind.INVALID, "offset must be an integer") from None
-    found = jobs.list_jobs(account_id=key.account_id, status=status, model=args.get("model"),
-                           tag=args.get("tag"), start=_moment(args.get("from"), "from"),
-                           end=_moment(args.get("to"), "to"), offset=offset)
+    found = jobs.list_jobs(
+        account_id=key.account_id,
+        status=status,
+        model=args.get("model"),
+        tag=args.get("tag"),
+        start=_moment(args.get("from"), "from"),
+        end=_moment(args.get("to"), "to"),
+        offset=offset,
+    )
     return json_response([jobs.render(job) for job in found])
 
 
@@ -50,8 +56,7 @@ def submit(request: flask.Request) -> flask.Response:
 
 def get_job(request: flask.Request, job_id: int) -> flask.Response:
     key, _ = authenticate(request)
-    return json_response(jobs.render(jobs.get_owned(account_id=key.account_id,
-                                                    grid_id=job_id)))
+    return json_response(jobs.render(jobs.get_owned(account_id=key.account_id, grid_id=job_id)))
 
 
 def cancel(request: flask.Request, job_id: int) -> flask.Response:
@@ -79,15 +84,18 @@ def retry(request: flask.Request, job_id: int) -> flask.Response:
     return json_response(jobs.render(jobs.retry(job)))
 
 
-_handle = entry_point([
-    ("GET", "/api/v1/jobs", list_jobs),
-    ("POST", "/api/v1/jobs", submit, render_submit_error),
-    ("DELETE", "/api/v1/jobs/cancel_all", cancel_all),
-    ("GET", "/api/v1/jobs/<int:job_id>", get_job),
-    ("DELETE", "/api/v1/jobs/<int:job_id>", cancel),
-    ("PATCH", "/api/v1/jobs/<int:job_id>/priority", priority),
-    ("POST", "/api/v1/jobs/<int:job_id>/retry", retry),
-], render_error)
+_handle = entry_point(
+    [
+        ("GET", "/api/v1/jobs", list_jobs),
+        ("POST", "/api/v1/jobs", submit, render_submit_error),
+        ("DELETE", "/api/v1/jobs/cancel_all", cancel_all),
+        ("GET", "/api/v1/jobs/<int:job_id>", get_job),
+        ("DELETE", "/api/v1/jobs/<int:job_id>", cancel),
+        ("PATCH", "/api/v1/jobs/<int:job_id>/priority", priority),
+        ("POST", "/api/v1/jobs/<int:job_id>/retry", retry),
+    ],
+    render_error,
+)
 
 
 @functions_framework.http

@@ -35,8 +35,12 @@ def render_error(exc: AppError) -> flask.Response:
     status, word = ERRORS[exc.kind]
     if "errors" in exc.details:
         return json_response({"errors": list(exc.details["errors"])}, status)
-    message = exc.message if exc.message in WORDS or exc.kind in (
-        ErrorKind.INVALID, ErrorKind.CONFLICT, ErrorKind.INSUFFICIENT_FUNDS) else word
+    message = (
+        exc.message
+        if exc.message in WORDS
+        or exc.kind in (ErrorKind.INVALID, ErrorKind.CONFLICT, ErrorKind.INSUFFICIENT_FUNDS)
+        else word
+    )
     return json_response({"error": message}, status)
 
 

@@ -59,9 +59,13 @@ def next_job(request: flask.Request) -> flask.Response:
     workers.heartbeat(worker.id)  # every poll is an implicit heartbeat
     models = set(request.args.getlist("models[]")) | set(request.args.getlist("models"))
     families = set(request.args.getlist("families[]")) | set(request.args.getlist("families"))
-    job = work.claim_next(worker=worker, models=models, families=families,
-                          catch_all=_flag(request.args.get("catch_all")),
-                          wait_s=get_settings().grid_poll_wait_s)
+    job = work.claim_next(
+        worker=worker,
+        models=models,
+        families=families,
+        catch_all=_flag(request.args.get("catch_all")),
+        wait_s=get_settings().grid_poll_wait_s,
+    )
     if job is None:
         return flask.Response(status=204)
     return json_response(work.assignment(job))
@@ -75,9 +79,15 @@ def start(request: flask.Request, job_id: int) -> flask.Response:
 def result(request: flask.Request, job_id: int) -> flask.Response:
     worker = authenticate_worker(request)
     body = parse_body(request, ResultRequest)
-    work.submit_result(worker=worker, grid_id=job_id, output=body.output,
-                       input_tokens=body.input_tokens, output_tokens=body.output_tokens,
-                       duration_ms=body.duration_ms, model_used=body.model_used)
+    work.submit_result(
+        worker=worker,
+        grid_id=job_id,
+        output=body.output,
+        input_tokens=body.input_tokens,
+        output_tokens=body.output_tokens,
+        duration_ms=body.duration_ms,
+        model_used=body.model_used,
+    )
     return json_response({"status": "accepted"})
 
 
@@ -96,17 +106,20 @@ def payout(request: flask.Request) -> flask.Response:
     return json_response(credits.request_payout(authenticate_worker(request)), 201)
 
 
-_handle = entry_point([
-    ("POST", "/api/v1/worker/register", register),
-    ("PATCH", "/api/v1/worker/heartbeat", heartbeat),
-    ("PATCH", "/api/v1/worker/models", update_models),
-    ("GET", "/api/v1/worker/jobs/next", next_job),
-    ("PATCH", "/api/v1/worker/jobs/<int:job_id>/start", start),
-    ("POST", "/api/v1/worker/jobs/<int:job_id>/result", result),
-    ("POST", "/api/v1/worker/jobs/<int:job_id>/fail", fail),
-    ("GET", "/api/v1/worker/credits", credit_summary),
-    ("POST", "/api/v1/worker/payout_request", payout),
-], render_error)
+_handle = entry_point(
+    [
+        ("POST", "/api/v1/worker/register", register),
+        ("PATCH", "/api/v1/worker/heartbeat", heartbeat),
+        ("PATCH", "/api/v1/worker/models", update_models),
+        ("GET", "/api/v1/worker/jobs/next", next_job),
+        ("PATCH", "/api/v1/worker/jobs/<int:job_id>/start", start),
+        ("POST", "/api/v1/worker/jobs/<int:job_id>/result", result),
+        ("POST", "/api/v1/worker/jobs/<int:job_id>/fail", fail),
+        ("GET", "/api/v1/worker/credits", credit_summary),
+        ("POST", "/api/v1/worker/payout_request", payout),
+    ],
+    render_error,
+)
 
 
 @functions_framework.http

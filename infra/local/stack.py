@@ -152,28 +152,86 @@ class Stack:
         p = self.ports
         bin_ = VENV_BIN
         commands = {
-            "firestore": ["gcloud", "emulators", "firestore", "start",
-                          f"--host-port=127.0.0.1:{p['firestore']}", "--quiet"],
-            "storage": [str(bin_ / "gcp-storage-emulator"), "start", "--host", "127.0.0.1",
-                        "--port", str(p["storage"]), "--in-memory",
-                        "--default-bucket", "relay-outputs"],
-            "tasks": [str(TASKS_EMULATOR), "start", "-p", str(p["tasks"]), "-q", "-r", "25",
-                      "-d", f"projects/{PROJECT}/locations/{REGION}/queues/{QUEUE}"],
-            "runpod": [sys.executable, "-m", "infra.local.runpod_server", "--host", "127.0.0.1",
-                       "--port", str(p["runpod"]), "--api-key", RUNPOD_API_KEY,
-                       "--endpoints", ",".join(IMAGE_MODELS + self.idle_endpoints)],
+            "firestore": [
+                "gcloud",
+                "emulators",
+                "firestore",
+                "start",
+                f"--host-port=127.0.0.1:{p['firestore']}",
+                "--quiet",
+            ],
+            "storage": [
+                str(bin_ / "gcp-storage-emulator"),
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["storage"]),
+                "--in-memory",
+                "--default-bucket",
+                "relay-outputs",
+            ],
+            "tasks": [
+                str(TASKS_EMULATOR),
+                "start",
+                "-p",
+                str(p["tasks"]),
+                "-q",
+                "-r",
+                "25",
+                "-d",
+                f"projects/{PROJECT}/locations/{REGION}/queues/{QUEUE}",
+            ],
+            "runpod": [
+                sys.executable,
+                "-m",
+                "infra.local.runpod_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["runpod"]),
+                "--api-key",
+                RUNPOD_API_KEY,
+                "--endpoints",
+                ",".join(IMAGE_MODELS + self.idle_endpoints),
+            ],
             "s3": [str(bin_ / "moto_server"), "-H", "127.0.0.1", "-p", str(p["s3"])],
-            "stripe": [sys.executable, "-m", "infra.local.stripe_server", "--host", "127.0.0.1",
-                       "--port", str(p["stripe"]), "--api-key", STRIPE_KEY,
-                       "--webhook-secret", STRIPE_WEBHOOK_SECRET,
-                       "--webhook", f"http://127.0.0.1:{p['functions']}/stripe_webhook"],
+            "stripe": [
+                sys.executable,
+                "-m",
+                "infra.local.stripe_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["stripe"]),
+                "--api-key",
+                STRIPE_KEY,
+                "--webhook-secret",
+                STRIPE_WEBHOOK_SECRET,
+                "--webhook",
+                f"http://127.0.0.1:{p['functions']}/stripe_webhook",
+            ],
         }
         started = [(name, self._spawn(name, args)) for name, args in commands.items()]
         started.append(("auth", self._start_auth()))
         sites = ",".join(f"{s}={p[s]}" for s in ("market", "pics", "grid", "media", "library"))
-        started.append(("functions", self._spawn("gateway", [
-            sys.executable, "-m", "infra.local.gateway", "--ports", sites,
-            "--functions-port", str(p["functions"])])))
+        started.append(
+            (
+                "functions",
+                self._spawn(
+                    "gateway",
+                    [
+                        sys.executable,
+                        "-m",
+                        "infra.local.gateway",
+                        "--ports",
+                        sites,
+                        "--functions-port",
+                        str(p["functions"]),
+                    ],
+                ),
+            )
+        )
         for name, proc in started:
             wait_for_port(p[name], proc, name, timeout=90)
         self.prepare()
@@ -191,8 +249,12 @@ class Stack:
         from shared import clients, settings
 
         settings.get_settings.cache_clear()
-        for accessor in (clients.firestore_client, clients.storage_client,
-                         clients.tasks_client, clients.http_client):
+        for accessor in (
+            clients.firestore_client,
+            clients.storage_client,
+            clients.tasks_client,
+            clients.http_client,
+        ):
             accessor.cache_clear()
         from shared.grid import blobs
         from shared.outputs import ensure_bucket
@@ -257,14 +319,30 @@ class Stack:
         from shared import identity
 
         account = identity.create_account(email=email, roles=[identity.Role.WORKER])
-        key = identity.create_api_key(account_id=account.id, site=identity.Site.GRID,
-                                      label="local grid agent")
-        self._spawn("grid-agent", [
-            sys.executable, "-m", "gpu_handlers.runtimes.grid", "--backend", "transformers",
-            "--model-dir", str(LOCAL / "models" / "tiny-llm"), "--threads", "1",
-            "--catch-all", "--serves-family", "--name", "local-agent",
-            "--api-url", f"http://127.0.0.1:{self.ports['grid']}/api/v1",
-        ], env={"GRID_API_KEY": key})
+        key = identity.create_api_key(
+            account_id=account.id, site=identity.Site.GRID, label="local grid agent"
+        )
+        self._spawn(
+            "grid-agent",
+            [
+                sys.executable,
+                "-m",
+                "gpu_handlers.runtimes.grid",
+                "--backend",
+                "transformers",
+                "--model-dir",
+                str(LOCAL / "models" / "tiny-llm"),
+                "--threads",
+                "1",
+                "--catch-all",
+                "--serves-family",
+                "--name",
+                "local-agent",
+                "--api-url",
+                f"http://127.0.0.1:{self.ports['grid']}/api/v1",
+            ],
+            env={"GRID_API_KEY": key},
+        )
         return key
 
     def wait_for_workers(self, timeout: float = 120.0) -> None:

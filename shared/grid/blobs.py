@@ -29,9 +29,12 @@ def s3() -> Any:
     from botocore.config import Config
 
     settings = get_settings()
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None,
-                        region_name=settings.s3_region,
-                        config=Config(signature_version="s3v4"))
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.s3_region,
+        config=Config(signature_version="s3v4"),
+    )
 
 
 def ensure_bucket() -> None:
@@ -55,14 +58,23 @@ def create(*, account_id: str, blob_type: str) -> dict[str, Any]:
         blob_id = new_id()
         key = f"blobs/{account_id}/{blob_id}"
         try:
-            _ref(blob_id).create({"account_id": account_id, "type": blob_type, "key": key,
-                                  "status": "pending", "created_at": clock.now()})
+            _ref(blob_id).create(
+                {
+                    "account_id": account_id,
+                    "type": blob_type,
+                    "key": key,
+                    "status": "pending",
+                    "created_at": clock.now(),
+                }
+            )
             break
         except CONFLICTS:
             continue
     url = s3().generate_presigned_url(
-        "put_object", Params={"Bucket": get_settings().s3_bucket, "Key": key},
-        ExpiresIn=UPLOAD_TTL_S)
+        "put_object",
+        Params={"Bucket": get_settings().s3_bucket, "Key": key},
+        ExpiresIn=UPLOAD_TTL_S,
+    )
     return {"blob_id": blob_id, "upload_url": url, "expires_in": UPLOAD_TTL_S}
 
 
@@ -90,8 +102,11 @@ def confirm(*, account_id: str, blob_id: int) -> None:
 def confirmed_blobs(*, account_id: str, blob_ids: list[int]) -> None:
     for blob_id in blob_ids:
         snap = _ref(blob_id).get()
-        if (not snap.exists or snap.get("account_id") != account_id
-                or snap.get("status") != "confirmed"):
+        if (
+            not snap.exists
+            or snap.get("account_id") != account_id
+            or snap.get("status") != "confirmed"
+        ):
             message = f"blob {blob_id} is not a confirmed blob of yours"
             raise AppError(ErrorKind.INVALID, message, {"errors": [message]})
 
@@ -104,7 +119,9 @@ def assignment_blobs(blob_ids: list[int]) -> list[dict[str, Any]]:
         if not snap.exists:
             continue
         url = s3().generate_presigned_url(
-            "get_object", Params={"Bucket": get_settings().s3_bucket, "Key": snap.get("key")},
-            ExpiresIn=DOWNLOAD_TTL_S)
+            "get_object",
+            Params={"Bucket": get_settings().s3_bucket, "Key": snap.get("key")},
+            ExpiresIn=DOWNLOAD_TTL_S,
+        )
         out.append({"id": int(snap.id), "type": snap.get("type"), "url": url})
     return out

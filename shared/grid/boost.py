@@ -27,21 +27,30 @@ def start_boost(job: JobRecord) -> JobRecord:
     settings = get_settings()
     grid_id = job.site_fields["grid_id"]
     try:
-        session = client().v1.checkout.sessions.create(params={
-            "mode": "payment",
-            "line_items": [{"quantity": 1, "price_data": {
-                "currency": "usd", "unit_amount": BOOST_PRICE_CENTS,
-                "product_data": {"name": f"Priority boost for job {grid_id}"}}}],
-            "success_url": f"{settings.public_url}/boost/success?job={grid_id}",
-            "cancel_url": f"{settings.public_url}/boost/cancel?job={grid_id}",
-            "client_reference_id": job.account_id,
-            "metadata": {"purpose": PURPOSE, "job_id": job.id},
-        }, options={"idempotency_key": f"boost-{job.id}"})
+        session = client().v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": BOOST_PRICE_CENTS,
+                            "product_data": {"name": f"Priority boost for job {grid_id}"},
+                        },
+                    }
+                ],
+                "success_url": f"{settings.public_url}/boost/success?job={grid_id}",
+                "cancel_url": f"{settings.public_url}/boost/cancel?job={grid_id}",
+                "client_reference_id": job.account_id,
+                "metadata": {"purpose": PURPOSE, "job_id": job.id},
+            },
+            options={"idempotency_key": f"boost-{job.id}"},
+        )
     except Exception as exc:  # the stripe SDK's errors share no narrower base with httpx's
         jobs.update_fields(job.id, {"site_fields.boost": {"status": "unavailable"}})
         raise AppError(ErrorKind.UNAVAILABLE, "payment provider unavailable") from exc
-    boost = {"status": "awaiting_payment", "session_id": session.id,
-             "checkout_url": session.url}
+    boost = {"status": "awaiting_payment", "session_id": session.id, "checkout_url": session.url}
     jobs.update_fields(job.id, {"site_fields.boost": boost})
     return job.model_copy(update={"site_fields": {**job.site_fields, "boost": boost}})
 
@@ -57,10 +66,14 @@ def apply_payment(session: dict[str, Any]) -> str:
     boost = job.site_fields["boost"]
     if boost.get("status") != "awaiting_payment":
         return "already applied"
-    moved = jobs.transition(job.id, from_states=PENDING, fields={
-        "site_fields.priority": int(job.site_fields.get("priority", 0)) + BOOST_PRIORITY,
-        "site_fields.boost.status": "applied",
-    })
+    moved = jobs.transition(
+        job.id,
+        from_states=PENDING,
+        fields={
+            "site_fields.priority": int(job.site_fields.get("priority", 0)) + BOOST_PRIORITY,
+            "site_fields.boost.status": "applied",
+        },
+    )
     if moved is None:
         # Preconditioned like every job write: a concurrent delivery may have applied it.
         current = jobs.get(job.id).site_fields.get("boost", {}).get("status")

@@ -38,21 +38,26 @@ def summary(worker: Worker) -> dict[str, Any]:
     paid, _ = _paid_micros(worker.account_id)
     total = sum(int(e["balance_delta_micros"]) for e in earnings)
     job_refs = [jobs.document(e["job_id"]) for e in earnings if e.get("job_id")]
-    details = {s.id: (s.to_dict() or {}).get("site_fields", {})
-               for s in (db().get_all(job_refs) if job_refs else []) if s.exists}
+    details = {
+        s.id: (s.to_dict() or {}).get("site_fields", {})
+        for s in (db().get_all(job_refs) if job_refs else [])
+        if s.exists
+    }
     history, running = [], 0
     for e in earnings:
         micros = int(e["balance_delta_micros"])
         running += micros
         sf = details.get(e.get("job_id") or "", {})
-        history.append({
-            "id": int(sf.get("grid_id", 0)) or None,
-            "credits_earned": pricing.credits(micros),
-            "output_tokens": sf.get("output_tokens"),
-            "duration_ms": sf.get("duration_ms"),
-            "paid_out": running <= paid,
-            "created_at": clock.iso(e["created_at"]),
-        })
+        history.append(
+            {
+                "id": int(sf.get("grid_id", 0)) or None,
+                "credits_earned": pricing.credits(micros),
+                "output_tokens": sf.get("output_tokens"),
+                "duration_ms": sf.get("duration_ms"),
+                "paid_out": running <= paid,
+                "created_at": clock.iso(e["created_at"]),
+            }
+        )
     return {
         "balance": pricing.credits(total - paid),
         "total_earned": pricing.credits(total),
@@ -72,29 +77,50 @@ def request_payout(worker: Worker) -> dict[str, Any]:
         if amount <= 0:
             raise AppError(ErrorKind.INSUFFICIENT_FUNDS, "insufficient balance")
         batch_id = new_id()
-        record = {"account_id": worker.account_id, "worker_id": worker.id,
-                  "amount_micros": amount, "status": "pending", "created_at": clock.now()}
+        record = {
+            "account_id": worker.account_id,
+            "worker_id": worker.id,
+            "amount_micros": amount,
+            "status": "pending",
+            "created_at": clock.now(),
+        }
 
-        def with_state(batch: Any, total: int = total, snap: Any = snap,
-                       batch_id: int = batch_id, record: dict = record) -> None:
+        def with_state(
+            batch: Any,
+            total: int = total,
+            snap: Any = snap,
+            batch_id: int = batch_id,
+            record: dict = record,
+        ) -> None:
             if snap.exists:
-                batch.update(state_ref, {"paid_micros": total},
-                             option=firestore.Client.write_option(
-                                 last_update_time=snap.update_time))
+                batch.update(
+                    state_ref,
+                    {"paid_micros": total},
+                    option=firestore.Client.write_option(last_update_time=snap.update_time),
+                )
             else:
                 batch.create(state_ref, {"paid_micros": total})
             batch.create(db().collection(PAYOUTS).document(str(batch_id)), record)
 
         try:
-            applied = ledger.debit(account_id=worker.account_id, kind=ledger.EntryKind.PAYOUT,
-                                   ref=str(batch_id), micros=amount, extra=with_state,
-                                   memo=f"grid worker {worker.id} payout")
+            applied = ledger.debit(
+                account_id=worker.account_id,
+                kind=ledger.EntryKind.PAYOUT,
+                ref=str(batch_id),
+                micros=amount,
+                extra=with_state,
+                memo=f"grid worker {worker.id} payout",
+            )
         except AppError as exc:
             if exc.kind is ErrorKind.INSUFFICIENT_FUNDS:
                 raise AppError(ErrorKind.INSUFFICIENT_FUNDS, "insufficient balance") from exc
             raise
         if applied:
             credits = pricing.credits(amount)
-            return {"batch_id": batch_id, "amount_credits": credits,
-                    "amount_usd": round(credits * CREDIT_VALUE_USD, 6), "status": "pending"}
+            return {
+                "batch_id": batch_id,
+                "amount_credits": credits,
+                "amount_usd": round(credits * CREDIT_VALUE_USD, 6),
+                "status": "pending",
+            }
     raise AppError(ErrorKind.CONFLICT, "payout in progress, retry")

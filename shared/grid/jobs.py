@@ -102,19 +102,27 @@ def submit(*, account_id: str, api_key: str, request: JobCreateRequest) -> JobRe
         site_fields["boost"] = "requested"
     try:
         job = jobs.submit(
-            JobCreate(account_id=account_id, site=SITE, model=model, backend=BACKEND,
-                      input={"prompt": request.prompt}, price_micros=pricing.HOLD_MICROS,
-                      site_fields=site_fields,
-                      timeout_s=int(QUEUE_LIFETIME.total_seconds())),
+            JobCreate(
+                account_id=account_id,
+                site=SITE,
+                model=model,
+                backend=BACKEND,
+                input={"prompt": request.prompt},
+                price_micros=pricing.HOLD_MICROS,
+                site_fields=site_fields,
+                timeout_s=int(QUEUE_LIFETIME.total_seconds()),
+            ),
             initial_state=JobState.QUEUED if within_quota else JobState.PENDING,
-            dispatch=False, job_id=doc_id,
+            dispatch=False,
+            job_id=doc_id,
         )
     except AppError as exc:
         usage.uncount_request(account_id=account_id, tag=request.tag, now=now)
         if exc.kind is ErrorKind.INSUFFICIENT_FUNDS:
             raise _invalid(
                 f"insufficient credits: a job holds {pricing.credits(pricing.HOLD_MICROS)} "
-                "credits until its result is known") from exc
+                "credits until its result is known"
+            ) from exc
         raise
     if request.priority_boost:
         from shared.grid.boost import start_boost
@@ -130,15 +138,25 @@ def get_owned(*, account_id: str, grid_id: int) -> JobRecord:
     return job
 
 
-def list_jobs(*, account_id: str, status: str | None, model: str | None, tag: str | None,
-              start: dt.datetime | None, end: dt.datetime | None,
-              offset: int) -> list[JobRecord]:
+def list_jobs(
+    *,
+    account_id: str,
+    status: str | None,
+    model: str | None,
+    tag: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    offset: int,
+) -> list[JobRecord]:
     from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (db().collection(JOBS)
-             .where(filter=FieldFilter("account_id", "==", account_id))
-             .where(filter=FieldFilter("site", "==", SITE)))
+    query = (
+        db()
+        .collection(JOBS)
+        .where(filter=FieldFilter("account_id", "==", account_id))
+        .where(filter=FieldFilter("site", "==", SITE))
+    )
     if status:
         states = [str(s) for s, word in STATUS_WORDS.items() if word == status]
         query = query.where(filter=FieldFilter("state", "in", states))
@@ -158,8 +176,9 @@ def list_jobs(*, account_id: str, status: str | None, model: str | None, tag: st
 def cancel(job: JobRecord) -> JobRecord:
     if job.state not in PENDING_STATES:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
-    done = jobs.finish(job.id, state=JobState.CANCELLED, error="cancelled by client",
-                       only_from=PENDING_STATES)
+    done = jobs.finish(
+        job.id, state=JobState.CANCELLED, error="cancelled by client", only_from=PENDING_STATES
+    )
     if done.state is not JobState.CANCELLED:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
     return done
@@ -168,14 +187,18 @@ def cancel(job: JobRecord) -> JobRecord:
 def cancel_all(*, account_id: str) -> int:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (db().collection(JOBS)
-             .where(filter=FieldFilter("account_id", "==", account_id))
-             .where(filter=FieldFilter("site", "==", SITE))
-             .where(filter=FieldFilter("state", "in", [str(s) for s in PENDING_STATES])))
+    query = (
+        db()
+        .collection(JOBS)
+        .where(filter=FieldFilter("account_id", "==", account_id))
+        .where(filter=FieldFilter("site", "==", SITE))
+        .where(filter=FieldFilter("state", "in", [str(s) for s in PENDING_STATES]))
+    )
     cancelled = 0
     for snap in query.stream():
-        done = jobs.finish(snap.id, state=JobState.CANCELLED, error="cancelled by client",
-                           only_from=PENDING_STATES)
+        done = jobs.finish(
+            snap.id, state=JobState.CANCELLED, error="cancelled by client", only_from=PENDING_STATES
+        )
         cancelled += done.state is JobState.CANCELLED and done.error == "cancelled by client"
     return cancelled
 
@@ -184,8 +207,9 @@ def change_priority(job: JobRecord, delta: int) -> int:
     if delta == 0:
         raise AppError(ErrorKind.CONFLICT, "priority delta must not be zero")
     new = int(job.site_fields.get("priority", 0)) + delta
-    moved = jobs.transition(job.id, from_states=PENDING_STATES,
-                            fields={"site_fields.priority": new})
+    moved = jobs.transition(
+        job.id, from_states=PENDING_STATES, fields={"site_fields.priority": new}
+    )
     if moved is None:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
     return int(moved.site_fields["priority"])
@@ -212,22 +236,37 @@ def retry(job: JobRecord) -> JobRecord:
     batch = db().batch()
     snap = jobs.document(job.id).get()
     if JobState(snap.get("state")) is not JobState.FAILED:
-        ledger.undo_reservation(account_id=job.account_id, reservation_id=ref, shard=shard,
-                                micros=micros)
+        ledger.undo_reservation(
+            account_id=job.account_id, reservation_id=ref, shard=shard, micros=micros
+        )
         raise AppError(ErrorKind.CONFLICT, "job is not failed")
-    batch.update(jobs.document(job.id), {
-        "state": str(JobState.QUEUED), "error": None, "completed_at": None,
-        "started_at": None, "captured_micros": None, "hold_ref": ref, "hold_shard": shard,
-        "timeout_at": now + QUEUE_LIFETIME, "site_fields.worker_id": None,
-        "site_fields.attempts": 0, "site_fields.runs": run, "site_fields.eligible_at": now,
-    }, option=firestore.Client.write_option(last_update_time=snap.update_time))
-    ledger.hold_writes(batch, account_id=job.account_id, job_id=job.id, shard=shard,
-                       micros=micros, ref=ref)
+    batch.update(
+        jobs.document(job.id),
+        {
+            "state": str(JobState.QUEUED),
+            "error": None,
+            "completed_at": None,
+            "started_at": None,
+            "captured_micros": None,
+            "hold_ref": ref,
+            "hold_shard": shard,
+            "timeout_at": now + QUEUE_LIFETIME,
+            "site_fields.worker_id": None,
+            "site_fields.attempts": 0,
+            "site_fields.runs": run,
+            "site_fields.eligible_at": now,
+        },
+        option=firestore.Client.write_option(last_update_time=snap.update_time),
+    )
+    ledger.hold_writes(
+        batch, account_id=job.account_id, job_id=job.id, shard=shard, micros=micros, ref=ref
+    )
     try:
         batch.commit()
     except CONFLICTS:
-        ledger.undo_reservation(account_id=job.account_id, reservation_id=ref, shard=shard,
-                                micros=micros)
+        ledger.undo_reservation(
+            account_id=job.account_id, reservation_id=ref, shard=shard, micros=micros
+        )
         raise AppError(ErrorKind.CONFLICT, "job changed, retry") from None
     return jobs.get(job.id)
 
@@ -237,24 +276,34 @@ def release_quota_held(*, now: dt.datetime, page: int = 200, max_pages: int = 50
     day's quota; otherwise they wait for the next reset). Works through every due job."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (db().collection(JOBS)
-             .where(filter=FieldFilter("site", "==", SITE))
-             .where(filter=FieldFilter("state", "==", str(JobState.PENDING)))
-             .where(filter=FieldFilter("site_fields.eligible_at", "<=", now))
-             .limit(page))
+    query = (
+        db()
+        .collection(JOBS)
+        .where(filter=FieldFilter("site", "==", SITE))
+        .where(filter=FieldFilter("state", "==", str(JobState.PENDING)))
+        .where(filter=FieldFilter("site_fields.eligible_at", "<=", now))
+        .limit(page)
+    )
     released = 0
     for _ in range(max_pages):
         due = [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
         for job in due:
-            if usage.count_request(account_id=job.account_id, tag=job.site_fields.get("tag"),
-                                   now=now):
-                moved = jobs.transition(job.id, from_states={JobState.PENDING},
-                                        to_state=JobState.QUEUED,
-                                        fields={"site_fields.eligible_at": now})
+            if usage.count_request(
+                account_id=job.account_id, tag=job.site_fields.get("tag"), now=now
+            ):
+                moved = jobs.transition(
+                    job.id,
+                    from_states={JobState.PENDING},
+                    to_state=JobState.QUEUED,
+                    fields={"site_fields.eligible_at": now},
+                )
                 released += moved is not None
             else:
-                jobs.transition(job.id, from_states={JobState.PENDING},
-                                fields={"site_fields.eligible_at": usage.next_reset(now)})
+                jobs.transition(
+                    job.id,
+                    from_states={JobState.PENDING},
+                    fields={"site_fields.eligible_at": usage.next_reset(now)},
+                )
         if len(due) < page:
             break
     return released

@@ -39,13 +39,16 @@ def next_reset(moment: dt.datetime) -> dt.datetime:
 
 def count_request(*, account_id: str, tag: str | None, now: dt.datetime) -> bool:
     """Count one job against today's quota; True while the account is within it."""
-    update: dict[str, Any] = {"requests": increment(1), "tokens": increment(0),
-                              "account_id": account_id, "day": _day(now)}
+    update: dict[str, Any] = {
+        "requests": increment(1),
+        "tokens": increment(0),
+        "account_id": account_id,
+        "day": _day(now),
+    }
     batch = db().batch()
     batch.set(_ref(account_id, _day(now)), update, merge=True)
     if tag:
-        batch.set(_tags_ref(account_id, _day(now)), {"requests": {tag: increment(1)}},
-                  merge=True)
+        batch.set(_tags_ref(account_id, _day(now)), {"requests": {tag: increment(1)}}, merge=True)
     result = batch.commit()[0]
     requests, tokens = (int(v.integer_value) for v in result.transform_results[:2])
     return requests <= REQUESTS_PER_DAY and tokens < TOKENS_PER_DAY
@@ -56,26 +59,31 @@ def uncount_request(*, account_id: str, tag: str | None, now: dt.datetime) -> No
     batch = db().batch()
     batch.set(_ref(account_id, _day(now)), {"requests": increment(-1)}, merge=True)
     if tag:
-        batch.set(_tags_ref(account_id, _day(now)), {"requests": {tag: increment(-1)}},
-                  merge=True)
+        batch.set(_tags_ref(account_id, _day(now)), {"requests": {tag: increment(-1)}}, merge=True)
     batch.commit()
 
 
 def within_quota(*, account_id: str, now: dt.datetime) -> bool:
     snap = _ref(account_id, _day(now)).get()
     data = snap.to_dict() or {}
-    return (int(data.get("requests", 0)) <= REQUESTS_PER_DAY
-            and int(data.get("tokens", 0)) < TOKENS_PER_DAY)
+    return (
+        int(data.get("requests", 0)) <= REQUESTS_PER_DAY
+        and int(data.get("tokens", 0)) < TOKENS_PER_DAY
+    )
 
 
-def record_tokens_writes(batch: Any, *, account_id: str, tag: str | None, tokens: int,
-                         now: dt.datetime) -> None:
-    batch.set(_ref(account_id, _day(now)),
-              {"tokens": increment(tokens), "account_id": account_id, "day": _day(now)},
-              merge=True)
+def record_tokens_writes(
+    batch: Any, *, account_id: str, tag: str | None, tokens: int, now: dt.datetime
+) -> None:
+    batch.set(
+        _ref(account_id, _day(now)),
+        {"tokens": increment(tokens), "account_id": account_id, "day": _day(now)},
+        merge=True,
+    )
     if tag:
-        batch.set(_tags_ref(account_id, _day(now)), {"tokens": {tag: increment(tokens)}},
-                  merge=True)
+        batch.set(
+            _tags_ref(account_id, _day(now)), {"tokens": {tag: increment(tokens)}}, merge=True
+        )
 
 
 def usage(*, account_id: str, period: str, tag: str | None) -> dict[str, Any]:
@@ -95,5 +103,10 @@ def usage(*, account_id: str, period: str, tag: str | None) -> dict[str, Any]:
         elif not tag:
             tokens += int(data.get("tokens", 0))
             requests += int(data.get("requests", 0))
-    return {"period": period, "tag": tag, "tokens_used": tokens, "requests_used": requests,
-            "by_tag": by_tag}
+    return {
+        "period": period,
+        "tag": tag,
+        "tokens_used": tokens,
+        "requests_used": requests,
+        "by_tag": by_tag,
+    }

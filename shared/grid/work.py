@@ -36,9 +36,15 @@ SPREAD = 8  # claims are spread over this many of the best candidates
 MAX_ATTEMPTS = 3  # runs of one job before a worker failure fails it for the client
 POLL_INTERVAL_S = (0.2, 0.5)
 # What choosing and claiming needs; the prompt and the rest are read after a claim.
-CLAIM_FIELDS = ["model", "created_at", "site_fields.priority", "site_fields.model_match",
-                "site_fields.model_family", "site_fields.timeout_seconds",
-                "site_fields.attempts"]
+CLAIM_FIELDS = [
+    "model",
+    "created_at",
+    "site_fields.priority",
+    "site_fields.model_match",
+    "site_fields.model_family",
+    "site_fields.timeout_seconds",
+    "site_fields.attempts",
+]
 
 
 class _Candidate:
@@ -64,8 +70,7 @@ def matches(
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates(*, models: set[str], families: set[str], catch_all: bool
-                ) -> list[tuple[Any, Any]]:
+def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[tuple[Any, Any]]:
     """The head of the queue *for this worker*: (snapshot, update time) of the best QUEUED
     grid jobs it may take, best first.
 
@@ -77,13 +82,20 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     def head(*filters: Any) -> Any:
-        query = (db().collection(JOBS)
-                 .where(filter=FieldFilter("site", "==", SITE))
-                 .where(filter=FieldFilter("state", "==", str(JobState.QUEUED))))
+        query = (
+            db()
+            .collection(JOBS)
+            .where(filter=FieldFilter("site", "==", SITE))
+            .where(filter=FieldFilter("state", "==", str(JobState.QUEUED)))
+        )
         for f in filters:
             query = query.where(filter=f)
-        return (query.order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
-                .order_by("created_at").select(CLAIM_FIELDS).limit(CANDIDATES))
+        return (
+            query.order_by("site_fields.priority", direction=firestore.Query.DESCENDING)
+            .order_by("created_at")
+            .select(CLAIM_FIELDS)
+            .limit(CANDIDATES)
+        )
 
     queries = []
     # Firestore's `in` takes at most 30 values; a worker serving more is unusual, and the
@@ -91,22 +103,30 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool
     if models:
         queries.append(head(FieldFilter("model", "in", sorted(models)[:30])))
     if families:
-        queries.append(head(FieldFilter("site_fields.model_match", "==", "family"),
-                            FieldFilter("site_fields.model_family", "in",
-                                        sorted(families)[:30])))
+        queries.append(
+            head(
+                FieldFilter("site_fields.model_match", "==", "family"),
+                FieldFilter("site_fields.model_family", "in", sorted(families)[:30]),
+            )
+        )
     if catch_all:
         queries.append(head(FieldFilter("site_fields.model_match", "==", "any")))
     found: dict[str, tuple[Any, Any]] = {}
     for query in queries:
         for snap in query.stream():
             found[snap.id] = (snap, snap.update_time)
-    return sorted(found.values(), key=lambda pair: (
-        -int((pair[0].to_dict().get("site_fields") or {}).get("priority", 0)),
-        pair[0].to_dict()["created_at"]))
+    return sorted(
+        found.values(),
+        key=lambda pair: (
+            -int((pair[0].to_dict().get("site_fields") or {}).get("priority", 0)),
+            pair[0].to_dict()["created_at"],
+        ),
+    )
 
 
-def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_all: bool,
-               wait_s: float) -> JobRecord | None:
+def claim_next(
+    *, worker: Worker, models: set[str], families: set[str], catch_all: bool, wait_s: float
+) -> JobRecord | None:
     """Claim the best job this worker may take, waiting up to `wait_s` for one.
 
     Tries the best SPREAD fitting jobs in random order, then the rest in queue order, so a
@@ -137,7 +157,8 @@ def claim_next(*, worker: Worker, models: set[str], families: set[str], catch_al
             }
             try:
                 jobs.document(job.id).update(
-                    claim, option=firestore.Client.write_option(last_update_time=seen))
+                    claim, option=firestore.Client.write_option(last_update_time=seen)
+                )
             except CONFLICTS:
                 # A commit retried by the client library can report a conflict with its
                 # own first, successful attempt: the claim id tells ours from another's.
@@ -173,14 +194,26 @@ def _held_job(*, worker: Worker, grid_id: int) -> JobRecord:
 
 def start(*, worker: Worker, grid_id: int) -> None:
     job = _held_job(worker=worker, grid_id=grid_id)
-    moved = jobs.transition(job.id, from_states={JobState.CLAIMED}, to_state=JobState.RUNNING,
-                            fields={"started_at": clock.now()})
+    moved = jobs.transition(
+        job.id,
+        from_states={JobState.CLAIMED},
+        to_state=JobState.RUNNING,
+        fields={"started_at": clock.now()},
+    )
     if moved is None or moved.site_fields.get("worker_id") != worker.id:
         raise AppError(ErrorKind.CONFLICT, "job is not claimed")
 
 
-def submit_result(*, worker: Worker, grid_id: int, output: str, input_tokens: int,
-                  output_tokens: int, duration_ms: int, model_used: str | None) -> JobRecord:
+def submit_result(
+    *,
+    worker: Worker,
+    grid_id: int,
+    output: str,
+    input_tokens: int,
+    output_tokens: int,
+    duration_ms: int,
+    model_used: str | None,
+) -> JobRecord:
     job = _held_job(worker=worker, grid_id=grid_id)
     if job.state is not JobState.RUNNING:
         raise AppError(ErrorKind.CONFLICT, "job is not running")
@@ -193,23 +226,45 @@ def submit_result(*, worker: Worker, grid_id: int, output: str, input_tokens: in
         paid = min(earning, captured)
         ref = held.hold_ref or held.id
         if paid:
-            ledger.credit_writes(batch, account_id=worker.account_id,
-                                 kind=ledger.EntryKind.EARNING, ref=ref, micros=paid,
-                                 job_id=held.id, memo=f"grid worker {worker.id}")
+            ledger.credit_writes(
+                batch,
+                account_id=worker.account_id,
+                kind=ledger.EntryKind.EARNING,
+                ref=ref,
+                micros=paid,
+                job_id=held.id,
+                memo=f"grid worker {worker.id}",
+            )
         if captured - paid:
-            ledger.credit_writes(batch, account_id=ledger.PLATFORM_ACCOUNT,
-                                 kind=ledger.EntryKind.REVENUE, ref=ref,
-                                 micros=captured - paid, job_id=held.id)
-        usage.record_tokens_writes(batch, account_id=held.account_id,
-                                   tag=held.site_fields.get("tag"),
-                                   tokens=input_tokens + output_tokens, now=now)
+            ledger.credit_writes(
+                batch,
+                account_id=ledger.PLATFORM_ACCOUNT,
+                kind=ledger.EntryKind.REVENUE,
+                ref=ref,
+                micros=captured - paid,
+                job_id=held.id,
+            )
+        usage.record_tokens_writes(
+            batch,
+            account_id=held.account_id,
+            tag=held.site_fields.get("tag"),
+            tokens=input_tokens + output_tokens,
+            now=now,
+        )
 
     done = jobs.finish(
-        job.id, state=JobState.COMPLETED, capture_micros=charge, only_from={JobState.RUNNING},
-        fields={"site_fields.output": output, "site_fields.input_tokens": input_tokens,
-                "site_fields.output_tokens": output_tokens,
-                "site_fields.duration_ms": duration_ms, "site_fields.model_used": model_used,
-                "site_fields.earned_micros": earning},
+        job.id,
+        state=JobState.COMPLETED,
+        capture_micros=charge,
+        only_from={JobState.RUNNING},
+        fields={
+            "site_fields.output": output,
+            "site_fields.input_tokens": input_tokens,
+            "site_fields.output_tokens": output_tokens,
+            "site_fields.duration_ms": duration_ms,
+            "site_fields.model_used": model_used,
+            "site_fields.earned_micros": earning,
+        },
         extra_writes=settle_shares,
     )
     if done.state is not JobState.COMPLETED or done.site_fields.get("worker_id") != worker.id:
@@ -233,10 +288,17 @@ def requeue_or_fail(job: JobRecord, *, reason: str, worker_id: int | None = None
         if done.state is JobState.FAILED:
             _notify(done)
         return "failed"
-    moved = jobs.transition(job.id, from_states=active, to_state=JobState.QUEUED, fields={
-        "site_fields.worker_id": None, "site_fields.last_error": reason,
-        "timeout_at": clock.now() + QUEUE_LIFETIME, "started_at": None,
-    })
+    moved = jobs.transition(
+        job.id,
+        from_states=active,
+        to_state=JobState.QUEUED,
+        fields={
+            "site_fields.worker_id": None,
+            "site_fields.last_error": reason,
+            "timeout_at": clock.now() + QUEUE_LIFETIME,
+            "started_at": None,
+        },
+    )
     return "pending" if moved is not None else "failed"
 
 
@@ -244,13 +306,21 @@ def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
     """Requeue jobs whose worker went silent or which ran past timeout_seconds."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (db().collection(JOBS)
-             .where(filter=FieldFilter("site", "==", SITE))
-             .where(filter=FieldFilter("state", "in",
-                                       [str(JobState.CLAIMED), str(JobState.RUNNING)])))
+    query = (
+        db()
+        .collection(JOBS)
+        .where(filter=FieldFilter("site", "==", SITE))
+        .where(filter=FieldFilter("state", "in", [str(JobState.CLAIMED), str(JobState.RUNNING)]))
+    )
     held = [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
-    silent = offline_ids({int(j.site_fields["worker_id"]) for j in held
-                          if j.site_fields.get("worker_id") is not None}, now)
+    silent = offline_ids(
+        {
+            int(j.site_fields["worker_id"])
+            for j in held
+            if j.site_fields.get("worker_id") is not None
+        },
+        now,
+    )
     requeued = 0
     for job in held:
         if job.site_fields.get("worker_id") in silent:
@@ -274,13 +344,26 @@ def _notify(job: JobRecord) -> None:
     from shared.webhooks import enqueue_delivery
 
     try:
-        enqueue_delivery(delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
-                         url=url, payload=render(job), sealed_secret=sealed, context=job.id)
+        enqueue_delivery(
+            delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
+            url=url,
+            payload=render(job),
+            sealed_secret=sealed,
+            context=job.id,
+        )
     except AppError as exc:
         # The job's result stands; a webhook that can no longer be sent is only logged.
         log.warning("webhook for %s not enqueued: %s", job.id, exc.message)
     jobs.document(job.id).update({"site_fields.webhook_secret": firestore.DELETE_FIELD})
 
 
-__all__ = ["BACKEND", "assignment", "claim_next", "fail", "matches", "start", "submit_result",
-           "sweep_grid"]
+__all__ = [
+    "BACKEND",
+    "assignment",
+    "claim_next",
+    "fail",
+    "matches",
+    "start",
+    "submit_result",
+    "sweep_grid",
+]

@@ -63,8 +63,9 @@ class Worker(BaseModel):
 
 def _served(models: list[ModelEntry]) -> list[dict[str, Any]]:
     """The entries a worker can actually serve: blank names are dropped, not refused."""
-    return [{"name": m.name.strip(), "serves_family": m.serves_family}
-            for m in models if m.name.strip()]
+    return [
+        {"name": m.name.strip(), "serves_family": m.serves_family} for m in models if m.name.strip()
+    ]
 
 
 def _ref(worker_id: int) -> Any:
@@ -84,15 +85,23 @@ def register(*, key: ApiKey, request: RegisterRequest, key_worker_id: int | None
 
     now = clock.now()
     fields = {
-        "name": request.name, "agent_version": request.agent_version,
-        "platform": request.platform, "catch_all": request.catch_all,
-        "models": _served(request.models), "last_seen": now,
+        "name": request.name,
+        "agent_version": request.agent_version,
+        "platform": request.platform,
+        "catch_all": request.catch_all,
+        "models": _served(request.models),
+        "last_seen": now,
     }
     worker_id = key_worker_id
     if worker_id is None and request.name:
-        same_name = (db().collection(WORKERS)
-                     .where(filter=FieldFilter("account_id", "==", key.account_id))
-                     .where(filter=FieldFilter("name", "==", request.name)).limit(1).stream())
+        same_name = (
+            db()
+            .collection(WORKERS)
+            .where(filter=FieldFilter("account_id", "==", key.account_id))
+            .where(filter=FieldFilter("name", "==", request.name))
+            .limit(1)
+            .stream()
+        )
         worker_id = next((int(s.id) for s in same_name), None)
     if worker_id is not None:
         _ref(worker_id).update(fields)
@@ -100,8 +109,7 @@ def register(*, key: ApiKey, request: RegisterRequest, key_worker_id: int | None
         for _ in range(5):
             worker_id = new_id()
             try:
-                _ref(worker_id).create({**fields, "account_id": key.account_id,
-                                        "created_at": now})
+                _ref(worker_id).create({**fields, "account_id": key.account_id, "created_at": now})
                 break
             except CONFLICTS:
                 continue
@@ -122,8 +130,9 @@ def update_models(worker_id: int, models: list[ModelEntry]) -> int:
 def online_workers(now: dt.datetime) -> list[Worker]:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = db().collection(WORKERS).where(
-        filter=FieldFilter("last_seen", ">", now - OFFLINE_AFTER))
+    query = (
+        db().collection(WORKERS).where(filter=FieldFilter("last_seen", ">", now - OFFLINE_AFTER))
+    )
     return [Worker(id=int(s.id), **s.to_dict()) for s in query.stream()]
 
 
@@ -132,8 +141,7 @@ def offline_ids(worker_ids: set[int], now: dt.datetime) -> set[int]:
     if not worker_ids:
         return set()
     snaps = db().get_all([_ref(w) for w in worker_ids])
-    alive = {int(s.id) for s in snaps
-             if s.exists and now - s.get("last_seen") < OFFLINE_AFTER}
+    alive = {int(s.id) for s in snaps if s.exists and now - s.get("last_seen") < OFFLINE_AFTER}
     return worker_ids - alive
 
 
@@ -145,9 +153,15 @@ def catalog(now: dt.datetime) -> list[dict[str, Any]]:
         for entry in worker.models:
             exact.setdefault(entry.name, set()).add(worker.id)
             families.setdefault(family(entry.name), set()).add(worker.id)
-    rows = [{
-        "name": name, "family": family(name), "display_name": name,
-        "description": None, "worker_count": len(ids),
-        "family_worker_count": len(families[family(name)]),
-    } for name, ids in exact.items()]
+    rows = [
+        {
+            "name": name,
+            "family": family(name),
+            "display_name": name,
+            "description": None,
+            "worker_count": len(ids),
+            "family_worker_count": len(families[family(name)]),
+        }
+        for name, ids in exact.items()
+    ]
     return sorted(rows, key=lambda r: (-r["worker_count"], r["name"]))

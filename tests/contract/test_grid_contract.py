@@ -26,20 +26,30 @@ from tests.helpers import site_url
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "002_b32a445ad7ff1839.txt"
 schema = schemathesis.openapi.from_dict(yaml.safe_load(SEED.read_text()))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
 def grid_client(stack) -> dict[str, object]:
     account = identity.create_account(email=f"contract-{uuid.uuid4().hex[:8]}@example.com")
-    ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
-                  micros=10_000_000)
+    ledger.credit(
+        account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()), micros=10_000_000
+    )
     key = identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
     base = f"{site_url(stack, 'grid')}/api/v1"
     headers = {"Authorization": f"Bearer {key}"}
-    assert httpx.post(f"{base}/worker/register", headers=headers,
-                      json={"models": [{"name": "contract:1b"}]}).status_code == 201
+    assert (
+        httpx.post(
+            f"{base}/worker/register", headers=headers, json={"models": [{"name": "contract:1b"}]}
+        ).status_code
+        == 201
+    )
     return {"base_url": base, "headers": headers}
 
 
@@ -49,12 +59,14 @@ def test_every_operation_matches_the_document(case, grid_client) -> None:
     if case.meta is not None and case.meta.generation.mode.is_negative:
         # Input the document forbids: the document lists no 4xx for most operations, but
         # bad input must still get a clear 4xx in the site's envelope, never a 5xx.
-        response = case.call(base_url=grid_client["base_url"],
-                             headers=grid_client["headers"], timeout=60)
+        response = case.call(
+            base_url=grid_client["base_url"], headers=grid_client["headers"], timeout=60
+        )
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             body = response.json()
             assert isinstance(body.get("error") or body.get("errors"), str | list), body
         return
-    case.call_and_validate(base_url=grid_client["base_url"], headers=grid_client["headers"],
-                           checks=CHECKS, timeout=60)
+    case.call_and_validate(
+        base_url=grid_client["base_url"], headers=grid_client["headers"], checks=CHECKS, timeout=60
+    )

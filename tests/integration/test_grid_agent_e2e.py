@@ -40,8 +40,12 @@ class Receiver(BaseHTTPRequestHandler):
 def _account_key(*, credits: int = 0) -> tuple[str, str]:
     account = identity.create_account(email=f"e2e-{uuid.uuid4().hex[:10]}@example.com")
     if credits:
-        ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
-                      micros=credits * 10_000)
+        ledger.credit(
+            account_id=account.id,
+            kind=ledger.EntryKind.GRANT,
+            ref=str(uuid.uuid4()),
+            micros=credits * 10_000,
+        )
     return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
 
 
@@ -51,18 +55,43 @@ def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
     api = f"{site_url(stack, 'grid')}/api/v1"
     worker_account, worker_key = _account_key()
     agent = subprocess.Popen(
-        [sys.executable, "-m", "gpu_handlers.runtimes.grid", "--backend", "transformers",
-         "--model-dir", str(MODELS), "--threads", "1", "--name", "e2e-agent",
-         "--api-url", api, "--max-new-tokens", "24"],
+        [
+            sys.executable,
+            "-m",
+            "gpu_handlers.runtimes.grid",
+            "--backend",
+            "transformers",
+            "--model-dir",
+            str(MODELS),
+            "--threads",
+            "1",
+            "--name",
+            "e2e-agent",
+            "--api-url",
+            api,
+            "--max-new-tokens",
+            "24",
+        ],
         env={**os.environ, **stack.env, "GRID_API_KEY": worker_key},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         client_account, client_key = _account_key(credits=10)
         headers = {"Authorization": f"Bearer {client_key}"}
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        created = httpx.post(f"{api}/jobs", headers=headers, json={
-            "model": "tiny-llm:latest", "model_match": "exact", "prompt": "hello grid",
-            "webhook_url": hook, "tag": "e2e"})
+        created = httpx.post(
+            f"{api}/jobs",
+            headers=headers,
+            json={
+                "model": "tiny-llm:latest",
+                "model_match": "exact",
+                "prompt": "hello grid",
+                "webhook_url": hook,
+                "tag": "e2e",
+            },
+        )
         assert created.status_code == 201, created.text
         job_id = created.json()["job_id"]
         deadline = time.monotonic() + 120
@@ -84,7 +113,8 @@ def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
         assert credits["history"][0]["output_tokens"] == tokens
         payout = httpx.post(f"{api}/worker/payout_request", headers=worker)
         assert payout.status_code == 201 and payout.json()["amount_credits"] == round(
-            tokens / 1000, 4)
+            tokens / 1000, 4
+        )
         assert ledger.balance(worker_account).balance_micros == 0
         for account_id in (client_account, worker_account):
             assert audit.check(account_id)["ok"]

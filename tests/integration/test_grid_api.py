@@ -14,8 +14,12 @@ from tests.helpers import site_url
 def _key(credits: int = 0, *, email: str | None = None) -> tuple[str, str]:
     account = identity.create_account(email=email or f"grid-{uuid.uuid4().hex[:10]}@example.com")
     if credits:
-        ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
-                      micros=credits * 10_000)
+        ledger.credit(
+            account_id=account.id,
+            kind=ledger.EntryKind.GRANT,
+            ref=str(uuid.uuid4()),
+            micros=credits * 10_000,
+        )
     return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
 
 
@@ -26,8 +30,10 @@ class Api:
 
     def __getattr__(self, method: str):
         def call(path: str, **kwargs):
-            return httpx.request(method.upper(), self.base + path, headers=self.headers,
-                                 timeout=60, **kwargs)
+            return httpx.request(
+                method.upper(), self.base + path, headers=self.headers, timeout=60, **kwargs
+            )
+
         return call
 
 
@@ -36,8 +42,10 @@ def worker(stack):
     account_id, key = _key()
     api = Api(stack, key)
     model = f"m{uuid.uuid4().hex[:6]}:7b"
-    registered = api.post("/worker/register", json={
-        "name": "test-rig", "models": [{"name": model, "serves_family": True}]})
+    registered = api.post(
+        "/worker/register",
+        json={"name": "test-rig", "models": [{"name": model, "serves_family": True}]},
+    )
     assert registered.status_code == 201, registered.text
     assert registered.json()["worker_token"] == key
     return api, account_id, model
@@ -58,22 +66,26 @@ def test_job_flows_from_client_to_worker_and_pays_both_exactly_once(stack, worke
     assert assignment["job_id"] == job["job_id"] and assignment["prompt"] == "hello"
     assert client.get(f"/jobs/{job['job_id']}").json()["status"] == "claimed"
     assert wapi.patch(f"/worker/jobs/{job['job_id']}/start").json() == {"status": "running"}
-    result = wapi.post(f"/worker/jobs/{job['job_id']}/result", json={
-        "output": "hi there", "input_tokens": 3, "output_tokens": 500, "duration_ms": 42})
+    result = wapi.post(
+        f"/worker/jobs/{job['job_id']}/result",
+        json={"output": "hi there", "input_tokens": 3, "output_tokens": 500, "duration_ms": 42},
+    )
     assert result.json() == {"status": "accepted"}
-    again = wapi.post(f"/worker/jobs/{job['job_id']}/result", json={
-        "output": "again", "output_tokens": 500, "duration_ms": 1})
+    again = wapi.post(
+        f"/worker/jobs/{job['job_id']}/result",
+        json={"output": "again", "output_tokens": 500, "duration_ms": 1},
+    )
     assert again.status_code == 422
     done = client.get(f"/jobs/{job['job_id']}").json()
-    assert (done["status"], done["output"], done["output_tokens"]) == ("completed", "hi there",
-                                                                       500)
+    assert (done["status"], done["output"], done["output_tokens"]) == ("completed", "hi there", 500)
     # Consumer pays 20 micros per output token; the worker earns output_tokens/1000 credits.
     assert ledger.balance(client_account).balance_micros == 100_000 - 500 * 20
     credits = wapi.get("/worker/credits").json()
     assert credits["balance"] == 0.5 and credits["total_earned"] == 0.5
     assert credits["history"][0]["output_tokens"] == 500
-    assert all(audit.check(a)["ok"] for a in (client_account, worker_account,
-                                               ledger.PLATFORM_ACCOUNT))
+    assert all(
+        audit.check(a)["ok"] for a in (client_account, worker_account, ledger.PLATFORM_ACCOUNT)
+    )
     usage = client.get("/usage", params={"tag": "t1"}).json()
     assert usage["tokens_used"] == 503 and usage["requests_used"] == 1
     payout = wapi.post("/worker/payout_request")
@@ -93,9 +105,9 @@ def test_cancel_priority_and_bad_states(stack) -> None:
     client = Api(stack, key)
     job = client.post("/jobs", json={"model": "nobody-serves:1b", "prompt": "x"}).json()
     assert client.patch(f"/jobs/{job['job_id']}/priority", json={"priority": 7}).json() == {
-        "priority": 7}
-    assert client.patch(f"/jobs/{job['job_id']}/priority", json={"priority": 0}
-                        ).status_code == 422
+        "priority": 7
+    }
+    assert client.patch(f"/jobs/{job['job_id']}/priority", json={"priority": 0}).status_code == 422
     assert client.delete(f"/jobs/{job['job_id']}").json() == {"status": "cancelled"}
     assert client.delete(f"/jobs/{job['job_id']}").status_code == 422
     assert client.post(f"/jobs/{job['job_id']}/retry").status_code == 422
@@ -105,14 +117,18 @@ def test_cancel_priority_and_bad_states(stack) -> None:
     assert audit.check(account_id)["ok"]
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({}, "prompt"), ({"prompt": ""}, "prompt"), ({"prompt": 5}, "prompt"),
-    ({"prompt": "x", "model_match": "nearest"}, "model_match"),
-    ({"prompt": "x", "timeout_seconds": 0}, "timeout_seconds"),
-    ({"prompt": "x", "priority": "high"}, "priority"),
-])
-def test_invalid_submissions_are_422_with_errors_and_change_nothing(stack, body, fragment
-                                                                    ) -> None:
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": 5}, "prompt"),
+        ({"prompt": "x", "model_match": "nearest"}, "model_match"),
+        ({"prompt": "x", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"prompt": "x", "priority": "high"}, "priority"),
+    ],
+)
+def test_invalid_submissions_are_422_with_errors_and_change_nothing(stack, body, fragment) -> None:
     account_id, key = _key(credits=10)
     response = Api(stack, key).post("/jobs", json=body)
     assert response.status_code == 422
@@ -138,8 +154,18 @@ def test_jobs_no_worker_can_serve_never_block_the_queue(stack, worker) -> None:
     _, key = _key(credits=200)
     client = Api(stack, key)
     for _ in range(40):  # more than a poll reads, all older and more urgent
-        assert client.post("/jobs", json={"model": "unserved:70b", "model_match": "exact",
-                                          "prompt": "x", "priority": 999}).status_code == 201
+        assert (
+            client.post(
+                "/jobs",
+                json={
+                    "model": "unserved:70b",
+                    "model_match": "exact",
+                    "prompt": "x",
+                    "priority": 999,
+                },
+            ).status_code
+            == 201
+        )
     mine = client.post("/jobs", json={"model": model, "model_match": "exact", "prompt": "y"})
     got = wapi.get("/worker/jobs/next", params={"models[]": [model]})
     assert got.status_code == 200 and got.json()["job_id"] == mine.json()["job_id"]

@@ -24,15 +24,24 @@ JOBS = 500
 def _account(credits: int) -> tuple[str, str]:
     account = identity.create_account(email=f"load-{uuid.uuid4().hex[:10]}@example.com")
     if credits:
-        ledger.credit(account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()),
-                      micros=credits * 10_000)
+        ledger.credit(
+            account_id=account.id,
+            kind=ledger.EntryKind.GRANT,
+            ref=str(uuid.uuid4()),
+            micros=credits * 10_000,
+        )
     return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
 
 
 def _register(base: str, key: str, model: str) -> httpx.Client:
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-    assert client.post("/worker/register", json={
-        "name": f"w-{uuid.uuid4().hex[:6]}", "models": [{"name": model}]}).status_code == 201
+    assert (
+        client.post(
+            "/worker/register",
+            json={"name": f"w-{uuid.uuid4().hex[:6]}", "models": [{"name": model}]},
+        ).status_code
+        == 201
+    )
     return client
 
 
@@ -40,10 +49,20 @@ def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> N
     base = f"{site_url(stack, 'grid')}/api/v1"
     model = f"load{uuid.uuid4().hex[:6]}:1b"
     client_account, client_key = _account(credits=JOBS * 5)
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {client_key}"},
-                      timeout=60) as client, ThreadPoolExecutor(16) as pool:
-        submitted = list(pool.map(lambda _: client.post("/jobs", json={
-            "model": model, "model_match": "exact", "prompt": "p"}), range(JOBS)))
+    with (
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {client_key}"}, timeout=60
+        ) as client,
+        ThreadPoolExecutor(16) as pool,
+    ):
+        submitted = list(
+            pool.map(
+                lambda _: client.post(
+                    "/jobs", json={"model": model, "model_match": "exact", "prompt": "p"}
+                ),
+                range(JOBS),
+            )
+        )
     assert [r.status_code for r in submitted] == [201] * JOBS
     job_ids = {r.json()["job_id"] for r in submitted}
     # The free quota is 100 requests a day: the rest wait for later days (see the quota
@@ -76,8 +95,10 @@ def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> N
                 job_id = got.json()["job_id"]
                 assert w.patch(f"/worker/jobs/{job_id}/start").status_code == 200
                 tokens = 100 + job_id % 50
-                done = w.post(f"/worker/jobs/{job_id}/result", json={
-                    "output": "ok", "output_tokens": tokens, "duration_ms": 1})
+                done = w.post(
+                    f"/worker/jobs/{job_id}/result",
+                    json={"output": "ok", "output_tokens": tokens, "duration_ms": 1},
+                )
                 assert done.status_code == 200, done.text
                 with lock:
                     completed.setdefault(job_id, []).append(index)
@@ -115,11 +136,18 @@ def test_job_of_a_killed_worker_is_requeued_and_paid_once(stack) -> None:
     assert live.get("/worker/jobs/next", params={"models[]": [model]}).json()["job_id"] == job_id
     assert live.patch(f"/worker/jobs/{job_id}/start").status_code == 200
     # The dead worker comes back and reports late: refused, unpaid.
-    late = dead.post(f"/worker/jobs/{job_id}/result", json={
-        "output": "late", "output_tokens": 900, "duration_ms": 1})
+    late = dead.post(
+        f"/worker/jobs/{job_id}/result",
+        json={"output": "late", "output_tokens": 900, "duration_ms": 1},
+    )
     assert late.status_code == 404
-    assert live.post(f"/worker/jobs/{job_id}/result", json={
-        "output": "ok", "output_tokens": 200, "duration_ms": 1}).status_code == 200
+    assert (
+        live.post(
+            f"/worker/jobs/{job_id}/result",
+            json={"output": "ok", "output_tokens": 200, "duration_ms": 1},
+        ).status_code
+        == 200
+    )
     assert ledger.balance(dead_account).balance_micros == 0
     assert ledger.balance(live_account).balance_micros == pricing.worker_earning(200)
     assert ledger.balance(client_account).balance_micros == 100_000 - pricing.consumer_charge(200)

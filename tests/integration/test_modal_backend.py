@@ -17,10 +17,19 @@ from tests.helpers import new_account
 
 def test_modal_job_completes_through_the_shared_callback(stack) -> None:
     account_id, _ = new_account(credits=2)
-    payload = ImageGenerationInput(model="flux-schnell", prompt="a kite", width=72, height=64,
-                                   steps=2, seed=3).model_dump(mode="json")
-    job = jobs.submit(JobCreate(account_id=account_id, site="pics", model="flux-schnell",
-                                backend="modal", input=payload, price_micros=10_000))
+    payload = ImageGenerationInput(
+        model="flux-schnell", prompt="a kite", width=72, height=64, steps=2, seed=3
+    ).model_dump(mode="json")
+    job = jobs.submit(
+        JobCreate(
+            account_id=account_id,
+            site="pics",
+            model="flux-schnell",
+            backend="modal",
+            input=payload,
+            price_micros=10_000,
+        )
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not jobs.get(job.id).terminal:
         time.sleep(0.25)
@@ -37,9 +46,9 @@ def test_modal_function_body_matches_the_handler(stack) -> None:
     from gpu_handlers.registry import get_handler
     from gpu_handlers.runtimes.modal_app import run_local
 
-    payload = ImageGenerationInput(model="z-image-turbo", prompt="x", width=64, height=64,
-                                   steps=2, seed=11).model_dump(mode="json")
+    payload = ImageGenerationInput(
+        model="z-image-turbo", prompt="x", width=64, height=64, steps=2, seed=11
+    ).model_dump(mode="json")
     via_modal = run_local("z-image-turbo", payload)
     direct = get_handler("z-image-turbo").generate(payload)
-    assert base64.b64decode(via_modal["image_png_b64"]) == base64.b64decode(
-        direct["image_png_b64"])
+    assert base64.b64decode(via_modal["image_png_b64"]) == base64.b64decode(direct["image_png_b64"])

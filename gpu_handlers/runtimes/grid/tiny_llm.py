@@ -142,6 +142,7 @@ def ensure_tiny_llm(
     final = out / TINY_LLM_DIRNAME
     if is_complete(final) and not force:
         return final
+
     def write(tmp: Path) -> dict[str, object]:
         model, tokenizer = build_tiny_llm(seed)
         model.save_pretrained(tmp, safe_serialization=True)
