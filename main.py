@@ -4,6 +4,9 @@ Deploy with `--source .` and `--entry-point <name>`; the local gateway serves th
 objects through functions-framework.
 """
 
+import functions_framework
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
 from functions.callbacks import callback_gpu
 from functions.grid.catalog import grid_catalog
 from functions.grid.jobs import grid_jobs
@@ -28,3 +31,15 @@ __all__ = [
     "task_dispatch",
     "task_sweep",
 ]
+
+
+# A path functions-framework's own router cannot match (a newline in it, say) never reaches
+# a function; answer it in JSON like every site, not with Flask's HTML page.
+@functions_framework.errorhandler(NotFound)
+def _unroutable(_: Exception) -> tuple[dict[str, str], int]:
+    return {"error": "not_found", "code": "NOT_FOUND"}, 404
+
+
+@functions_framework.errorhandler(MethodNotAllowed)
+def _wrong_method(_: Exception) -> tuple[dict[str, str], int]:
+    return {"error": "method_not_allowed", "code": "METHOD_NOT_ALLOWED"}, 405

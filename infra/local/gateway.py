@@ -44,7 +44,8 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(glob[i]))
             i += 1
-    return re.compile("^" + "".join(out) + "/?$")
+    # \Z, not $: `$` also matches before a trailing newline.
+    return re.compile("^" + "".join(out) + "/?\\Z", re.DOTALL)
 
 
 def load_sites(config_path: Path = REPO / "firebase.json") -> dict[str, list[tuple[Any, str]]]:

@@ -195,3 +195,11 @@ def test_sixty_first_request_in_a_minute_is_429_with_retry_after(stack) -> None:
     body = response.json()
     assert body["code"] == "RATE_LIMIT_EXCEEDED" and 1 <= body["retry_after"] <= 60
     assert response.headers["Retry-After"] == str(body["retry_after"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs/%C3%89%0A", "/api/v1/users/me%0A"])
+def test_paths_the_router_cannot_match_still_get_a_json_404(stack, path) -> None:
+    response = httpx.get(site_url(stack, "pics") + path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["code"] in {"NOT_FOUND", "JOB_NOT_FOUND"}
