@@ -6,33 +6,16 @@ the site's envelope; none a 5xx."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
-import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from shared import identity, ledger
+from tests.contract.documents import CHECKS, load
 from tests.helpers import site_url
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "002_b32a445ad7ff1839.txt"
-schema = schemathesis.openapi.from_dict(yaml.safe_load(SEED.read_text()))
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+schema = load("002_b32a445ad7ff1839.txt")
 
 
 @pytest.fixture(scope="module")

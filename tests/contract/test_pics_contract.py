@@ -4,31 +4,13 @@ headers and body as documented)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
+from tests.contract.documents import CHECKS, load
 from tests.helpers import new_account, site_url
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "001_c2ecba22d35cfaba.txt"
-schema = schemathesis.openapi.from_dict(yaml.safe_load(SEED.read_text()))
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+schema = load("001_c2ecba22d35cfaba.txt")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""The seed documents as schemathesis schemas, and the response checks every site runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+import yaml
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def load(seed_file: str) -> Any:
+    return schemathesis.openapi.from_dict(yaml.safe_load((SEEDS / seed_file).read_text()))
