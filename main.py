@@ -11,7 +11,12 @@ from functions.callbacks import callback_gpu
 from functions.grid.catalog import grid_catalog
 from functions.grid.jobs import grid_jobs
 from functions.grid.worker import grid_worker
-from functions.payments import stripe_webhook
+from functions.media.account import media_account
+from functions.media.affiliates import media_affiliates
+from functions.media.auth import media_auth
+from functions.media.catalog import media_catalog
+from functions.media.payments import media_payments
+from functions.payments import coinbase_webhook, stripe_webhook
 from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
@@ -20,9 +25,15 @@ from functions.webhooks import task_deliver_webhook
 
 __all__ = [
     "callback_gpu",
+    "coinbase_webhook",
     "grid_catalog",
     "grid_jobs",
     "grid_worker",
+    "media_account",
+    "media_affiliates",
+    "media_auth",
+    "media_catalog",
+    "media_payments",
     "pics_catalog",
     "pics_jobs",
     "pics_users",

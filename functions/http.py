@@ -49,6 +49,13 @@ def parse_body(request: flask.Request, model: type[M]) -> M:
     return model.model_validate(data)
 
 
+def parse_optional_body(request: flask.Request, model: type[M]) -> M:
+    """A body the document marks optional: none at all means the model's defaults."""
+    if not request.get_data(cache=True).strip():
+        return model()
+    return parse_body(request, model)
+
+
 def validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "body"

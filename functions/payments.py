@@ -1,27 +1,60 @@
-"""Inbound payment webhooks. Verified before anything is read from them."""
+"""Inbound payment webhooks. Verified before anything is read from them.
+
+One Stripe endpoint serves the whole platform (the grid's priority boost and Killa Tamata
+top-ups tell their sessions apart by `metadata.purpose`); it is reachable as the function
+itself and as Killa Tamata's documented `/api/v1/webhooks/stripe`. Coinbase Commerce
+events arrive at `/api/v1/webhooks/crypto`.
+"""
 
 import flask
 import functions_framework
 
 from functions.http import entry_point, json_response
 from functions.internal import render_error
-from shared import stripe_gateway
+from functions.media.site import render_error as render_media_error
+from shared import coinbase_gateway, stripe_gateway
 from shared.grid import boost
+from shared.media import topups
 
 
 def stripe_event(request: flask.Request) -> flask.Response:
     event = stripe_gateway.verified_event(
         request.get_data(), request.headers.get("Stripe-Signature")
     )
-    outcome = "ignored"
-    if event["type"] == "checkout.session.completed":
+    outcome = topups.stripe_event(event)
+    if outcome == "ignored" and event["type"] == "checkout.session.completed":
         outcome = boost.apply_payment(event["data"]["object"])
     return json_response({"received": True, "outcome": outcome})
 
 
-_handle = entry_point([("POST", "/", stripe_event)], render_error)
+def coinbase_event(request: flask.Request) -> flask.Response:
+    event = coinbase_gateway.verified_event(
+        request.get_data(), request.headers.get("X-CC-Webhook-Signature")
+    )
+    return json_response({"received": True, "outcome": topups.coinbase_event(event)})
+
+
+_stripe = entry_point(
+    [
+        ("POST", "/", stripe_event),
+        ("POST", "/api/v1/webhooks/stripe", stripe_event, render_media_error),
+    ],
+    render_error,
+)
+_coinbase = entry_point(
+    [
+        ("POST", "/", coinbase_event),
+        ("POST", "/api/v1/webhooks/crypto", coinbase_event, render_media_error),
+    ],
+    render_error,
+)
 
 
 @functions_framework.http
 def stripe_webhook(request: flask.Request) -> flask.Response:
-    return _handle(request)
+    return _stripe(request)
+
+
+@functions_framework.http
+def coinbase_webhook(request: flask.Request) -> flask.Response:
+    return _coinbase(request)

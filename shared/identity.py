@@ -74,6 +74,12 @@ class ApiKey(BaseModel):
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
     worker_id: int | None = None  # set once the key is bound to a grid worker
+    hint: str = ""  # the prefix and last four characters, to tell keys apart in lists
+
+    @property
+    def id(self) -> str:
+        """A public handle for the key: a prefix of its hash (the hash is not a secret)."""
+        return self.key_hash[:24]
 
 
 def account_id_for_email(email: str) -> str:
@@ -130,6 +136,7 @@ def create_api_key(*, account_id: str, site: Site, label: str = "") -> str:
         site=site,
         label=label,
         created_at=clock.now(),
+        hint=f"{KEY_PREFIXES[site]}_...{raw[-4:]}",
     )
     db().collection(API_KEYS).document(record.key_hash).create(
         record.model_dump(mode="python", exclude={"key_hash"})
@@ -143,6 +150,24 @@ def revoke_api_key(*, key_hash: str, account_id: str) -> None:
     if not snap.exists or snap.get("account_id") != account_id:
         raise AppError(ErrorKind.NOT_FOUND, "key not found")
     ref.update({"revoked_at": clock.now()})
+
+
+def list_api_keys(account_id: str) -> list[ApiKey]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = db().collection(API_KEYS).where(filter=FieldFilter("account_id", "==", account_id))
+    keys = [ApiKey(key_hash=snap.id, **snap.to_dict()) for snap in query.stream()]
+    return sorted(keys, key=lambda k: k.created_at)
+
+
+def find_api_key(*, account_id: str, key_id: str) -> ApiKey:
+    """One of the account's keys by its public id."""
+    if len(key_id) < 16:
+        raise AppError(ErrorKind.NOT_FOUND, "key not found")
+    for key in list_api_keys(account_id):
+        if key.key_hash.startswith(key_id.lower()):
+            return key
+    raise AppError(ErrorKind.NOT_FOUND, "key not found")
 
 
 def authenticate_key(raw_key: str | None) -> ApiKey:

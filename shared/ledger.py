@@ -48,6 +48,9 @@ class EntryKind(StrEnum):
     EARNING = "earning"  # a grid worker's or a creator's share of a capture
     REVENUE = "revenue"  # the platform's share of a capture
     PAYOUT = "payout"
+    REFUND = "refund"  # a top-up given back by the payment provider
+    CHARGEBACK = "chargeback"  # a disputed top-up taken back
+    COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.

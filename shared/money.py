@@ -13,3 +13,10 @@ def credits_to_micros(credits: int) -> int:
 def micros_to_whole_credits(micros: int) -> int:
     """Whole credits a balance covers (rounded down, never negative)."""
     return max(0, micros) // MICROS_PER_CREDIT
+
+
+MICROS_PER_CENT = 10_000
+
+
+def cents_to_micros(cents: int) -> int:
+    return cents * MICROS_PER_CENT

@@ -68,6 +68,27 @@ class Settings(BaseModel):
 
     grid_poll_wait_s: float = 30.0
 
+    # Killa Tamata (media): Coinbase Commerce, x402, mail and sign-in.
+    coinbase_api_base: str = "https://api.commerce.coinbase.com"
+    coinbase_api_key: str = "local-dev-secret"
+    coinbase_webhook_secret: str = "local-dev-secret"
+    x402_facilitator_url: str = "https://x402.org/facilitator"
+    x402_network: str = "eip155:84532"  # CAIP-2; Base Sepolia until production sets Base
+    x402_asset: str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"  # USDC on Base Sepolia
+    x402_pay_to: str = "0x0000000000000000000000000000000000000000"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Killa Tamata <no-reply@killatamata.local>"
+    google_client_ids: list[str] = Field(default_factory=list)
+    # Key for signed tokens the media site hands out (affiliate attribution).
+    media_token_key: str = "local-dev-secret"
+    media_public_url: str = "http://127.0.0.1:8082"
+    # Sign-in codes started per client IP per hour (per email: 1 a minute, 5 an hour).
+    media_email_ip_per_hour: int = 30
+
     ledger_shards: int = Field(default=4, ge=1, le=64)
     job_timeout_s: int = 600
     dispatch_max_attempts: int = 5
@@ -92,6 +113,9 @@ class Settings(BaseModel):
                 "webhook_secret_key",
                 "stripe_api_key",
                 "stripe_webhook_secret",
+                "coinbase_api_key",
+                "coinbase_webhook_secret",
+                "media_token_key",
             )
             if getattr(self, name) in PLACEHOLDER_SECRETS or getattr(self, name).endswith("_local")
         ]
@@ -143,6 +167,23 @@ _ENV = {
     "s3_bucket": "RELAY_S3_BUCKET",
     "s3_region": "RELAY_S3_REGION",
     "grid_poll_wait_s": "RELAY_GRID_POLL_WAIT_S",
+    "coinbase_api_base": "RELAY_COINBASE_API_BASE",
+    "coinbase_api_key": "COINBASE_COMMERCE_API_KEY",
+    "coinbase_webhook_secret": "COINBASE_COMMERCE_WEBHOOK_SECRET",
+    "x402_facilitator_url": "RELAY_X402_FACILITATOR_URL",
+    "x402_network": "RELAY_X402_NETWORK",
+    "x402_asset": "RELAY_X402_ASSET",
+    "x402_pay_to": "RELAY_X402_PAY_TO",
+    "smtp_host": "RELAY_SMTP_HOST",
+    "smtp_port": "RELAY_SMTP_PORT",
+    "smtp_username": "RELAY_SMTP_USERNAME",
+    "smtp_password": "RELAY_SMTP_PASSWORD",
+    "smtp_starttls": "RELAY_SMTP_STARTTLS",
+    "mail_from": "RELAY_MAIL_FROM",
+    "google_client_ids": "RELAY_GOOGLE_CLIENT_IDS",
+    "media_token_key": "RELAY_MEDIA_TOKEN_KEY",
+    "media_public_url": "RELAY_MEDIA_PUBLIC_URL",
+    "media_email_ip_per_hour": "RELAY_MEDIA_EMAIL_IP_PER_HOUR",
     "ledger_shards": "RELAY_LEDGER_SHARDS",
     "job_timeout_s": "RELAY_JOB_TIMEOUT_S",
     "allow_private_webhooks": "RELAY_ALLOW_PRIVATE_WEBHOOKS",
@@ -150,6 +191,7 @@ _ENV = {
     "pics_rate_per_day": "RELAY_PICS_RATE_PER_DAY",
 }
 _MAPS = {"runpod_endpoints", "image_backends"}
+_LISTS = {"google_client_ids"}
 # Variables the Google client libraries read themselves; exported when taken from the file.
 _EXPORTED = ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
 
@@ -174,7 +216,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     for field, var in _ENV.items():
         if var in env:
             raw = env[var]
-            values[field] = _parse_map(raw) if field in _MAPS else raw
+            if field in _MAPS:
+                values[field] = _parse_map(raw)
+            elif field in _LISTS:
+                values[field] = [item.strip() for item in raw.split(",") if item.strip()]
+            else:
+                values[field] = raw
     settings = Settings.model_validate(values)
     settings.check_secrets()
     return settings

@@ -42,3 +42,51 @@ def poll_job(base: str, job_id: str, *, until: set[str], timeout: float = 120.0)
             return body
         time.sleep(0.25)
     raise AssertionError(f"job {job_id} not in {until} after {timeout}s: {body}")
+
+
+def media_api(stack: Any) -> str:
+    return f"{site_url(stack, 'media')}/api/v1"
+
+
+def media_account(*, email: str | None = None, micros: int = 0) -> tuple[str, str]:
+    """A fresh account with a Killa Tamata key (and `micros` granted); (account id, key)."""
+    email = email or f"kt-{uuid.uuid4().hex[:12]}@example.com"
+    account = identity.create_account(email=email)
+    if micros:
+        ledger.credit(
+            account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()), micros=micros
+        )
+    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.MEDIA)
+
+
+def google_id_token(stack: Any, email: str, *, verified: bool = True) -> str:
+    """A Google sign-in ID token minted by the Firebase Auth emulator (google.com provider)."""
+    import json
+    from urllib.parse import urlencode
+
+    claims = {"sub": f"g-{uuid.uuid4().hex}", "email": email, "email_verified": verified}
+    response = httpx.post(
+        f"http://127.0.0.1:{stack.ports['auth']}/identitytoolkit.googleapis.com/v1/"
+        "accounts:signInWithIdp?key=local-api-key",
+        json={
+            "postBody": urlencode({"id_token": json.dumps(claims), "providerId": "google.com"}),
+            "requestUri": "http://localhost",
+            "returnIdpCredential": True,
+            "returnSecureToken": True,
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    return str(response.json()["idToken"])
+
+
+def mail_code(stack: Any, email: str, timeout: float = 10.0) -> str:
+    """The one-time code in the newest sign-in mail to `email`, read from the local sink."""
+    import re
+
+    from infra.local.mail_sink import latest_message
+
+    message = latest_message(f"http://127.0.0.1:{stack.ports['mail']}", to=email, timeout=timeout)
+    match = re.search(r"\b(\d{6})\b", message["text"])
+    assert match, message
+    return match.group(1)

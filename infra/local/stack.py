@@ -35,6 +35,10 @@ QUEUE = "jobs"
 RUNPOD_API_KEY = "local-runpod-key"
 STRIPE_KEY = "sk_test_local"
 STRIPE_WEBHOOK_SECRET = "whsec_local"
+COINBASE_KEY = "coinbase_key_local"
+COINBASE_WEBHOOK_SECRET = "coinbase_whsec_local"
+# Where x402 purchases are paid to on the local chain (a fixed, local-only address).
+X402_PAY_TO = "0x5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E"
 IMAGE_MODELS = ("z-image-turbo", "flux-schnell")
 DEV_PORTS = {
     "market": 8080,
@@ -52,6 +56,10 @@ DEV_PORTS = {
     "auth_logging": 4500,
     "s3": 9324,
     "stripe": 12111,
+    "coinbase": 12112,
+    "x402": 12113,
+    "smtp": 1025,
+    "mail": 8025,
 }
 SWEEP_EVERY_S = 15.0
 
@@ -116,6 +124,14 @@ class Stack:
             "STRIPE_SECRET_KEY": STRIPE_KEY,
             "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "RELAY_PUBLIC_URL": f"http://127.0.0.1:{p['grid']}",
+            "RELAY_MEDIA_PUBLIC_URL": f"http://127.0.0.1:{p['media']}",
+            "RELAY_COINBASE_API_BASE": f"http://127.0.0.1:{p['coinbase']}",
+            "COINBASE_COMMERCE_API_KEY": COINBASE_KEY,
+            "COINBASE_COMMERCE_WEBHOOK_SECRET": COINBASE_WEBHOOK_SECRET,
+            "RELAY_X402_FACILITATOR_URL": f"http://127.0.0.1:{p['x402']}",
+            "RELAY_X402_PAY_TO": X402_PAY_TO,
+            "RELAY_SMTP_HOST": "127.0.0.1",
+            "RELAY_SMTP_PORT": str(p["smtp"]),
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -210,6 +226,41 @@ class Stack:
                 STRIPE_WEBHOOK_SECRET,
                 "--webhook",
                 f"http://127.0.0.1:{p['functions']}/stripe_webhook",
+            ],
+            "coinbase": [
+                sys.executable,
+                "-m",
+                "infra.local.coinbase_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["coinbase"]),
+                "--api-key",
+                COINBASE_KEY,
+                "--webhook-secret",
+                COINBASE_WEBHOOK_SECRET,
+                "--webhook",
+                f"http://127.0.0.1:{p['functions']}/coinbase_webhook",
+            ],
+            "x402": [
+                sys.executable,
+                "-m",
+                "infra.local.x402_facilitator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["x402"]),
+            ],
+            "mail": [
+                sys.executable,
+                "-m",
+                "infra.local.mail_sink",
+                "--host",
+                "127.0.0.1",
+                "--smtp-port",
+                str(p["smtp"]),
+                "--http-port",
+                str(p["mail"]),
             ],
         }
         started = [(name, self._spawn(name, args)) for name, args in commands.items()]
@@ -420,6 +471,13 @@ def dev() -> None:
                 f"{k} :{stack.ports[k]}"
                 for k in ("firestore", "auth", "storage", "tasks", "runpod")
             )
+        )
+        print(
+            f"Payments: Stripe http://127.0.0.1:{stack.ports['stripe']}, "
+            f"Coinbase http://127.0.0.1:{stack.ports['coinbase']}, "
+            f"x402 facilitator http://127.0.0.1:{stack.ports['x402']}\n"
+            f"Mail sink: http://127.0.0.1:{stack.ports['mail']}/messages "
+            f"(SMTP :{stack.ports['smtp']})"
         )
         print("Waiting for GPU workers (tiny local models)...", flush=True)
         stack.wait_for_workers()

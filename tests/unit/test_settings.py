@@ -24,9 +24,17 @@ def test_real_secrets_are_accepted_in_production() -> None:
             "RELAY_WEBHOOK_KEY": "w" * 32,
             "STRIPE_SECRET_KEY": "sk_live_x",
             "STRIPE_WEBHOOK_SECRET": "whsec_" + "s" * 24,
+            "COINBASE_COMMERCE_API_KEY": "cc-" + "k" * 24,
+            "COINBASE_COMMERCE_WEBHOOK_SECRET": "cc-" + "w" * 24,
+            "RELAY_MEDIA_TOKEN_KEY": "m" * 32,
+            "RELAY_GOOGLE_CLIENT_IDS": "a.apps.googleusercontent.com, b.apps.googleusercontent.com",
         }
     )
     assert not settings.on_emulators
+    assert settings.google_client_ids == [
+        "a.apps.googleusercontent.com",
+        "b.apps.googleusercontent.com",
+    ]
 
 
 def test_placeholders_are_fine_on_the_emulators() -> None:

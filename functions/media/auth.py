@@ -1,0 +1,174 @@
+"""Killa Tamata sign-in: /api/v1/auth/** and /api/v1/device/link/**."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from functions.http import entry_point, json_response, parse_body, parse_optional_body
+from functions.media import models
+from functions.media.site import authenticate, client_ip, render_error
+from shared import clock
+from shared.errors import AppError, ErrorKind
+from shared.identity import Account
+from shared.media import sessions, signin
+from shared.media.signin import DeviceLink, IssuedKey
+from shared.settings import get_settings
+
+
+def _account(account: Account) -> dict[str, object]:
+    return {"id": account.id, "email": account.email, "displayName": account.display_name}
+
+
+def _issued(issued: IssuedKey) -> dict[str, object]:
+    return {
+        "apiKey": issued.api_key,
+        "keyLabel": issued.label,
+        "account": _account(issued.account),
+    }
+
+
+def _with_session(account: Account, method: str) -> flask.Response:
+    token, session = sessions.create(account_id=account.id, method=method)
+    response = json_response(
+        {
+            "authenticated": True,
+            "account": _account(account),
+            "session": {"method": method, "expiresAt": clock.iso(session.expires_at)},
+        }
+    )
+    response.set_cookie(
+        sessions.COOKIE,
+        token,
+        max_age=int(sessions.LIFETIME.total_seconds()),
+        **sessions.cookie_options(),
+    )
+    return response
+
+
+def google(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.GoogleAuthRequest)
+    account = signin.google_account(body.idToken)
+    return json_response(_issued(signin.issue_key(account=account, label=body.keyLabel)), 201)
+
+
+def browser_google(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.GoogleAuthRequest)
+    return _with_session(signin.google_account(body.idToken), "google")
+
+
+def email_start(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.EmailAuthStartRequest)
+    expires = signin.start_email(email=str(body.email), ip=client_ip(request))
+    return json_response(
+        {"sent": True, "email": str(body.email), "expiresAt": clock.iso(expires)}, 202
+    )
+
+
+def email_verify(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.EmailAuthVerifyRequest)
+    account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
+    return json_response(_issued(signin.issue_key(account=account, label=body.keyLabel)), 201)
+
+
+def browser_email_verify(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.EmailAuthVerifyRequest)
+    account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
+    return _with_session(account, "email")
+
+
+def get_session(request: flask.Request) -> flask.Response:
+    session = sessions.from_cookie(request.cookies.get(sessions.COOKIE))
+    if session is None:
+        return json_response({"authenticated": False, "account": None, "session": None})
+    from shared import identity
+
+    account = identity.get_account(session.account_id)
+    return json_response(
+        {
+            "authenticated": True,
+            "account": _account(account),
+            "session": {"method": session.method, "expiresAt": clock.iso(session.expires_at)},
+        }
+    )
+
+
+def delete_session(request: flask.Request) -> flask.Response:
+    revoked = sessions.revoke(request.cookies.get(sessions.COOKIE))
+    response = json_response({"authenticated": False, "revoked": revoked})
+    response.delete_cookie(sessions.COOKIE, **sessions.cookie_options())
+    return response
+
+
+def _link(link: DeviceLink) -> dict[str, object]:
+    return {
+        "userCode": link.user_code,
+        "status": link.status,
+        "keyLabel": link.key_label,
+        "expiresAt": clock.iso(link.expires_at),
+    }
+
+
+def device_start(request: flask.Request) -> flask.Response:
+    body = parse_optional_body(request, models.DeviceLinkStartRequest)
+    device_code, link = signin.start_device(key_label=body.keyLabel)
+    verify = f"{get_settings().media_public_url.rstrip('/')}/device"
+    return json_response(
+        {
+            **_link(link),
+            "deviceCode": device_code,
+            "verificationUri": verify,
+            "verificationUriComplete": f"{verify}?userCode={link.user_code}",
+            "expiresIn": int(signin.DEVICE_TTL.total_seconds()),
+            "interval": signin.DEVICE_POLL_INTERVAL_S,
+        },
+        201,
+    )
+
+
+def device_request(request: flask.Request) -> flask.Response:
+    user_code = request.args.get("userCode", "")
+    if len(user_code) < 4 or len(user_code) > 64:
+        raise AppError(ErrorKind.INVALID, "userCode: at least 4 characters required")
+    return json_response(_link(signin.device_request(user_code)))
+
+
+def device_approve(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.DeviceLinkApproveRequest)
+    link = signin.approve_device(
+        user_code=body.userCode, account_id=caller.account_id, key_label=body.keyLabel
+    )
+    return json_response(_link(link))
+
+
+def device_poll(request: flask.Request) -> flask.Response:
+    body = parse_body(request, models.DeviceLinkPollRequest)
+    link, issued = signin.poll_device(body.deviceCode)
+    payload: dict[str, object] = _link(link)
+    if issued is not None:
+        payload.update(_issued(issued))
+    return json_response(payload)
+
+
+_handle = entry_point(
+    [
+        ("POST", "/api/v1/auth/google", google),
+        ("POST", "/api/v1/auth/browser/google", browser_google),
+        ("POST", "/api/v1/auth/email/start", email_start),
+        ("POST", "/api/v1/auth/email/verify", email_verify),
+        ("POST", "/api/v1/auth/browser/email/verify", browser_email_verify),
+        ("GET", "/api/v1/auth/browser/session", get_session),
+        ("DELETE", "/api/v1/auth/browser/session", delete_session),
+        ("POST", "/api/v1/device/link/start", device_start),
+        ("GET", "/api/v1/device/link/request", device_request),
+        ("POST", "/api/v1/device/link/approve", device_approve),
+        ("POST", "/api/v1/device/link/poll", device_poll),
+    ],
+    render_error,
+)
+
+
+@functions_framework.http
+def media_auth(request: flask.Request) -> flask.Response:
+    return _handle(request)

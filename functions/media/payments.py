@@ -1,0 +1,103 @@
+"""Killa Tamata top-ups: /api/v1/checkout/*, /api/v1/claim/*, and x402 purchases."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from functions.http import entry_point, json_response, parse_body
+from functions.media import models
+from functions.media.site import Caller, authenticate, render_error
+from shared import identity
+from shared.errors import AppError, ErrorKind
+from shared.media import affiliates, topups, x402_purchase
+from shared.settings import get_settings
+
+
+def _bind_affiliate(caller: Caller, code: str | None) -> None:
+    if code:
+        affiliates.bind_for_purchase(account_id=caller.account_id, code=code)
+
+
+def _site_url(path: str) -> str:
+    return f"{get_settings().media_public_url.rstrip('/')}{path}"
+
+
+def checkout_stripe(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.StripeCheckoutRequest)
+    _bind_affiliate(caller, body.affiliateCode)
+    account = identity.get_account(caller.account_id)
+    result = topups.stripe_checkout(
+        account_id=account.id,
+        email=account.email,  # the deprecated `email` field never overrides the account's
+        package_code=body.packageCode,
+        success_url=str(body.successUrl or _site_url("/checkout/success")),
+        cancel_url=str(body.cancelUrl or _site_url("/checkout/cancel")),
+    )
+    return json_response(result, 201)
+
+
+def checkout_crypto(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.CryptoCheckoutRequest)
+    _bind_affiliate(caller, body.affiliateCode)
+    result = topups.coinbase_checkout(
+        account_id=caller.account_id,
+        package_code=body.packageCode,
+        redirect_url=str(body.redirectUrl or _site_url("/checkout/success")),
+        cancel_url=str(body.cancelUrl or _site_url("/checkout/cancel")),
+    )
+    return json_response(result, 201)
+
+
+def claim_stripe(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.ClaimStripeRequest)
+    settlement = topups.claim_stripe(account_id=caller.account_id, session_id=body.sessionId)
+    return json_response(settlement.public())
+
+
+def claim_crypto(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.ClaimCryptoRequest)
+    settlement = topups.claim_coinbase(account_id=caller.account_id, charge_id=body.chargeId)
+    return json_response(settlement.public())
+
+
+def purchase_x402(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = parse_body(request, models.X402CreditPurchaseRequest)
+    _bind_affiliate(caller, body.affiliateCode)
+    outcome = x402_purchase.purchase(
+        account_id=caller.account_id,
+        usd_cents=body.usdCents,
+        headers=request.headers,
+        resource_url=_site_url(request.path),
+    )
+    if outcome.required_header is not None:
+        response = render_error(
+            AppError(ErrorKind.INSUFFICIENT_FUNDS, outcome.message, {"code": "payment_required"})
+        )
+        response.headers["PAYMENT-REQUIRED"] = outcome.required_header
+        return response
+    headers = {"PAYMENT-RESPONSE": outcome.response_header} if outcome.response_header else None
+    return json_response(outcome.body, 201 if outcome.first else 200, headers)
+
+
+_handle = entry_point(
+    [
+        ("POST", "/api/v1/checkout/stripe", checkout_stripe),
+        ("POST", "/api/v1/checkout/crypto", checkout_crypto),
+        ("POST", "/api/v1/claim/stripe", claim_stripe),
+        ("POST", "/api/v1/claim/crypto", claim_crypto),
+        ("POST", "/api/v1/credits/purchase/x402", purchase_x402),
+        ("POST", "/api/v1/deposit/x402", purchase_x402),
+    ],
+    render_error,
+)
+
+
+@functions_framework.http
+def media_payments(request: flask.Request) -> flask.Response:
+    return _handle(request)

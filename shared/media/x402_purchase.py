@@ -1,0 +1,155 @@
+"""Buying credit with x402: 402 until a payment comes, then verify + settle, then credit.
+
+Invariants:
+- A payment (identified before settling by network + payer + authorization nonce) is
+  claimed by creating `topups/x402:<payment id>` in state `settling`; only the request
+  whose create() wins talks to the facilitator, so concurrent replays cannot settle or
+  credit twice. The others wait for the outcome and answer 200 with the same
+  PAYMENT-RESPONSE.
+- Credit is written only after the facilitator reports the transfer settled, for the
+  amount it settled, which must equal the price asked.
+- A payment that was rejected stays rejected (its header is answered 402 again); a
+  facilitator outage releases the claim so the same header can be retried.
+- A payment already used by one account is never credited to another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared import clock, x402_gateway
+from shared.errors import AppError, ErrorKind
+from shared.media import topups
+from shared.media.topups import Provider
+from shared.money import MICROS_PER_CENT
+from shared.store import CONFLICTS, db
+
+WAIT_FOR_PEER_S = 15.0
+ATOMIC_PER_CENT = 10_000  # USDC has 6 decimals
+
+
+@dataclass(frozen=True)
+class Outcome:
+    first: bool = False
+    body: dict[str, Any] | None = None
+    response_header: str | None = None
+    required_header: str | None = None
+    message: str = ""
+
+
+def _description(usd_cents: int) -> str:
+    return f"Killa Tamata prepaid credit: ${usd_cents // 100}.{usd_cents % 100:02d}"
+
+
+def _required(usd_cents: int, resource_url: str, message: str, error: str | None) -> Outcome:
+    header = x402_gateway.payment_required_header(
+        usd_cents=usd_cents,
+        resource_url=resource_url,
+        description=_description(usd_cents),
+        error=error,
+    )
+    return Outcome(required_header=header, message=message)
+
+
+def _body(record: dict[str, Any], account_id: str) -> dict[str, Any]:
+    from shared import ledger
+
+    cents = int(record.get("credited_cents", 0))
+    return {
+        "provider": "x402",
+        "paymentId": record["external_id"],
+        "payer": record.get("payer"),
+        "transaction": record.get("transaction"),
+        "network": record.get("network"),
+        "depositUsdCents": cents,
+        "creditedUsdMicros": cents * MICROS_PER_CENT,
+        "currentBalanceUsdMicros": ledger.balance(account_id).balance_micros,
+    }
+
+
+def purchase(
+    *, account_id: str, usd_cents: int, headers: Mapping[str, str], resource_url: str
+) -> Outcome:
+    header = x402_gateway.payment_header(headers)
+    if header is None:
+        return _required(usd_cents, resource_url, "payment required", None)
+    payment_id = x402_gateway.payment_id(header)
+    ref = db().collection(topups.TOPUPS).document(f"{Provider.X402}:{payment_id}")
+    try:
+        ref.create(
+            {
+                "provider": str(Provider.X402),
+                "external_id": payment_id,
+                "account_id": account_id,
+                "package_code": f"usd_{usd_cents}",
+                "price_cents": usd_cents,
+                "status": "settling",
+                "credited_cents": 0,
+                "created_at": clock.now(),
+            }
+        )
+    except CONFLICTS:
+        return _replay(ref, account_id, usd_cents, resource_url)
+    try:
+        settled = x402_gateway.verify_and_settle(
+            header_value=header,
+            usd_cents=usd_cents,
+            resource_url=resource_url,
+            description=_description(usd_cents),
+        )
+    except x402_gateway.PaymentRejected as exc:
+        ref.update({"status": "rejected", "reason": str(exc.reason)[:200]})
+        return Outcome(
+            required_header=exc.required_header, message=f"payment rejected: {exc.reason}"
+        )
+    except BaseException:
+        ref.delete()  # unreachable facilitator (or our fault): let the same header retry
+        raise
+    if settled.amount_atomic != usd_cents * ATOMIC_PER_CENT:
+        # The facilitator settled something other than the price: record it, credit nothing.
+        ref.update({"status": "mismatched", "amount_atomic": settled.amount_atomic})
+        raise AppError(ErrorKind.INVALID, "settled amount differs from the price")
+    topups.x402_credit(
+        account_id=account_id,
+        payment_id=payment_id,
+        cents=usd_cents,
+        fields={
+            "payer": settled.payer,
+            "network": settled.network,
+            "transaction": settled.transaction,
+            "response_header": settled.response_header,
+        },
+    )
+    record = ref.get().to_dict()
+    return Outcome(
+        first=True, body=_body(record, account_id), response_header=settled.response_header
+    )
+
+
+def _replay(ref: Any, account_id: str, usd_cents: int, resource_url: str) -> Outcome:
+    deadline = time.monotonic() + WAIT_FOR_PEER_S
+    while True:
+        snap = ref.get()
+        if not snap.exists:  # the first attempt hit an outage and let go: start over
+            raise AppError(ErrorKind.UNAVAILABLE, "payment is being retried; try again")
+        record = snap.to_dict()
+        if record["account_id"] != account_id:
+            raise AppError(
+                ErrorKind.CONFLICT,
+                "this payment was already used by another account",
+                {"code": "payment_already_used"},
+            )
+        if record["status"] == "settled":
+            return Outcome(
+                body=_body(record, account_id), response_header=record.get("response_header")
+            )
+        if record["status"] in ("rejected", "mismatched"):
+            return _required(
+                usd_cents, resource_url, "payment rejected", record.get("reason") or "rejected"
+            )
+        if time.monotonic() > deadline:
+            raise AppError(ErrorKind.UNAVAILABLE, "payment is still settling; retry shortly")
+        time.sleep(0.1)
