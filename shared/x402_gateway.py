@@ -21,7 +21,7 @@ import contextlib
 import functools
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +262,7 @@ def _server(facilitator_url: str, network: str) -> Any:
     http = httpx.Client(timeout=httpx.Timeout(FACILITATOR_TIMEOUT_S, connect=5.0))
     client = HTTPFacilitatorClientSync(FacilitatorConfig(url=facilitator_url, http_client=http))
     server = x402ResourceServerSync(client)
-    server.register(network, ExactEvmServerScheme())
+    server.register(network, ExactEvmServerScheme())  # type: ignore[arg-type]  # SDK typing
     with _facilitator_call("supported", None):
         server.initialize()
     if server.get_supported_kind(X402_VERSION, network, SCHEME) is None:
@@ -275,7 +275,9 @@ def _server(facilitator_url: str, network: str) -> Any:
 
 
 @contextlib.contextmanager
-def _facilitator_call(step: str, rejected: Any) -> Iterator[None]:
+def _facilitator_call(
+    step: str, rejected: Callable[[str], PaymentRejected] | None
+) -> Iterator[None]:
     """Facilitator failures as our errors: 400/422 refuse the payment, the rest is an outage."""
     import httpx
     from x402.http.facilitator_client import FacilitatorResponseError

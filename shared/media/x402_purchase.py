@@ -8,8 +8,10 @@ Invariants:
   PAYMENT-RESPONSE.
 - Credit is written only after the facilitator reports the transfer settled, for the
   amount it settled, which must equal the price asked.
-- A payment that was rejected stays rejected (its header is answered 402 again); a
-  facilitator outage releases the claim so the same header can be retried.
+- A payment that was rejected stays rejected (its header is answered 402 again). When the
+  facilitator is lost mid-way the claim stays `unknown`: the same header settles again if
+  nothing moved; if the authorization turns out used, the record is kept for
+  reconciliation against the chain and the caller gets 409, never a second credit.
 - A payment already used by one account is never credited to another.
 """
 
@@ -28,6 +30,7 @@ from shared.money import MICROS_PER_CENT
 from shared.store import CONFLICTS, db
 
 WAIT_FOR_PEER_S = 15.0
+SETTLING, REJECTED, MISMATCHED, UNKNOWN = "settling", "rejected", "mismatched", "unknown"
 ATOMIC_PER_CENT = 10_000  # USDC has 6 decimals
 
 
@@ -86,13 +89,18 @@ def purchase(
                 "account_id": account_id,
                 "package_code": f"usd_{usd_cents}",
                 "price_cents": usd_cents,
-                "status": "settling",
+                "status": SETTLING,
                 "credited_cents": 0,
                 "created_at": clock.now(),
             }
         )
     except CONFLICTS:
-        return _replay(ref, account_id, usd_cents, resource_url)
+        return _replay(ref, account_id, header, usd_cents, resource_url)
+    return _settle(ref, account_id, header, usd_cents, resource_url)
+
+
+def _settle(ref: Any, account_id: str, header: str, usd_cents: int, resource_url: str) -> Outcome:
+    """Settle a payment this request holds the claim on, then credit it."""
     try:
         settled = x402_gateway.verify_and_settle(
             header_value=header,
@@ -101,20 +109,25 @@ def purchase(
             description=_description(usd_cents),
         )
     except x402_gateway.PaymentRejected as exc:
-        ref.update({"status": "rejected", "reason": str(exc.reason)[:200]})
+        ref.update({"status": REJECTED, "reason": str(exc.reason)[:200]})
         return Outcome(
             required_header=exc.required_header, message=f"payment rejected: {exc.reason}"
         )
-    except BaseException:
-        ref.delete()  # unreachable facilitator (or our fault): let the same header retry
+    except AppError as exc:
+        if exc.kind is ErrorKind.UNAVAILABLE:
+            # The facilitator may or may not have settled: keep the claim (a retry of the
+            # same header settles again if nothing moved; see _replay).
+            ref.update({"status": UNKNOWN, "reason": exc.message[:200]})
+        else:
+            ref.delete()
         raise
     if settled.amount_atomic != usd_cents * ATOMIC_PER_CENT:
         # The facilitator settled something other than the price: record it, credit nothing.
-        ref.update({"status": "mismatched", "amount_atomic": settled.amount_atomic})
+        ref.update({"status": MISMATCHED, "amount_atomic": settled.amount_atomic})
         raise AppError(ErrorKind.INVALID, "settled amount differs from the price")
     topups.x402_credit(
         account_id=account_id,
-        payment_id=payment_id,
+        payment_id=ref.id.split(":", 1)[1],
         cents=usd_cents,
         fields={
             "payer": settled.payer,
@@ -129,12 +142,10 @@ def purchase(
     )
 
 
-def _replay(ref: Any, account_id: str, usd_cents: int, resource_url: str) -> Outcome:
+def _replay(ref: Any, account_id: str, header: str, usd_cents: int, resource_url: str) -> Outcome:
     deadline = time.monotonic() + WAIT_FOR_PEER_S
     while True:
         snap = ref.get()
-        if not snap.exists:  # the first attempt hit an outage and let go: start over
-            raise AppError(ErrorKind.UNAVAILABLE, "payment is being retried; try again")
         record = snap.to_dict()
         if record["account_id"] != account_id:
             raise AppError(
@@ -142,14 +153,40 @@ def _replay(ref: Any, account_id: str, usd_cents: int, resource_url: str) -> Out
                 "this payment was already used by another account",
                 {"code": "payment_already_used"},
             )
-        if record["status"] == "settled":
+        status = record["status"]
+        if status == "settled":
             return Outcome(
                 body=_body(record, account_id), response_header=record.get("response_header")
             )
-        if record["status"] in ("rejected", "mismatched"):
-            return _required(
-                usd_cents, resource_url, "payment rejected", record.get("reason") or "rejected"
-            )
+        if status in (REJECTED, MISMATCHED):
+            return _required(usd_cents, resource_url, "payment rejected", record.get("reason"))
+        if status == UNKNOWN:
+            # An earlier attempt lost the facilitator mid-way. Take the claim back (one
+            # retry at a time) and settle again: if nothing moved this settles; if the
+            # transfer did happen the facilitator says the authorization is used, and the
+            # record stays for reconciliation against the chain.
+            try:
+                ref.update(
+                    {"status": SETTLING},
+                    option=firestore_write_option(last_update_time=snap.update_time),
+                )
+            except CONFLICTS:
+                continue
+            outcome = _settle(ref, account_id, header, usd_cents, resource_url)
+            if outcome.required_header is not None:
+                ref.update({"status": UNKNOWN, "needs_reconciliation": True})
+                raise AppError(
+                    ErrorKind.CONFLICT,
+                    "this payment's settlement is being reconciled; contact support",
+                    {"code": "settlement_unknown"},
+                )
+            return outcome
         if time.monotonic() > deadline:
             raise AppError(ErrorKind.UNAVAILABLE, "payment is still settling; retry shortly")
         time.sleep(0.1)
+
+
+def firestore_write_option(**kwargs: Any) -> Any:
+    from google.cloud import firestore
+
+    return firestore.Client.write_option(**kwargs)

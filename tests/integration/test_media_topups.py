@@ -352,3 +352,95 @@ def test_coinbase_bad_signature_and_foreign_claims_are_refused(stack) -> None:
     _wait_balance(api, owner, 5_000_000)
     assert _balance(api, thief) == 0
     _audit_ok(owner_id, thief_id)
+
+
+# --- x402 -----------------------------------------------------------------------------
+
+
+def _required(api: str, key: str, cents: int, path: str = "/credits/purchase/x402") -> str:
+    response = httpx.post(f"{api}{path}", json={"usdCents": cents}, headers=_auth(key))
+    assert response.status_code == 402, response.text
+    assert response.json()["error"]["code"] == "payment_required"
+    return response.headers["PAYMENT-REQUIRED"]
+
+
+def _fresh_wallet() -> str:
+    import secrets
+
+    return "0x" + secrets.token_hex(32)
+
+
+def test_x402_purchase_settles_once_under_concurrent_replays(stack) -> None:
+    import base64
+
+    from infra.local.x402_wallet import pay_header
+
+    api = media_api(stack)
+    account_id, key = media_account()
+    required = _required(api, key, 750)
+    accepts = json.loads(base64.b64decode(required))["accepts"][0]
+    assert accepts["amount"] == str(750 * 10_000) and accepts["scheme"] == "exact"
+    payment = pay_header(required, private_key=_fresh_wallet())
+
+    def buy(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{api}/credits/purchase/x402",
+            json={"usdCents": 750},
+            headers={**_auth(key), "PAYMENT-SIGNATURE": payment},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(buy, range(10)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 9 + [201], [r.text for r in responses]
+    receipts = {r.headers["PAYMENT-RESPONSE"] for r in responses}
+    assert len(receipts) == 1
+    receipt = json.loads(base64.b64decode(receipts.pop()))
+    assert receipt["success"] is True and receipt["transaction"]
+    first = next(r for r in responses if r.status_code == 201).json()
+    assert first["depositUsdCents"] == 750 and first["creditedUsdMicros"] == 7_500_000
+    assert _balance(api, key) == 7_500_000
+    # A later replay is still recognised, and nobody else can spend the same payment.
+    assert buy(0).status_code == 200
+    _, other = media_account()
+    stolen = httpx.post(
+        f"{api}/credits/purchase/x402",
+        json={"usdCents": 750},
+        headers={**_auth(other), "PAYMENT-SIGNATURE": payment},
+    )
+    assert stolen.status_code == 409 and _balance(api, other) == 0
+    assert len(_entries(account_id, ledger.EntryKind.TOPUP)) == 1
+    _audit_ok(account_id)
+
+
+def test_x402_legacy_route_and_an_underpaying_signature(stack) -> None:
+    from infra.local.x402_wallet import pay_header
+
+    api = media_api(stack)
+    account_id, key = media_account()
+    cheap = pay_header(_required(api, key, 100, "/deposit/x402"), private_key=_fresh_wallet())
+    short = httpx.post(
+        f"{api}/deposit/x402",
+        json={"usdCents": 500},
+        headers={**_auth(key), "PAYMENT-SIGNATURE": cheap},
+    )
+    assert short.status_code == 402 and "PAYMENT-REQUIRED" in short.headers
+    assert _balance(api, key) == 0
+    wallet = _fresh_wallet()
+    payment = pay_header(_required(api, key, 500, "/deposit/x402"), private_key=wallet)
+    paid = httpx.post(
+        f"{api}/deposit/x402",
+        json={"usdCents": 500},
+        headers={**_auth(key), "PAYMENT-SIGNATURE": payment},
+    )
+    assert paid.status_code == 201, paid.text
+    assert "PAYMENT-RESPONSE" in paid.headers
+    assert _balance(api, key) == 5_000_000
+    garbage = httpx.post(
+        f"{api}/credits/purchase/x402",
+        json={"usdCents": 500},
+        headers={**_auth(key), "PAYMENT-SIGNATURE": "not-base64-json"},
+    )
+    assert garbage.status_code == 400
+    _audit_ok(account_id)
