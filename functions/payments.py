@@ -13,6 +13,7 @@ from functions.http import entry_point, json_response
 from functions.internal import render_error
 from functions.media.site import render_error as render_media_error
 from shared import coinbase_gateway, stripe_gateway
+from shared.errors import AppError
 from shared.grid import boost
 from shared.media import topups
 
@@ -34,19 +35,18 @@ def coinbase_event(request: flask.Request) -> flask.Response:
     return json_response({"received": True, "outcome": topups.coinbase_event(event)})
 
 
+def _render(exc: AppError) -> flask.Response:
+    """Killa Tamata's envelope on its documented paths, the internal one elsewhere."""
+    site = flask.request.path.startswith("/api/v1/")
+    return (render_media_error if site else render_error)(exc)
+
+
 _stripe = entry_point(
-    [
-        ("POST", "/", stripe_event),
-        ("POST", "/api/v1/webhooks/stripe", stripe_event, render_media_error),
-    ],
-    render_error,
+    [("POST", "/", stripe_event), ("POST", "/api/v1/webhooks/stripe", stripe_event)], _render
 )
 _coinbase = entry_point(
-    [
-        ("POST", "/", coinbase_event),
-        ("POST", "/api/v1/webhooks/crypto", coinbase_event, render_media_error),
-    ],
-    render_error,
+    [("POST", "/", coinbase_event), ("POST", "/api/v1/webhooks/crypto", coinbase_event)],
+    _render,
 )
 
 

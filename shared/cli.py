@@ -21,6 +21,8 @@ app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(credits_app, name="credits")
 app.add_typer(ledger_app, name="ledger")
+affiliates_app = typer.Typer(no_args_is_help=True, help="Killa Tamata affiliate payouts.")
+app.add_typer(affiliates_app, name="affiliates")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
@@ -136,6 +138,28 @@ def ledger_check(email: Annotated[str | None, typer.Option("--email")] = None) -
     _print(result)
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@affiliates_app.command("pay")
+def affiliates_pay(
+    request_id: Annotated[str, typer.Argument(help="the payout request id")],
+    reference: Annotated[str, typer.Option("--reference", help="the transfer's reference")],
+) -> None:
+    """Mark a payout request paid (it moves to the affiliate's payouts history)."""
+    from shared.media import affiliates
+
+    try:
+        paid = affiliates.mark_paid(request_id=request_id, reference=reference)
+    except AppError as exc:
+        _fail(exc.message)
+    _print(
+        {
+            "id": paid.id,
+            "status": str(paid.status),
+            "amount_micros": paid.amount_micros,
+            "reference": paid.reference,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -53,11 +53,15 @@ def test_every_gateway_operation_matches_the_document(case, media_client) -> Non
     if case.meta is not None and case.meta.generation.mode.is_negative:
         response = case.call(base_url=media_client["base_url"], headers=headers, timeout=60)
         assert response.status_code < 500, response.text
-        if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
-            "application/json"
-        ):
+        content_type = response.headers.get("content-type") or [""]
+        if response.status_code >= 400 and content_type[0].startswith("application/json"):
             error = response.json()["error"]
-            assert error["code"] and error["message"], error
+            assert isinstance(error, dict) and error["code"] and error["message"], (
+                case.method,
+                case.path,
+                response.status_code,
+                error,
+            )
         return
     case.call_and_validate(
         base_url=media_client["base_url"], headers=headers, checks=CHECKS, timeout=60
