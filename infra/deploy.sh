@@ -36,6 +36,18 @@ SECRETS="RELAY_TASK_SECRET=relay-task-secret:latest,RELAY_CALLBACK_SECRET=relay-
 SECRETS="$SECRETS,RUNPOD_API_KEY=runpod-api-key:latest,RELAY_WEBHOOK_KEY=relay-webhook-key:latest"
 SECRETS="$SECRETS,STRIPE_SECRET_KEY=stripe-secret-key:latest,STRIPE_WEBHOOK_SECRET=stripe-webhook-secret:latest"
 SECRETS="$SECRETS,AWS_ACCESS_KEY_ID=aws-access-key-id:latest,AWS_SECRET_ACCESS_KEY=aws-secret-access-key:latest"
+# Killa Tamata (media): Coinbase Commerce, x402, mail, Google sign-in, signed tokens.
+ENV="$ENV,RELAY_MEDIA_PUBLIC_URL=${RELAY_MEDIA_PUBLIC_URL:?set the media site URL}"
+ENV="$ENV,RELAY_X402_PAY_TO=${RELAY_X402_PAY_TO:?set the USDC receiving address}"
+ENV="$ENV,RELAY_X402_NETWORK=${RELAY_X402_NETWORK:-eip155:8453},RELAY_X402_ASSET=${RELAY_X402_ASSET:-0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913}"
+ENV="$ENV,RELAY_X402_FACILITATOR_URL=${RELAY_X402_FACILITATOR_URL:?set the x402 facilitator URL}"
+ENV="$ENV,RELAY_SMTP_HOST=${RELAY_SMTP_HOST:?set the SMTP host},RELAY_SMTP_PORT=${RELAY_SMTP_PORT:-587},RELAY_SMTP_STARTTLS=true"
+ENV="$ENV,RELAY_MAIL_FROM=${RELAY_MAIL_FROM:?set the sender},RELAY_SMTP_USERNAME=${RELAY_SMTP_USERNAME:?set the SMTP user}"
+# Several Google OAuth client ids are separated by spaces or semicolons (commas split ENV).
+ENV="$ENV,RELAY_GOOGLE_CLIENT_IDS=${RELAY_GOOGLE_CLIENT_IDS:?set the Google OAuth client ids}"
+SECRETS="$SECRETS,COINBASE_COMMERCE_API_KEY=coinbase-commerce-api-key:latest"
+SECRETS="$SECRETS,COINBASE_COMMERCE_WEBHOOK_SECRET=coinbase-commerce-webhook-secret:latest"
+SECRETS="$SECRETS,RELAY_MEDIA_TOKEN_KEY=relay-media-token-key:latest,RELAY_SMTP_PASSWORD=smtp-password:latest"
 for fn in $(python3 -c 'import ast,sys; t=ast.parse(open("main.py").read()); print(" ".join(next(ast.literal_eval(n.value) for n in t.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")))'); do
   gcloud functions deploy "$fn" --gen2 --runtime=python311 --region="$REGION" --source=. \
     --entry-point="$fn" --trigger-http --allow-unauthenticated \

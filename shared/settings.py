@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -219,7 +220,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             if field in _MAPS:
                 values[field] = _parse_map(raw)
             elif field in _LISTS:
-                values[field] = [item.strip() for item in raw.split(",") if item.strip()]
+                values[field] = [item for item in re.split(r"[,;\s]+", raw) if item]
             else:
                 values[field] = raw
     settings = Settings.model_validate(values)
