@@ -8,7 +8,7 @@ import functions_framework
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
 from functions.media import models
 from functions.media.site import authenticate, client_ip, render_error
-from shared import clock
+from shared import clock, identity
 from shared.errors import AppError, ErrorKind
 from shared.identity import Account
 from shared.media import sessions, signin
@@ -81,8 +81,6 @@ def get_session(request: flask.Request) -> flask.Response:
     session = sessions.from_cookie(request.cookies.get(sessions.COOKIE))
     if session is None:
         return json_response({"authenticated": False, "account": None, "session": None})
-    from shared import identity
-
     account = identity.get_account(session.account_id)
     return json_response(
         {

@@ -26,7 +26,7 @@ from shared import clock, identity, mailer, ratelimit
 from shared.errors import AppError, ErrorKind
 from shared.identity import Account, Site
 from shared.settings import get_settings
-from shared.store import CONFLICTS, db, increment
+from shared.store import ACCOUNTS, CONFLICTS, db, increment
 
 EMAIL_CODES = "email_codes"
 DEVICE_LINKS = "device_links"
@@ -163,7 +163,7 @@ def verify_email(*, email: str, code: str, ip: str) -> Account:
     except CONFLICTS as exc:
         raise invalid from exc
     account = identity.create_account(email=email)
-    db().collection("accounts").document(account.id).update({"last_login_at": clock.now()})
+    db().collection(ACCOUNTS).document(account.id).update({"last_login_at": clock.now()})
     return account
 
 

@@ -263,7 +263,10 @@ def stripe_event(event: dict[str, Any]) -> str:
     kind = event["type"]
     obj = event["data"]["object"]
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-        if (obj.get("metadata") or {}).get("purpose") != PURPOSE:
+        metadata = obj.get("metadata") or {}
+        if metadata.get("purpose") != PURPOSE or not metadata.get("account_id"):
+            return "ignored"
+        if metadata.get("package_code") is None or obj.get("amount_total") is None:
             return "ignored"
         if obj.get("payment_status") != "paid":
             return "awaiting payment"
@@ -276,14 +279,16 @@ def stripe_event(event: dict[str, Any]) -> str:
         )
         return "credited" if _settle_stripe_session(obj) else "already credited"
     if kind == "charge.refunded":
-        previous = (event["data"].get("previous_attributes") or {}).get("amount_refunded", 0)
-        cents = int(obj["amount_refunded"]) - int(previous or 0)
+        # Stripe reports the cumulative refunded amount; the new refund is the difference
+        # from the previous value (or, without it, from what this top-up has had refunded).
+        previous = (event["data"].get("previous_attributes") or {}).get("amount_refunded")
         return _take_back(
             event=event,
             payment_intent=obj.get("payment_intent"),
             kind=EntryKind.REFUND,
             ref=f"stripe:{obj['id']}:refunded:{obj['amount_refunded']}",
-            cents=cents,
+            cents=int(obj["amount_refunded"]),
+            previous_cents=None if previous is None else int(previous),
         )
     if kind == "charge.dispute.created":
         return _take_back(
@@ -292,6 +297,7 @@ def stripe_event(event: dict[str, Any]) -> str:
             kind=EntryKind.CHARGEBACK,
             ref=f"stripe:{obj['id']}",
             cents=int(obj["amount"]),
+            previous_cents=0,
         )
     return "ignored"
 
@@ -311,12 +317,23 @@ def _topup_for_payment_intent(payment_intent: str | None) -> Any:
 
 
 def _take_back(
-    *, event: dict[str, Any], payment_intent: str | None, kind: EntryKind, ref: str, cents: int
+    *,
+    event: dict[str, Any],
+    payment_intent: str | None,
+    kind: EntryKind,
+    ref: str,
+    cents: int,
+    previous_cents: int | None,
 ) -> str:
     snap = _topup_for_payment_intent(payment_intent)
-    if snap is None or cents <= 0:
+    if snap is None:
         return "ignored"
     data = snap.to_dict()
+    if previous_cents is None:
+        previous_cents = int(data.get(f"{EntryKind.REFUND}_micros", 0)) // MICROS_PER_CENT
+    cents -= previous_cents
+    if cents <= 0:
+        return "ignored"
     record_event(
         provider=Provider.STRIPE,
         external_id=data["external_id"],
@@ -357,6 +374,7 @@ def recover(*, account_id: str, topup: Any, kind: EntryKind, ref: str, micros: i
             batch.set(
                 topup,
                 {
+                    f"{kind}_micros": increment(micros),  # refund_micros / chargeback_micros
                     "recovered_micros": increment(take),
                     "unrecovered_micros": increment(micros - take),
                 },

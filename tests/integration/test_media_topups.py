@@ -234,6 +234,9 @@ def test_refunds_and_disputes_debit_and_never_go_negative(stack) -> None:
     record = db().collection("topups").document(f"stripe:{second}").get().to_dict()
     assert record["recovered_micros"] == 1_000_000
     assert record["unrecovered_micros"] == 4_000_000
+    assert record["chargeback_micros"] == 5_000_000
+    first = db().collection("topups").document(f"stripe:{session_id}").get().to_dict()
+    assert first["refund_micros"] == 8_000_000 and first["unrecovered_micros"] == 0
     assert len(_entries(account_id, ledger.EntryKind.CHARGEBACK)) == 1
     _audit_ok(account_id)
 
