@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -222,7 +223,7 @@ def stripe_checkout(
         "checkoutUrl": session.url,
         "packageCode": package.code,
         "amountUsdCents": package.price_cents,
-        "expiresAt": session.expires_at,
+        "expiresAt": clock.iso(dt.datetime.fromtimestamp(session.expires_at, dt.UTC)),
     }
 
 
