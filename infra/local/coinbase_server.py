@@ -57,7 +57,6 @@ import json
 import logging
 import re
 import secrets
-import signal
 import string
 import sys
 import threading
@@ -74,8 +73,9 @@ from typing import Any
 import flask
 import httpx
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
+
+from infra.local.serving import configure_logging, serve_until_signalled
 
 log = logging.getLogger("relay.coinbase_local")
 
@@ -760,10 +760,7 @@ def _serve(argv: list[str]) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not args.access_log:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(access_log=args.access_log)
     config = ServerConfig(
         charge_ttl_s=args.charge_ttl_s,
         webhook_retry_delays=args.webhook_retry_delays,
@@ -771,23 +768,13 @@ def _serve(argv: list[str]) -> int:
     )
     app = create_app(args.api_key, args.webhook_secret, args.webhook, config)
     store: Store = app.extensions[EXTENSION_KEY]
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run on the serving thread.
-        store.close()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"coinbase-local listening on http://{args.host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        store.close()
-        with contextlib.suppress(Exception):
-            server.server_close()
-    return 0
+    return serve_until_signalled(
+        app,
+        host=args.host,
+        port=args.port,
+        name="coinbase-local",
+        close=store.close,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

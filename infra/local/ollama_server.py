@@ -38,13 +38,11 @@ Run it with ``python -m infra.local.ollama_server --port 11434 --model-dir .loca
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import queue
-import signal
 import sys
 import threading
 import time
@@ -54,11 +52,11 @@ from typing import Any
 
 import flask
 from transformers.utils import logging as transformers_logging
-from werkzeug.serving import make_server
 
 from gpu_handlers.runtimes.grid.backend import BackendError, Generation
 from gpu_handlers.runtimes.grid.families import same_model
 from gpu_handlers.runtimes.grid.transformers_backend import TransformersBackend
+from infra.local.serving import configure_logging, serve_until_signalled
 
 log = logging.getLogger("ollama_local")
 
@@ -412,33 +410,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not args.access_log:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    configure_logging(access_log=args.access_log)
     transformers_logging.disable_progress_bar()  # a bar per load is noise in a server log
     backend = TransformersBackend(
         args.model_dir, model_name=args.model_name, num_threads=args.threads
     )
     app = create_app(backend)
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run on the serving thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(
-        f"ollama-local listening on http://{args.host}:{server.server_port} "
-        f"model={backend.model_name}",
-        flush=True,
+    return serve_until_signalled(
+        app,
+        host=args.host,
+        port=args.port,
+        name="ollama-local",
+        banner=f" model={backend.model_name}",
     )
-    try:
-        server.serve_forever()
-    finally:
-        with contextlib.suppress(Exception):
-            server.server_close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -62,11 +62,9 @@ Run it with ``python -m infra.local.runpod_server --port 8189 --api-key K --endp
 """
 
 import argparse
-import contextlib
 import hmac
 import json
 import logging
-import signal
 import sys
 import threading
 import time
@@ -79,7 +77,8 @@ from typing import Any
 
 import flask
 import httpx
-from werkzeug.serving import make_server
+
+from infra.local.serving import configure_logging, serve_until_signalled
 
 log = logging.getLogger("relay.runpod_local")
 
@@ -947,12 +946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not args.access_log:
-        # Workers long-poll continuously; per-request lines would drown everything else.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        # Failed webhook attempts are still logged by this module; successes are noise.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(access_log=args.access_log)
 
     config = ServerConfig(
         long_poll_s=args.long_poll_s,
@@ -964,27 +958,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     endpoints = [ep.strip() for ep in args.endpoints.split(",") if ep.strip()]
     app = create_app(args.api_key, endpoints, config)
     plane: ControlPlane = app.extensions[EXTENSION_KEY]
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run on the serving thread.
-        plane.close()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(
-        f"runpod-local listening on http://{args.host}:{server.server_port} "
-        f"endpoints={','.join(endpoints)}",
-        flush=True,
+    return serve_until_signalled(
+        app,
+        host=args.host,
+        port=args.port,
+        name="runpod-local",
+        close=plane.close,
+        banner=f" endpoints={','.join(endpoints)}",
     )
-    try:
-        server.serve_forever()
-    finally:
-        plane.close()
-        with contextlib.suppress(Exception):
-            server.server_close()
-    return 0
 
 
 if __name__ == "__main__":

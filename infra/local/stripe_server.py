@@ -61,7 +61,6 @@ import contextlib
 import hmac
 import json
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -73,9 +72,9 @@ import flask
 import httpx
 import stripe
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
+from infra.local.serving import configure_logging, serve_until_signalled
 from infra.local.stripe import connect, pages, payments
 from infra.local.stripe.params import (
     EXPAND,
@@ -525,10 +524,7 @@ def _serve(argv: list[str]) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not args.access_log:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(access_log=args.access_log)
     config = ServerConfig(
         api_version=args.api_version,
         webhook_retry_delays=args.webhook_retry_delays,
@@ -536,23 +532,13 @@ def _serve(argv: list[str]) -> int:
     )
     app = create_app(args.api_key, args.webhook_secret, args.webhook, config)
     store: Store = app.extensions[EXTENSION_KEY]
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run on the serving thread.
-        store.close()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"stripe-local listening on http://{args.host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        store.close()
-        with contextlib.suppress(Exception):
-            server.server_close()
-    return 0
+    return serve_until_signalled(
+        app,
+        host=args.host,
+        port=args.port,
+        name="stripe-local",
+        close=store.close,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

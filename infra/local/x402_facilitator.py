@@ -28,10 +28,8 @@ its chain is `app.extensions[EXTENSION_KEY]`. Test helpers (no protocol meaning)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import re
-import signal
 import sys
 import threading
 import time
@@ -43,7 +41,6 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
-from werkzeug.serving import make_server
 from x402 import x402FacilitatorSync
 from x402.mechanisms.evm import constants as evm
 from x402.mechanisms.evm.default_assets import find_default_asset
@@ -59,6 +56,8 @@ from x402.schemas import (
     parse_payment_payload,
     parse_payment_requirements,
 )
+
+from infra.local.serving import configure_logging, serve_until_signalled
 
 log = logging.getLogger("x402-local")
 
@@ -415,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token-name", help="EIP-712 name (default: the SDK's asset table)")
     parser.add_argument("--token-version", help="EIP-712 version (default: the asset table)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(access_log=False)
     app = create_app(
         network=args.network,
         asset=args.asset,
@@ -423,26 +422,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_name=args.token_name,
         token_version=args.token_version,
     )
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run on the serving thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     chain: LocalChain = app.extensions[EXTENSION_KEY]
-    print(
-        f"x402-local listening on http://{args.host}:{server.server_port} "
-        f"network={chain.network} asset={chain.token} ({chain.token_name} v{chain.token_version})",
-        flush=True,
+    return serve_until_signalled(
+        app,
+        host=args.host,
+        port=args.port,
+        name="x402-local",
+        banner=f" network={chain.network} asset={chain.token} "
+        f"({chain.token_name} v{chain.token_version})",
     )
-    try:
-        server.serve_forever()
-    finally:
-        with contextlib.suppress(Exception):
-            server.server_close()
-    return 0
 
 
 if __name__ == "__main__":
