@@ -89,6 +89,8 @@ class Settings(BaseModel):
     media_public_url: str = "http://127.0.0.1:8082"
     # Sign-in codes started per client IP per hour (per email: 1 a minute, 5 an hour).
     media_email_ip_per_hour: int = 30
+    # Code guesses per client IP per minute (each code also allows only 5 wrong guesses).
+    media_verify_ip_per_minute: int = 30
 
     ledger_shards: int = Field(default=4, ge=1, le=64)
     job_timeout_s: int = 600
@@ -185,6 +187,7 @@ _ENV = {
     "media_token_key": "RELAY_MEDIA_TOKEN_KEY",
     "media_public_url": "RELAY_MEDIA_PUBLIC_URL",
     "media_email_ip_per_hour": "RELAY_MEDIA_EMAIL_IP_PER_HOUR",
+    "media_verify_ip_per_minute": "RELAY_MEDIA_VERIFY_IP_PER_MINUTE",
     "ledger_shards": "RELAY_LEDGER_SHARDS",
     "job_timeout_s": "RELAY_JOB_TIMEOUT_S",
     "allow_private_webhooks": "RELAY_ALLOW_PRIVATE_WEBHOOKS",

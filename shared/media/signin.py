@@ -35,7 +35,6 @@ DEVICE_USER_CODES = "device_user_codes"
 CODE_TTL = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 START_LIMITS_EMAIL = [(60, 1), (3600, 5)]  # (window s, max)
-VERIFY_LIMITS_IP = [(60, 30)]
 DEVICE_TTL = dt.timedelta(minutes=10)
 DEVICE_POLL_INTERVAL_S = 5
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
@@ -134,7 +133,9 @@ def start_email(*, email: str, ip: str) -> dt.datetime:
 
 def verify_email(*, email: str, code: str, ip: str) -> Account:
     """The account for `email` once `code` matches; the code is then spent."""
-    ratelimit.hit(subject=f"media-verify-ip:{ip}", limits=VERIFY_LIMITS_IP)
+    ratelimit.hit(
+        subject=f"media-verify-ip:{ip}", limits=[(60, get_settings().media_verify_ip_per_minute)]
+    )
     ref = _code_ref(email)
     snap = ref.get()
     invalid = AppError(ErrorKind.INVALID, "invalid or expired code", {"code": "invalid_code"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -446,4 +447,60 @@ def test_x402_legacy_route_and_an_underpaying_signature(stack) -> None:
         headers={**_auth(key), "PAYMENT-SIGNATURE": "not-base64-json"},
     )
     assert garbage.status_code == 400
+    _audit_ok(account_id)
+
+
+def test_x402_facilitator_lost_mid_way_never_double_credits(stack, monkeypatch) -> None:
+    """In process, against the stack's Firestore and facilitator: an outage leaves the
+    claim `unknown`; the same header then settles once, or, if the transfer had gone
+    through, stays for reconciliation without a credit."""
+    import pytest
+
+    from infra.local.x402_wallet import pay_header
+    from shared import settings, x402_gateway
+    from shared.errors import AppError, ErrorKind
+    from shared.media import x402_purchase
+    from shared.store import db
+
+    account_id, _ = media_account()
+    url = f"{media_api(stack)}/credits/purchase/x402"
+    required = x402_gateway.payment_required_header(
+        usd_cents=400, resource_url=url, description=x402_purchase._description(400)
+    )
+    header = pay_header(required, private_key=_fresh_wallet())
+    live = os.environ["RELAY_X402_FACILITATOR_URL"]
+
+    def buy() -> x402_purchase.Outcome:
+        settings.get_settings.cache_clear()
+        return x402_purchase.purchase(
+            account_id=account_id,
+            usd_cents=400,
+            headers={"PAYMENT-SIGNATURE": header},
+            resource_url=url,
+        )
+
+    monkeypatch.setenv("RELAY_X402_FACILITATOR_URL", "http://127.0.0.1:9")  # nothing listens
+    with pytest.raises(AppError) as lost:
+        buy()
+    assert lost.value.kind is ErrorKind.UNAVAILABLE
+    record = db().collection("topups").document(f"x402:{x402_gateway.payment_id(header)}")
+    assert record.get().get("status") == "unknown"
+    monkeypatch.setenv("RELAY_X402_FACILITATOR_URL", live)
+    outcome = buy()
+    assert outcome.first and outcome.response_header
+    assert ledger.balance(account_id).balance_micros == 4_000_000
+
+    # The other case: the transfer went through but the answer was lost.
+    header = pay_header(required, private_key=_fresh_wallet())
+    x402_gateway.verify_and_settle(
+        header_value=header, usd_cents=400, resource_url=url, description="settled elsewhere"
+    )
+    db().collection("topups").document(f"x402:{x402_gateway.payment_id(header)}").create(
+        {"account_id": account_id, "status": "unknown", "external_id": "x", "credited_cents": 0}
+    )
+    with pytest.raises(AppError) as held:
+        buy()
+    assert held.value.details["code"] == "settlement_unknown"
+    assert ledger.balance(account_id).balance_micros == 4_000_000
+    settings.get_settings.cache_clear()
     _audit_ok(account_id)
