@@ -46,3 +46,4 @@ lint: install
 
 bench: install
 	$(PY) bench/submit.py
+	$(PY) bench/topup.py

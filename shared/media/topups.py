@@ -150,7 +150,10 @@ def _credit(
 
 
 def _settlement(provider: Provider, external_id: str) -> Settlement:
-    data = _ref(provider, external_id).get().to_dict() or {}
+    return _settlement_from(provider, external_id, _ref(provider, external_id).get().to_dict())
+
+
+def _settlement_from(provider: Provider, external_id: str, data: dict[str, Any]) -> Settlement:
     return Settlement(
         provider=provider,
         external_id=external_id,
@@ -240,7 +243,10 @@ def _settle_stripe_session(session: dict[str, Any]) -> bool:
 
 
 def claim_stripe(*, account_id: str, session_id: str) -> Settlement:
-    owned_topup(provider=Provider.STRIPE, external_id=session_id, account_id=account_id)
+    topup = owned_topup(provider=Provider.STRIPE, external_id=session_id, account_id=account_id)
+    if topup.get("status") == "settled":
+        # A Checkout Session is paid once: settled means nothing more can come of it.
+        return _settlement_from(Provider.STRIPE, session_id, topup)
     try:
         session = stripe_client().v1.checkout.sessions.retrieve(session_id).to_dict()
     except Exception as exc:
@@ -271,13 +277,7 @@ def stripe_event(event: dict[str, Any]) -> str:
             return "ignored"
         if obj.get("payment_status") != "paid":
             return "awaiting payment"
-        record_event(
-            provider=Provider.STRIPE,
-            external_id=obj["id"],
-            event_id=event["id"],
-            kind=kind,
-            data={"amount_total": obj.get("amount_total")},
-        )
+        # The settlement itself (ledger entry + record) is the record of this event.
         return "credited" if _settle_stripe_session(obj) else "already credited"
     if kind == "charge.refunded":
         # Stripe reports the cumulative refunded amount; the new refund is the difference
