@@ -97,6 +97,7 @@ def _commission(c: Commission) -> dict[str, object]:
         "status": c.status,
         "depositUsdMicros": c.deposit_micros,
         "commissionUsdMicros": c.commission_micros,
+        "clawedBackUsdMicros": c.recovered_micros,
         "rateBps": c.rate_bps,
         "createdAt": clock.iso(c.created_at),
     }
@@ -233,6 +234,7 @@ def get_dashboard(request: flask.Request) -> flask.Response:
                 "availableUsdMicros": state.available_micros,
                 "requestedUsdMicros": p.requested_micros,
                 "paidUsdMicros": p.paid_micros,
+                "clawedBackUsdMicros": p.clawed_back_micros,
             },
             "eligibility": _eligibility(state.reasons),
         }

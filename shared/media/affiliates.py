@@ -6,8 +6,10 @@ referred account is bound to one affiliate, once: the first binding (bind-code, 
 `affiliateCode` of a checkout or x402 purchase) wins, and nobody refers themself. For 365
 days after binding, every settled top-up of the referred account pays the affiliate 10%
 (1000 bps, integer floor of the micros) into the affiliate ledger account
-`affiliate:<account id>`, apart from their spending balance, available at once; refunds and
-disputes of the top-up do not claw commissions back (yet). An affiliate may request a
+`affiliate:<account id>`, apart from their spending balance, available at once. A refund or
+lost dispute of the top-up takes back the same share of its commission (commission x taken
+/ deposit) from what the affiliate has available; what was already paid out is recorded on
+the commission as `unrecovered_micros`. An affiliate may request a
 payout of everything available once they are active, have a payout address, have at least
 $10 available and no request open; an operator marks it paid (`relay affiliates pay`).
 Invariants: a code names one affiliate (`affiliate_codes/<CODE>` is created in the batch
@@ -17,7 +19,8 @@ by create()); a top-up pays commission at most once (its ledger credit
 creates in the top-up's own batch, whose `topup:<ref>` create already makes it
 exactly-once); money leaves the affiliate ledger only by the payout debit committed in the
 batch that creates the request and the open-request guard `affiliate_open_requests/<id>`,
-so an affiliate never has two requests open and earned = available + requested + paid.
+so an affiliate never has two requests open and earned = available + requested + paid +
+clawed back.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pydantic import BaseModel
 from shared import clock, ledger
 from shared.errors import AppError, ErrorKind
 from shared.ledger import EntryKind
+from shared.media.recoveries import recover
 from shared.settings import get_settings
 from shared.store import CONFLICTS, db, increment
 
@@ -93,6 +97,7 @@ class Profile(BaseModel):
     earned_micros: int = 0
     requested_micros: int = 0
     paid_micros: int = 0
+    clawed_back_micros: int = 0
     payout_request_count: int = 0
 
 
@@ -113,6 +118,7 @@ class Commission(BaseModel):
     rate_bps: int
     status: str
     created_at: dt.datetime
+    recovered_micros: int = 0  # taken back after a refund or dispute of the top-up
 
 
 class PayoutRequest(BaseModel):
@@ -427,6 +433,40 @@ def commission_writes(
         _profile_ref(affiliate),
         {"commission_count": increment(1), "earned_micros": increment(commission)},
         merge=True,
+    )
+
+
+def clawback(
+    *, referred_account_id: str, topup_ref: str, taken_micros: int, kind: EntryKind, ref: str
+) -> str:
+    """Take back the share of a top-up's commission that a refund or dispute (`kind`,
+    `ref`: the take-back's own ledger ref) removed from the top-up. Idempotent by `ref`."""
+    binding = db().collection(BINDINGS).document(referred_account_id).get()
+    if not binding.exists:
+        return "no commission"
+    affiliate = str(binding.get("affiliate_account_id"))
+    record = _profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref)
+    snap = record.get()
+    if not snap.exists:
+        return "no commission"
+    data = snap.to_dict()
+    micros = min(
+        int(data["commission_micros"]),
+        int(data["commission_micros"]) * taken_micros // max(1, int(data["deposit_micros"])),
+    )
+    if micros <= 0:
+        return "nothing to take back"
+
+    def count(batch: Any, taken: int) -> None:
+        batch.set(_profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
+
+    return recover(
+        account_id=ledger_account(affiliate),
+        record=record,
+        kind=kind,
+        ref=f"{ref}:commission",
+        micros=micros,
+        extra=count,
     )
 
 

@@ -14,8 +14,8 @@ Invariants:
   underpayment credits what arrived and a later or extra payment adds itself once), a
   settled x402 authorization's amount.
 - Refunds and disputes debit through the ledger. A balance never goes negative: what the
-  account has already spent is recorded on the top-up as `unrecovered_micros`, in the
-  same batch as the debit (or alone, keyed by the same ref, when nothing can be taken).
+  account has already spent is recorded on the top-up as `unrecovered_micros`
+  (shared/media/recoveries.py). The referrer's commission is taken back in proportion.
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from shared import clock, coinbase_gateway, ledger
 from shared.errors import AppError, ErrorKind
 from shared.ledger import EntryKind
 from shared.media import affiliates, packages
+from shared.media.recoveries import recover
 from shared.money import MICROS_PER_CENT
-from shared.store import CONFLICTS, LEDGER, db, increment
+from shared.store import CONFLICTS, db, increment
 from shared.stripe_gateway import client as stripe_client
 
 log = logging.getLogger("relay.topups")
 
 TOPUPS = "topups"
 EVENTS = "events"  # subcollection: what the providers told us about a top-up
-RECOVERIES = "recoveries"  # subcollection: refunds and disputes applied, by ledger entry id
 PURPOSE = "media_topup"
 
 
@@ -342,65 +342,19 @@ def _take_back(
         kind=event["type"],
         data={"cents": cents},
     )
-    return recover(
-        account_id=data["account_id"],
-        topup=snap.reference,
+    micros = cents * MICROS_PER_CENT
+    outcome = recover(
+        account_id=data["account_id"], record=snap.reference, kind=kind, ref=ref, micros=micros
+    )
+    # The referrer's commission on this top-up shrinks in the same proportion.
+    affiliates.clawback(
+        referred_account_id=data["account_id"],
+        topup_ref=f"{Provider.STRIPE}:{data['external_id']}",
+        taken_micros=micros,
         kind=kind,
         ref=ref,
-        micros=cents * MICROS_PER_CENT,
     )
-
-
-def recover(*, account_id: str, topup: Any, kind: EntryKind, ref: str, micros: int) -> str:
-    """Debit money a provider took back, as far as the balance allows; record the rest."""
-    eid = ledger.entry_id(kind, ref)
-    marker = topup.collection(RECOVERIES).document(eid)
-    if db().collection(LEDGER).document(eid).get().exists or marker.get().exists:
-        return "already applied"
-    for _ in range(3):
-        available = ledger.balance(account_id).available_micros
-        take = min(micros, available)
-
-        def note(batch: Any, take: int = take) -> None:
-            batch.create(
-                marker,
-                {
-                    "account_id": account_id,
-                    "kind": str(kind),
-                    "micros": micros,
-                    "recovered_micros": take,
-                    "created_at": clock.now(),
-                },
-            )
-            batch.set(
-                topup,
-                {
-                    f"{kind}_micros": increment(micros),  # refund_micros / chargeback_micros
-                    "recovered_micros": increment(take),
-                    "unrecovered_micros": increment(micros - take),
-                },
-                merge=True,
-            )
-
-        if take == 0:
-            batch = db().batch()
-            note(batch)
-            try:
-                batch.commit()
-            except CONFLICTS:
-                return "already applied"
-            log.warning("top-up money taken back (%s) with nothing left to debit", eid)
-            return "recorded unrecovered"
-        try:
-            applied = ledger.debit(
-                account_id=account_id, kind=kind, ref=ref, micros=take, memo=str(kind), extra=note
-            )
-        except AppError as exc:
-            if exc.kind is ErrorKind.INSUFFICIENT_FUNDS:
-                continue  # spent meanwhile: read again and take what is left
-            raise
-        return "debited" if applied else "already applied"
-    raise AppError(ErrorKind.UNAVAILABLE, "balance kept changing; retry")
+    return outcome
 
 
 # --- Coinbase Commerce ----------------------------------------------------------------

@@ -121,6 +121,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
         "availableUsdMicros": 500_000,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 0,
+        "clawedBackUsdMicros": 0,
     }
     assert board["commissionRateBps"] == 1000 and board["payoutMinimumUsdMicros"] == 10_000_000
     assert board["eligibility"] == {"eligible": False, "reasons": ["below_minimum"]}
@@ -168,6 +169,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
         "availableUsdMicros": 0,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 10_500_000,
+        "clawedBackUsdMicros": 0,
     }
     _audited(aff_id, referred_id, affiliates.ledger_account(aff_id))
 

@@ -504,3 +504,58 @@ def test_x402_facilitator_lost_mid_way_never_double_credits(stack, monkeypatch) 
     assert ledger.balance(account_id).balance_micros == 4_000_000
     settings.get_settings.cache_clear()
     _audit_ok(account_id)
+
+
+def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -> None:
+    api = media_api(stack)
+    referrer_id, referrer = media_account()
+    applied = httpx.post(
+        f"{api}/affiliates/me/apply",
+        json={"displayName": "Ref", "contactEmail": "ref@example.com"},
+        headers=_auth(referrer),
+    )
+    assert applied.status_code == 201, applied.text
+    code = applied.json()["code"]
+    user_id, user = media_account()
+    created = httpx.post(
+        f"{api}/checkout/stripe",
+        json={"packageCode": "creator_20", "affiliateCode": code},
+        headers=_auth(user),
+    )
+    session_id = created.json()["sessionId"]
+    httpx.post(f"{_stripe(stack)}/_local/checkout/{session_id}/complete").raise_for_status()
+    _wait_balance(api, user, 20_000_000)
+
+    def totals() -> dict[str, int]:
+        dashboard = httpx.get(f"{api}/affiliates/me/dashboard", headers=_auth(referrer)).json()
+        return dashboard["totals"]
+
+    assert totals()["availableUsdMicros"] == 2_000_000
+    intent = stripe_client().v1.checkout.sessions.retrieve(session_id).payment_intent
+    stripe_client().v1.refunds.create(params={"payment_intent": intent, "amount": 500})
+    _wait_balance(api, user, 15_000_000)
+    deadline = time.monotonic() + 10
+    while totals()["availableUsdMicros"] != 1_500_000:
+        assert time.monotonic() < deadline, totals()
+        time.sleep(0.2)
+    refund = _stripe_event(
+        stack,
+        "charge.refunded",
+        stripe_client().v1.payment_intents.retrieve(intent).latest_charge,
+    )
+    for _ in range(3):
+        httpx.post(f"{_stripe(stack)}/_local/events/{refund['id']}/resend")
+    time.sleep(1)
+    after = totals()
+    assert after["availableUsdMicros"] == 1_500_000 and after["clawedBackUsdMicros"] == 500_000
+    assert after["earnedUsdMicros"] == (
+        after["availableUsdMicros"]
+        + after["requestedUsdMicros"]
+        + after["paidUsdMicros"]
+        + after["clawedBackUsdMicros"]
+    )
+    commissions = httpx.get(f"{api}/affiliates/me/commissions", headers=_auth(referrer)).json()[
+        "commissions"
+    ]
+    assert [c["clawedBackUsdMicros"] for c in commissions] == [500_000]
+    _audit_ok(user_id, referrer_id, f"affiliate:{referrer_id}")
