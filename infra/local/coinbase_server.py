@@ -43,31 +43,22 @@ Run ``python -m infra.local.coinbase_server --port 12112 --api-key K --webhook-s
 [--webhook URL ...]``; pay from a shell with ``python -m infra.local.coinbase_server pay <id or
 code> [--amount 10.00] --url http://127.0.0.1:12112``. In process: ``create_app(api_key,
 webhook_secret, webhooks)``; the store is ``app.extensions[EXTENSION_KEY]``, ``.close()`` stops
-its threads.
+its threads. The pieces live in ``infra/local/coinbase/``: the charge semantics above in
+charges.py, state and events in store.py, delivery in webhooks.py, the hosted page in pages.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import hmac
 import html
 import json
 import logging
 import re
-import secrets
-import string
 import sys
 import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from hashlib import sha256
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -75,6 +66,18 @@ import httpx
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from infra.local.coinbase import pages
+from infra.local.coinbase.charges import (
+    cancel_charge,
+    create_charge,
+    expire_charge,
+    list_charges,
+    pay_charge,
+    resolve_charge,
+)
+from infra.local.coinbase.store import Store, status_of
+from infra.local.coinbase.webhooks import Deliverer
+from infra.local.coinbase.wire import CommerceError, invalid, not_found
 from infra.local.serving import configure_logging, serve_until_signalled
 
 log = logging.getLogger("relay.coinbase_local")
@@ -82,11 +85,6 @@ log = logging.getLogger("relay.coinbase_local")
 EXTENSION_KEY = "relay_coinbase_local"
 DEFAULT_PORT = 12112
 API_VERSION = "2018-03-22"
-USER_AGENT = "weipay-webhooks"  # what Commerce's webhook sender calls itself
-CENTS = Decimal("0.01")
-MAX_NAME, MAX_DESCRIPTION = 100, 200
-MAX_LIMIT, DEFAULT_LIMIT = 100, 25
-OPEN = frozenset({"NEW", "PENDING"})
 
 Handler = Callable[..., tuple[int, Any]]
 
@@ -100,392 +98,6 @@ class ServerConfig:
     webhook_timeout_s: float = 10.0
     public_url: str | None = None  # base of hosted_url; None: the request's host
     expiry_sweep_s: float = 1.0
-
-
-class CommerceError(Exception):
-    def __init__(self, status: int, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message = status, type_, message
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.type, "message": self.message}}
-
-
-def invalid(message: str) -> CommerceError:
-    return CommerceError(400, "invalid_request", message)
-
-
-def not_found() -> CommerceError:
-    return CommerceError(404, "not_found", "Not found")
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def money(amount: Decimal) -> str:
-    return str(amount.quantize(CENTS))
-
-
-def parse_amount(value: Any, what: str) -> Decimal:
-    """A positive USD amount given as a string with at most two decimals."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,9}(\.\d{1,2})?", value.strip()):
-        raise invalid(f'{what} must be a string like "10.00"')
-    try:
-        amount = Decimal(value.strip())
-    except InvalidOperation:
-        raise invalid(f'{what} must be a string like "10.00"') from None
-    if amount <= 0:
-        raise invalid(f"{what} must be greater than 0")
-    return amount
-
-
-# -- webhooks --------------------------------------------------------------------------------
-
-
-def signature(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, sha256).hexdigest()
-
-
-@dataclass
-class SentEvent:
-    id: str
-    type: str
-    charge_id: str
-    created_at: str
-    delivery: dict[str, Any]  # the webhook body; attempt_number varies per attempt
-    body: bytes  # the first attempt's exact bytes, resent as they are
-
-
-class Deliverer:
-    """Posts signed webhook bodies to endpoints from worker threads, with retries."""
-
-    def __init__(self, secret: str, retry_delays: tuple[float, ...], timeout_s: float) -> None:
-        self._secret = secret
-        self._retry_delays = retry_delays
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="coinbase-webhook")
-        self._client = httpx.Client(timeout=timeout_s)
-        self._stop = threading.Event()
-        self._log_lock = threading.Lock()
-        self._attempts: dict[str, list[dict[str, Any]]] = {}
-
-    def submit(self, sent: SentEvent, url: str) -> None:
-        if not self._stop.is_set():
-            with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile
-                self._pool.submit(self._deliver_logged, sent, url)
-
-    def attempts(self, event_id: str) -> list[dict[str, Any]]:
-        with self._log_lock:
-            return [dict(a) for a in self._attempts.get(event_id, [])]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
-
-    def _deliver_logged(self, sent: SentEvent, url: str) -> None:
-        try:
-            self._deliver(sent, url)
-        except Exception:
-            log.exception("webhook %s -> %s: delivery crashed", sent.id, url)
-
-    def _deliver(self, sent: SentEvent, url: str) -> None:
-        for attempt, delay in enumerate((*self._retry_delays, None), start=1):
-            if self._stop.is_set():
-                return
-            body = sent.body
-            if attempt > 1:
-                retry = {**sent.delivery, "attempt_number": attempt}
-                body = json.dumps(retry, separators=(",", ":")).encode()
-            status, error = self._post(body, url)
-            with self._log_lock:
-                self._attempts.setdefault(sent.id, []).append(
-                    {"url": url, "attempt": attempt, "status": status, "error": error}
-                )
-            if status is not None and 200 <= status < 300:
-                return
-            log.warning("webhook %s -> %s attempt %d: %s", sent.id, url, attempt, error or status)
-            if delay is None or self._stop.wait(delay):
-                return
-
-    def _post(self, body: bytes, url: str) -> tuple[int | None, str | None]:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-CC-Webhook-Signature": signature(body, self._secret),
-        }
-        try:
-            response = self._client.post(url, content=body, headers=headers)
-        except Exception as exc:  # any failure is a failed attempt; the thread goes on
-            return None, f"{type(exc).__name__}: {exc}"
-        return response.status_code, None
-
-
-# -- state and charge transitions --------------------------------------------------------------
-
-
-@dataclass
-class Store:
-    config: ServerConfig
-    deliverer: Deliverer
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # by id, creation order
-    codes: dict[str, str] = field(default_factory=dict)  # code -> id
-    expiry: dict[str, float] = field(default_factory=dict)  # id -> unix expires_at
-    events: dict[str, SentEvent] = field(default_factory=dict)  # sent order
-    endpoints: list[str] = field(default_factory=list)
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.deliverer.close()
-
-    def find(self, key: str) -> dict[str, Any]:
-        charge = self.charges.get(key) or self.charges.get(self.codes.get(key.upper(), ""))
-        if charge is None:
-            raise not_found()
-        return charge
-
-    def emit(self, event_type: str, charge: dict[str, Any]) -> None:
-        at = time.time()
-        event: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "resource": "event",
-            "type": event_type,
-            "api_version": self.config.api_version,
-            "created_at": iso(at),
-            "data": copy.deepcopy(charge),
-        }
-        delivery = {
-            "id": str(uuid.uuid4()),
-            "scheduled_for": iso(at),
-            "attempt_number": 1,
-            "event": event,
-        }
-        body = json.dumps(delivery, separators=(",", ":")).encode()
-        sent = SentEvent(event["id"], event_type, charge["id"], event["created_at"], delivery, body)
-        self.events[sent.id] = sent
-        for url in self.endpoints:
-            self.deliverer.submit(sent, url)
-
-    def resend(self, event_id: str) -> list[str]:
-        sent = self.events.get(event_id)
-        if sent is None:
-            raise not_found()
-        for url in self.endpoints:
-            self.deliverer.submit(sent, url)
-        return list(self.endpoints)
-
-    def expire_due(self) -> None:
-        now = time.time()
-        for charge_id, expires in self.expiry.items():
-            charge = self.charges[charge_id]
-            if expires <= now and status_of(charge) in OPEN and not charge["payments"]:
-                self.move(charge, "EXPIRED", event="charge:failed")
-
-    def move(
-        self,
-        charge: dict[str, Any],
-        status: str,
-        *,
-        event: str | None,
-        context: str | None = None,
-    ) -> None:
-        entry: dict[str, Any] = {"time": iso(time.time()), "status": status}
-        if context is not None:
-            entry["context"] = context
-        charge["timeline"].append(entry)
-        if event is not None:
-            self.emit(event, charge)
-
-
-def status_of(charge: dict[str, Any]) -> str:
-    return str(charge["timeline"][-1]["status"])
-
-
-def context_of(charge: dict[str, Any]) -> str | None:
-    return charge["timeline"][-1].get("context")
-
-
-def _optional_url(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.match(r"https?://", value):
-        raise invalid(f"{name} must be an http(s) URL")
-    return value
-
-
-def create_charge(store: Store, body: dict[str, Any], base_url: str) -> dict[str, Any]:
-    known = {
-        "name",
-        "description",
-        "pricing_type",
-        "local_price",
-        "metadata",
-        "redirect_url",
-        "cancel_url",
-    }
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise invalid(f"Unknown parameter: {unknown[0]}")
-    name, description = body.get("name"), body.get("description")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise invalid(f"name is required (a string of at most {MAX_NAME} characters)")
-    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-        raise invalid(f"description is required (at most {MAX_DESCRIPTION} characters)")
-    if body.get("pricing_type") != "fixed_price":
-        raise invalid("pricing_type must be fixed_price")
-    price = body.get("local_price")
-    if not isinstance(price, dict) or not {"amount", "currency"} <= set(price):
-        raise invalid('local_price is required: {"amount": "10.00", "currency": "USD"}')
-    if price["currency"] != "USD":
-        raise invalid("local_price.currency must be USD")
-    amount = parse_amount(price["amount"], "local_price.amount")
-    metadata = body.get("metadata") or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise invalid("metadata must be an object of strings")
-    redirect_url, cancel_url = (
-        _optional_url(body, "redirect_url"),
-        _optional_url(body, "cancel_url"),
-    )
-    code = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(8))
-    while code in store.codes:
-        code = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(8))
-    now = time.time()
-    charge: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "resource": "charge",
-        "code": code,
-        "name": name,
-        "description": description,
-        "hosted_url": f"{base_url.rstrip('/')}/pay/{code}",
-        "created_at": iso(now),
-        "expires_at": iso(now + store.config.charge_ttl_s),
-        "confirmed_at": None,
-        "pricing_type": "fixed_price",
-        "pricing": {"local": {"amount": money(amount), "currency": "USD"}},
-        "payments": [],
-        "timeline": [{"time": iso(now), "status": "NEW"}],
-        "metadata": dict(metadata),
-        "redirect_url": redirect_url,
-        "cancel_url": cancel_url,
-    }
-    store.charges[charge["id"]] = charge
-    store.codes[code] = charge["id"]
-    store.expiry[charge["id"]] = now + store.config.charge_ttl_s
-    store.emit("charge:created", charge)
-    return charge
-
-
-def pay_charge(store: Store, charge: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    price = Decimal(charge["pricing"]["local"]["amount"])
-    raw_amount = body.get("amount")
-    amount = price if raw_amount in (None, "") else parse_amount(raw_amount, "amount")
-    pending_first = body.get("pending_first") in (True, "true", "1", "on")
-    now = time.time()
-    payment: dict[str, Any] = {
-        "network": "base",
-        "transaction_id": "0x" + secrets.token_hex(32),
-        "status": "CONFIRMED",
-        "detected_at": iso(now),
-        "value": {
-            "local": {"amount": money(amount), "currency": "USD"},
-            "crypto": {"amount": money(amount), "currency": "USDC"},
-        },
-    }
-    status, context = status_of(charge), context_of(charge)
-    reopenable = status in OPEN or (status, context) == ("UNRESOLVED", "UNDERPAID")
-    past_expiry = store.expiry[charge["id"]] <= now
-    expired = status in ("EXPIRED", "CANCELED") or (reopenable and past_expiry)
-    if expired:
-        charge["payments"].append(payment)
-        store.move(charge, "UNRESOLVED", context="DELAYED", event="charge:delayed")
-        return charge
-    if not reopenable:
-        charge["payments"].append(payment)
-        store.move(charge, "UNRESOLVED", context="MULTIPLE", event="charge:failed")
-        return charge
-    if pending_first and status == "NEW":
-        charge["payments"].append({**payment, "status": "PENDING"})
-        store.move(charge, "PENDING", event="charge:pending")
-        charge["payments"][-1] = payment
-    else:
-        charge["payments"].append(payment)
-    paid = sum(
-        (Decimal(p["value"]["local"]["amount"]) for p in charge["payments"]),
-        Decimal(0),
-    )
-    if paid == price:
-        charge["confirmed_at"] = iso(time.time())
-        store.move(charge, "COMPLETED", event="charge:confirmed")
-    else:
-        context = "UNDERPAID" if paid < price else "OVERPAID"
-        store.move(charge, "UNRESOLVED", context=context, event="charge:failed")
-    return charge
-
-
-def expire_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
-    if status_of(charge) not in OPEN:
-        raise invalid(f"Only NEW or PENDING charges can expire; this one is {status_of(charge)}")
-    store.expiry[charge["id"]] = min(store.expiry[charge["id"]], time.time())
-    charge["expires_at"] = iso(store.expiry[charge["id"]])
-    store.move(charge, "EXPIRED", event="charge:failed")
-    return charge
-
-
-def resolve_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
-    if status_of(charge) != "UNRESOLVED":
-        raise invalid(f"Only UNRESOLVED charges can be resolved; this one is {status_of(charge)}")
-    store.move(charge, "RESOLVED", context="MANUAL", event="charge:resolved")
-    return charge
-
-
-def cancel_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
-    if status_of(charge) != "NEW" or charge["payments"]:
-        raise invalid("Only NEW charges without payments can be canceled")
-    store.move(charge, "CANCELED", event=None)
-    return charge
-
-
-def list_charges(store: Store, args: dict[str, str]) -> dict[str, Any]:
-    try:
-        limit = int(args.get("limit", DEFAULT_LIMIT))
-    except ValueError:
-        raise invalid("limit must be an integer") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid(f"limit must be between 1 and {MAX_LIMIT}")
-    order = args.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise invalid("order must be asc or desc")
-    ids = list(store.charges) if order == "asc" else list(reversed(store.charges))
-    after, before = args.get("starting_after"), args.get("ending_before")
-    for cursor in (after, before):
-        if cursor is not None and cursor not in store.charges:
-            raise invalid(f"No such charge: {cursor}")
-    if after is not None:
-        ids = ids[ids.index(after) + 1 :]
-    if before is not None:
-        ids = ids[: ids.index(before)][-limit:]
-    page = ids[:limit]
-    return {
-        "pagination": {
-            "order": order,
-            "starting_after": after,
-            "ending_before": before,
-            "total": len(store.charges),
-            "yielded": len(page),
-            "limit": limit,
-            "cursor_range": [page[0], page[-1]] if page else [],
-            "previous_uri": None,
-            "next_uri": f"/charges?limit={limit}&order={order}&starting_after={page[-1]}"
-            if page and before is None and len(ids) > limit
-            else None,
-        },
-        "data": [store.charges[i] for i in page],
-    }
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -518,7 +130,12 @@ def create_app(
 ) -> flask.Flask:
     config = config or ServerConfig()
     deliverer = Deliverer(webhook_secret, config.webhook_retry_delays, config.webhook_timeout_s)
-    store = Store(config=config, deliverer=deliverer, endpoints=list(webhooks))
+    store = Store(
+        api_version=config.api_version,
+        charge_ttl_s=config.charge_ttl_s,
+        deliverer=deliverer,
+        endpoints=list(webhooks),
+    )
     app = flask.Flask("relay_coinbase_local")
     app.extensions[EXTENSION_KEY] = store
 
@@ -642,8 +259,8 @@ def create_app(
             try:
                 charge = store.find(code)
             except CommerceError:
-                return _page("Not found", "<p>No such charge.</p>", 404)
-            return _page(charge["name"], _charge_html(charge))
+                return pages.page("Not found", "<p>No such charge.</p>", 404)
+            return pages.page(charge["name"], pages.charge_html(charge))
 
     @app.post("/pay/<code>")
     def hosted_pay(code: str) -> Response:
@@ -651,10 +268,10 @@ def create_app(
             try:
                 charge = pay_charge(store, store.find(code), _body())
             except CommerceError as exc:
-                return _page("Payment not possible", f"<p>{html.escape(exc.message)}</p>", 400)
+                return pages.page("Payment not possible", f"<p>{html.escape(exc.message)}</p>", 400)
         if status_of(charge) == "COMPLETED" and charge["redirect_url"]:
             return flask.redirect(charge["redirect_url"], 303)
-        return _page(charge["name"], _charge_html(charge))
+        return pages.page(charge["name"], pages.charge_html(charge))
 
     @app.errorhandler(HTTPException)
     def unrouted(exc: HTTPException) -> flask.Response:
@@ -663,37 +280,6 @@ def create_app(
         return _json(exc.code or 500, {"error": {"type": "invalid_request", "message": exc.name}})
 
     return app
-
-
-def _page(title: str, body: str, status: int = 200) -> flask.Response:
-    text = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)} - Coinbase Commerce (local)</title></head>"
-        "<body style='font-family:sans-serif;max-width:32rem;margin:3rem auto'>"
-        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return flask.Response(text, status=status, mimetype="text/html")
-
-
-def _charge_html(charge: dict[str, Any]) -> str:
-    price = charge["pricing"]["local"]["amount"]
-    status, context = status_of(charge), context_of(charge)
-    parts = [
-        f"<p>{html.escape(charge['description'])}</p>",
-        f"<p>Amount: <strong>${html.escape(price)} USD</strong> (USDC)</p>",
-        f"<p>Status: <strong>{status}{f' ({context})' if context else ''}</strong></p>",
-    ]
-    if status == "NEW" or (status, context) == ("UNRESOLVED", "UNDERPAID"):
-        parts.append(
-            f"<form method='post' action='/pay/{charge['code']}'>"
-            f"<label>Pay USD <input name='amount' value='{html.escape(price)}'></label> "
-            "<button type='submit'>Pay with crypto</button></form>"
-        )
-        if charge["cancel_url"]:
-            parts.append(f"<p><a href='{html.escape(charge['cancel_url'])}'>Cancel</a></p>")
-    elif charge["redirect_url"]:
-        parts.append(f"<p><a href='{html.escape(charge['redirect_url'])}'>Continue</a></p>")
-    return "".join(parts)
 
 
 # -- CLI --------------------------------------------------------------------------------------
