@@ -1,5 +1,5 @@
 """Killa Tamata: /api/v1/affiliates/** (the affiliate programme; rules in
-shared/media/affiliates.py). Validate-code, capture and the referral redirect are public;
+shared/media/affiliates/). Validate-code, capture and the referral redirect are public;
 everything under /me needs an API key or a browser session."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Invariants:
   opened it (checkout) or paid it (x402). A claim for another account's record is refused
   and changes nothing.
 - Crediting is one batch: the ledger entry `topup:<provider>:<external id>[:<part>]`, the
-  referrer's commission (shared/media/affiliates.py, keyed by the same ref) and the
+  referrer's commission (shared/media/affiliates/, keyed by the same ref) and the
   record's settlement fields. The entry's create() is the idempotency key, so a claim and
   any number of webhook deliveries racing each other credit once; the losers read back
   the same settlement.

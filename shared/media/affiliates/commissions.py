@@ -1,0 +1,110 @@
+"""Commissions on referred top-ups, and taking them back after a refund or dispute.
+
+Invariants: a top-up pays commission at most once: its ledger credit `commission:<top-up
+ref>` on `affiliate:<id>` and the record `affiliates/<id>/commissions/<top-up ref>` are
+create()s added to the top-up's own batch, whose `topup:<ref>` create already makes it
+exactly-once, and the profile's `commission_count` / `earned_micros` move in that batch; it
+is COMMISSION_RATE_BPS of the deposit, integer floor, and only inside the binding's window.
+A take-back is at most the commission, in proportion to what left the top-up (commission x
+taken / deposit), applied once per take-back ref through recoveries.recover(), which never
+debits more than is available and records the rest as `unrecovered_micros`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import clock, ledger
+from shared.ledger import EntryKind
+from shared.media.affiliates.models import (
+    BINDINGS,
+    COMMISSION_RATE_BPS,
+    COMMISSIONS,
+    Binding,
+    Commission,
+    ledger_account,
+)
+from shared.media.affiliates.profiles import get_profile, newest, profile_ref
+from shared.media.recoveries import recover
+from shared.store import db, increment
+
+
+def commission_writes(
+    batch: Any, *, referred_account_id: str, topup_ref: str, deposit_micros: int
+) -> None:
+    """Add the referrer's commission on a top-up to the top-up's own batch (nothing when
+    the account is not referred or the window has closed)."""
+    snap = db().collection(BINDINGS).document(referred_account_id).get()
+    if not snap.exists:
+        return
+    binding = Binding(account_id=referred_account_id, **snap.to_dict())
+    now = clock.now()
+    commission = deposit_micros * COMMISSION_RATE_BPS // 10_000
+    if now >= binding.commission_until or commission <= 0:
+        return
+    affiliate = binding.affiliate_account_id
+    ledger.credit_writes(
+        batch,
+        account_id=ledger_account(affiliate),
+        kind=EntryKind.COMMISSION,
+        ref=topup_ref,
+        micros=commission,
+        memo=f"affiliate commission on top-up {topup_ref}",
+    )
+    batch.create(
+        profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref),
+        {
+            "affiliate_account_id": affiliate,
+            "referred_account_id": referred_account_id,
+            "deposit_micros": deposit_micros,
+            "commission_micros": commission,
+            "rate_bps": COMMISSION_RATE_BPS,
+            "status": "available",
+            "created_at": now,
+        },
+    )
+    batch.set(
+        profile_ref(affiliate),
+        {"commission_count": increment(1), "earned_micros": increment(commission)},
+        merge=True,
+    )
+
+
+def clawback(
+    *, referred_account_id: str, topup_ref: str, taken_micros: int, kind: EntryKind, ref: str
+) -> str:
+    """Take back the share of a top-up's commission that a refund or dispute (`kind`,
+    `ref`: the take-back's own ledger ref) removed from the top-up. Idempotent by `ref`."""
+    binding = db().collection(BINDINGS).document(referred_account_id).get()
+    if not binding.exists:
+        return "no commission"
+    affiliate = str(binding.get("affiliate_account_id"))
+    record = profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref)
+    snap = record.get()
+    if not snap.exists:
+        return "no commission"
+    data = snap.to_dict()
+    micros = min(
+        int(data["commission_micros"]),
+        int(data["commission_micros"]) * taken_micros // max(1, int(data["deposit_micros"])),
+    )
+    if micros <= 0:
+        return "nothing to take back"
+
+    def count(batch: Any, taken: int) -> None:
+        batch.set(profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
+
+    return recover(
+        account_id=ledger_account(affiliate),
+        record=record,
+        kind=kind,
+        ref=f"{ref}:commission",
+        micros=micros,
+        extra=count,
+    )
+
+
+def list_commissions(*, account_id: str, limit: int) -> list[Commission]:
+    get_profile(account_id)
+    snaps = newest(profile_ref(account_id).collection(COMMISSIONS), field="created_at", limit=limit)
+    return [Commission(id=s.id, **s.to_dict()) for s in snaps]
