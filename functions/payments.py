@@ -15,14 +15,14 @@ from functions.media.site import render_error as render_media_error
 from shared import coinbase_gateway, stripe_gateway
 from shared.errors import AppError
 from shared.grid import boost
-from shared.media import topups
+from shared.media import coinbase_topups, stripe_topups
 
 
 def stripe_event(request: flask.Request) -> flask.Response:
     event = stripe_gateway.verified_event(
         request.get_data(), request.headers.get("Stripe-Signature")
     )
-    outcome = topups.stripe_event(event)
+    outcome = stripe_topups.stripe_event(event)
     if outcome == "ignored" and event["type"] == "checkout.session.completed":
         outcome = boost.apply_payment(event["data"]["object"])
     return json_response({"received": True, "outcome": outcome})
@@ -32,7 +32,7 @@ def coinbase_event(request: flask.Request) -> flask.Response:
     event = coinbase_gateway.verified_event(
         request.get_data(), request.headers.get("X-CC-Webhook-Signature")
     )
-    return json_response({"received": True, "outcome": topups.coinbase_event(event)})
+    return json_response({"received": True, "outcome": coinbase_topups.coinbase_event(event)})
 
 
 def _render(exc: AppError) -> flask.Response:

@@ -10,7 +10,7 @@ from functions.media import models
 from functions.media.site import Caller, authenticate, render_error
 from shared import identity
 from shared.errors import AppError, ErrorKind
-from shared.media import affiliates, topups, x402_purchase
+from shared.media import affiliates, coinbase_topups, stripe_topups, x402_purchase
 from shared.settings import get_settings
 
 
@@ -28,7 +28,7 @@ def checkout_stripe(request: flask.Request) -> flask.Response:
     body = parse_body(request, models.StripeCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
     account = identity.get_account(caller.account_id)
-    result = topups.stripe_checkout(
+    result = stripe_topups.stripe_checkout(
         account_id=account.id,
         email=account.email,  # the deprecated `email` field never overrides the account's
         package_code=body.packageCode,
@@ -42,7 +42,7 @@ def checkout_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, models.CryptoCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
-    result = topups.coinbase_checkout(
+    result = coinbase_topups.coinbase_checkout(
         account_id=caller.account_id,
         package_code=body.packageCode,
         redirect_url=str(body.redirectUrl or _site_url("/checkout/success")),
@@ -54,14 +54,16 @@ def checkout_crypto(request: flask.Request) -> flask.Response:
 def claim_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, models.ClaimStripeRequest)
-    settlement = topups.claim_stripe(account_id=caller.account_id, session_id=body.sessionId)
+    settlement = stripe_topups.claim_stripe(account_id=caller.account_id, session_id=body.sessionId)
     return json_response(settlement.public())
 
 
 def claim_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, models.ClaimCryptoRequest)
-    settlement = topups.claim_coinbase(account_id=caller.account_id, charge_id=body.chargeId)
+    settlement = coinbase_topups.claim_coinbase(
+        account_id=caller.account_id, charge_id=body.chargeId
+    )
     return json_response(settlement.public())
 
 

@@ -8,6 +8,8 @@ Invariants:
   PAYMENT-RESPONSE.
 - Credit is written only after the facilitator reports the transfer settled, for the
   amount it settled, which must equal the price asked.
+- Once the facilitator reports the transfer settled, the record says `paid` before the
+  credit is written, so a failure in between is finished by the next replay of the header.
 - A payment that was rejected stays rejected (its header is answered 402 again). When the
   facilitator is lost mid-way the claim stays `unknown`: the same header settles again if
   nothing moved; if the authorization turns out used, the record is kept for
@@ -17,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +33,14 @@ from shared.money import MICROS_PER_CENT
 from shared.store import CONFLICTS, db
 
 WAIT_FOR_PEER_S = 15.0
-SETTLING, REJECTED, MISMATCHED, UNKNOWN = "settling", "rejected", "mismatched", "unknown"
+SETTLING, PAID, REJECTED, MISMATCHED, UNKNOWN = (
+    "settling",
+    "paid",  # the facilitator settled; the credit is being written
+    "rejected",
+    "mismatched",
+    "unknown",  # lost the facilitator mid-way: it may or may not have settled
+)
+STALE_SETTLING = dt.timedelta(minutes=2)  # a claim held this long was left by a dead request
 ATOMIC_PER_CENT = 10_000  # USDC has 6 decimals
 
 
@@ -113,32 +123,40 @@ def _settle(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
         return Outcome(
             required_header=exc.required_header, message=f"payment rejected: {exc.reason}"
         )
-    except AppError as exc:
-        if exc.kind is ErrorKind.UNAVAILABLE:
-            # The facilitator may or may not have settled: keep the claim (a retry of the
-            # same header settles again if nothing moved; see _replay).
-            ref.update({"status": UNKNOWN, "reason": exc.message[:200]})
-        else:
-            ref.delete()
+    except Exception as exc:
+        # The facilitator may or may not have settled: keep the claim (a retry of the same
+        # header settles again if nothing moved; see _replay).
+        ref.update({"status": UNKNOWN, "reason": str(exc)[:200]})
         raise
     if settled.amount_atomic != usd_cents * ATOMIC_PER_CENT:
         # The facilitator settled something other than the price: record it, credit nothing.
         ref.update({"status": MISMATCHED, "amount_atomic": settled.amount_atomic})
         raise AppError(ErrorKind.INVALID, "settled amount differs from the price")
-    topups.x402_credit(
-        account_id=account_id,
-        payment_id=ref.id.split(":", 1)[1],
-        cents=usd_cents,
-        fields={
+    # Money has moved: say so before crediting, so a failure from here on is finished by
+    # a replay (crediting is idempotent) instead of being lost.
+    ref.update(
+        {
+            "status": PAID,
             "payer": settled.payer,
             "network": settled.network,
             "transaction": settled.transaction,
             "response_header": settled.response_header,
-        },
+        }
+    )
+    return _credit(ref, account_id, usd_cents, first=True)
+
+
+def _credit(ref: Any, account_id: str, usd_cents: int, *, first: bool) -> Outcome:
+    record = ref.get().to_dict()
+    topups.x402_credit(
+        account_id=account_id,
+        payment_id=record["external_id"],
+        cents=usd_cents,
+        fields={k: record[k] for k in ("payer", "network", "transaction", "response_header")},
     )
     record = ref.get().to_dict()
     return Outcome(
-        first=True, body=_body(record, account_id), response_header=settled.response_header
+        first=first, body=_body(record, account_id), response_header=record["response_header"]
     )
 
 
@@ -158,11 +176,14 @@ def _replay(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
             return Outcome(
                 body=_body(record, account_id), response_header=record.get("response_header")
             )
+        if status == PAID:  # settled, but the credit did not land: finish it (idempotent)
+            return _credit(ref, account_id, int(record["price_cents"]), first=False)
         if status in (REJECTED, MISMATCHED):
             return _required(usd_cents, resource_url, "payment rejected", record.get("reason"))
-        if status == UNKNOWN:
-            # An earlier attempt lost the facilitator mid-way. Take the claim back (one
-            # retry at a time) and settle again: if nothing moved this settles; if the
+        stale = status == SETTLING and record["created_at"] < clock.now() - STALE_SETTLING
+        if status == UNKNOWN or stale:
+            # An earlier attempt lost the facilitator (or died) mid-way. Take the claim back
+            # (one retry at a time) and settle again: if nothing moved this settles; if the
             # transfer did happen the facilitator says the authorization is used, and the
             # record stays for reconciliation against the chain.
             try:

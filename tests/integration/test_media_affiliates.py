@@ -58,7 +58,7 @@ def _referred(base: str, code: str) -> tuple[str, str]:
 
 
 def _topup(account_id: str, *, cents: int = 500, external_id: str | None = None) -> bool:
-    return topups._credit(
+    return topups.credit(
         provider=topups.Provider.STRIPE,
         external_id=external_id or f"cs_aff_{uuid.uuid4().hex}",
         account_id=account_id,

@@ -502,6 +502,31 @@ def test_x402_facilitator_lost_mid_way_never_double_credits(stack, monkeypatch) 
         buy()
     assert held.value.details["code"] == "settlement_unknown"
     assert ledger.balance(account_id).balance_micros == 4_000_000
+
+    # Settled and recorded `paid`, but the credit never landed: the replay finishes it.
+    header = pay_header(required, private_key=_fresh_wallet())
+    settled = x402_gateway.verify_and_settle(
+        header_value=header, usd_cents=400, resource_url=url, description="settled"
+    )
+    payment_id = x402_gateway.payment_id(header)
+    db().collection("topups").document(f"x402:{payment_id}").create(
+        {
+            "account_id": account_id,
+            "status": "paid",
+            "external_id": payment_id,
+            "price_cents": 400,
+            "credited_cents": 0,
+            "payer": settled.payer,
+            "network": settled.network,
+            "transaction": settled.transaction,
+            "response_header": settled.response_header,
+        }
+    )
+    finished = buy()
+    assert not finished.first and finished.response_header == settled.response_header
+    assert ledger.balance(account_id).balance_micros == 8_000_000
+    assert buy().body["depositUsdCents"] == 400  # and again: a plain replay now
+    assert ledger.balance(account_id).balance_micros == 8_000_000
     settings.get_settings.cache_clear()
     _audit_ok(account_id)
 
