@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import flask
-import httpx
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -78,7 +77,12 @@ from infra.local.coinbase.charges import (
 from infra.local.coinbase.store import Store, status_of
 from infra.local.coinbase.webhooks import Deliverer
 from infra.local.coinbase.wire import CommerceError, invalid, not_found
-from infra.local.serving import configure_logging, serve_until_signalled
+from infra.local.serving import (
+    configure_logging,
+    post_helper,
+    provider_parser,
+    serve_until_signalled,
+)
 
 log = logging.getLogger("relay.coinbase_local")
 
@@ -308,42 +312,21 @@ def _helper(argv: list[str]) -> int:
         body = {"pending_first": args.pending_first}
         if args.amount:
             body["amount"] = args.amount
-    try:
-        response = httpx.post(args.url.rstrip("/") + template.format(args.object_id), json=body)
-    except httpx.HTTPError as exc:
-        print(f"cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.is_success else 1
-
-
-def _parse_delays(text: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in text.split(",") if part.strip())
+    return post_helper(args.url, template.format(args.object_id), json=body)
 
 
 def _serve(argv: list[str]) -> int:
     defaults = ServerConfig()
-    parser = argparse.ArgumentParser(
+    parser = provider_parser(
         prog="python -m infra.local.coinbase_server",
         description="Local Coinbase Commerce server. Helpers: "
         + ", ".join(f"'{name} <id> --url URL'" for name in HELPERS),
+        port=DEFAULT_PORT,
+        key_help="the X-CC-Api-Key clients must send",
+        secret_help="the shared webhook secret",
+        retry_delays=defaults.webhook_retry_delays,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--api-key", required=True, help="the X-CC-Api-Key clients must send")
-    parser.add_argument("--webhook-secret", required=True, help="the shared webhook secret")
-    parser.add_argument(
-        "--webhook", action="append", default=[], metavar="URL", help="endpoint (repeatable)"
-    )
-    parser.add_argument("--public-url", help="base of hosted_url (default: request host)")
     parser.add_argument("--charge-ttl-s", type=float, default=defaults.charge_ttl_s)
-    parser.add_argument(
-        "--webhook-retry-delays",
-        type=_parse_delays,
-        default=defaults.webhook_retry_delays,
-        help="comma-separated seconds between delivery attempts (default 0.5,1 = 3 attempts)",
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
     configure_logging(access_log=args.access_log)

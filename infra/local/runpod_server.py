@@ -78,7 +78,7 @@ from typing import Any
 import flask
 import httpx
 
-from infra.local.serving import configure_logging, serve_until_signalled
+from infra.local.serving import configure_logging, parse_delays, serve_until_signalled
 
 log = logging.getLogger("relay.runpod_local")
 
@@ -915,10 +915,6 @@ def worker_env(
     return env
 
 
-def _parse_delays(text: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in text.split(",") if part.strip())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.local.runpod_server",
@@ -939,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ttl-ms", type=int, default=defaults.default_ttl_ms)
     parser.add_argument(
         "--webhook-retry-delays",
-        type=_parse_delays,
+        type=parse_delays,
         default=defaults.webhook_retry_delays,
         help="comma-separated seconds between webhook attempts (default 1,2 = 3 attempts)",
     )

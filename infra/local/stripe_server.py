@@ -69,12 +69,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import flask
-import httpx
 import stripe
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from infra.local.serving import configure_logging, serve_until_signalled
+from infra.local.serving import (
+    configure_logging,
+    post_helper,
+    provider_parser,
+    serve_until_signalled,
+)
 from infra.local.stripe import connect, pages, payments
 from infra.local.stripe.params import (
     EXPAND,
@@ -486,42 +490,21 @@ def _helper(argv: list[str]) -> int:
         parser.add_argument(flag)
     args = parser.parse_args(argv[1:])
     form = {f: getattr(args, flag[2:]) for flag, f in options if getattr(args, flag[2:])}
-    try:
-        response = httpx.post(args.url.rstrip("/") + template.format(args.object_id), data=form)
-    except httpx.HTTPError as exc:
-        print(f"cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.is_success else 1
-
-
-def _parse_delays(text: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in text.split(",") if part.strip())
+    return post_helper(args.url, template.format(args.object_id), data=form)
 
 
 def _serve(argv: list[str]) -> int:
     defaults = ServerConfig()
-    parser = argparse.ArgumentParser(
+    parser = provider_parser(
         prog="python -m infra.local.stripe_server",
         description="Local Stripe API server. Helpers: "
         + ", ".join(f"'{name} <id> --url URL'" for name in HELPERS),
+        port=DEFAULT_PORT,
+        key_help="the secret key clients must send",
+        secret_help="signing secret (whsec_...)",
+        retry_delays=defaults.webhook_retry_delays,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--api-key", required=True, help="the secret key clients must send")
-    parser.add_argument("--webhook-secret", required=True, help="signing secret (whsec_...)")
-    parser.add_argument(
-        "--webhook", action="append", default=[], metavar="URL", help="endpoint (repeatable)"
-    )
-    parser.add_argument("--public-url", help="base of handed-out page URLs (default: request host)")
     parser.add_argument("--api-version", default=defaults.api_version)
-    parser.add_argument(
-        "--webhook-retry-delays",
-        type=_parse_delays,
-        default=defaults.webhook_retry_delays,
-        help="comma-separated seconds between delivery attempts (default 0.5,1 = 3 attempts)",
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
     configure_logging(access_log=args.access_log)
