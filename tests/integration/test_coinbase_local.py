@@ -15,11 +15,9 @@ import hmac
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -31,93 +29,19 @@ from shared import clients, coinbase_gateway
 from shared.coinbase_gateway import Charge, charge_from, confirmed_cents, verified_event
 from shared.errors import AppError, ErrorKind
 from shared.settings import get_settings
+from tests.webhook_receiver import Delivery, Receiver
 
 API_KEY = "cc_test_api_key_relay"
 WEBHOOK_SECRET = "cc_test_webhook_secret_relay"
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 
-
-def _wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last = probe()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-        last = probe()
-    return last
-
-
-@dataclass
-class Delivery:
-    path: str
-    body: bytes
-    signature: str
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """Records every webhook POST; ``/flaky`` answers 500 to its first two deliveries."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-        self._flaky_failures = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 200
-                with receiver._lock:
-                    signature = self.headers.get("X-CC-Webhook-Signature", "")
-                    receiver.deliveries.append(Delivery(self.path, body, signature))
-                    if self.path == "/flaky" and receiver._flaky_failures < 2:
-                        receiver._flaky_failures += 1
-                        status = 500
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def matching(self, event_type: str, charge_id: str, path: str) -> list[Delivery]:
-        with self._lock:
-            return [
-                d
-                for d in self.deliveries
-                if d.path == path
-                and d.payload["event"]["type"] == event_type
-                and d.payload["event"]["data"]["id"] == charge_id
-            ]
-
-    def wait_for(
-        self, event_type: str, charge_id: str, count: int = 1, path: str = "/hooks"
-    ) -> list[Delivery]:
-        def enough() -> list[Delivery] | None:
-            found = self.matching(event_type, charge_id, path)
-            return found if len(found) >= count else None
-
-        return _wait_until(
-            enough,
-            10,
-            f"{count} {event_type} webhook(s) for {charge_id} at {path}",
-        )
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def _receiver() -> Receiver:
+    return Receiver(
+        signature_header="X-CC-Webhook-Signature",
+        identify=lambda body: (body["event"]["type"], body["event"]["data"]["id"]),
+    )
 
 
 @dataclass
@@ -154,7 +78,7 @@ FAST = ServerConfig(webhook_retry_delays=(0.1, 0.1), webhook_timeout_s=5.0)
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalCommerce]:
-    receiver = Receiver()
+    receiver = _receiver()
     try:
         with _serve(receiver, FAST, ("/hooks",)) as url, httpx.Client(timeout=10) as http:
             yield LocalCommerce(url, receiver, http)
@@ -248,7 +172,7 @@ def test_full_payment_sends_pending_then_confirmed_and_counts_the_price(
     assert [p.status for p in pending.payments] == ["PENDING"] and confirmed_cents(pending) == 0
 
     delivery = gateway.receiver.wait_for("charge:confirmed", charge.id)[0]
-    payload = delivery.payload
+    payload = delivery.json
     assert payload["attempt_number"] == 1 and payload["id"] and payload["scheduled_for"]
     event = _verified(delivery)
     assert event["type"] == "charge:confirmed"
@@ -337,7 +261,7 @@ def test_a_second_payment_to_a_completed_charge_is_multiple(gateway: LocalCommer
 
 
 def test_charge_expires_on_its_own_after_its_lifetime() -> None:
-    receiver = Receiver()
+    receiver = _receiver()
     config = ServerConfig(charge_ttl_s=0.3, expiry_sweep_s=0.05, webhook_retry_delays=(0.1,))
     try:
         with _serve(receiver, config, ("/hooks",)) as url, httpx.Client(timeout=10) as http:
@@ -350,7 +274,7 @@ def test_charge_expires_on_its_own_after_its_lifetime() -> None:
             created = http.post(f"{url}/charges", json=body, headers={"X-CC-Api-Key": API_KEY})
             charge_id = created.json()["data"]["id"]
             delivery = receiver.wait_for("charge:failed", charge_id)[0]
-            assert delivery.payload["event"]["data"]["timeline"][-1]["status"] == "EXPIRED"
+            assert delivery.json["event"]["data"]["timeline"][-1]["status"] == "EXPIRED"
             assert delivery.signature == _sign(delivery.body)
     finally:
         receiver.close()
@@ -363,7 +287,7 @@ def test_resend_delivers_identical_bytes_and_signature(gateway: LocalCommerce) -
     charge = _new_charge(700)
     gateway.local(f"/_local/charges/{charge.id}/pay", amount="7.00")
     first = gateway.receiver.wait_for("charge:confirmed", charge.id)[0]
-    event_id = first.payload["event"]["id"]
+    event_id = first.json["event"]["id"]
 
     listed = gateway.http.get(f"{gateway.url}/_local/events", params={"charge": charge.id})
     assert [e["type"] for e in listed.json()["data"]] == ["charge:confirmed", "charge:created"]
@@ -380,7 +304,7 @@ def test_resend_delivers_identical_bytes_and_signature(gateway: LocalCommerce) -
 def test_failed_deliveries_are_retried_with_the_next_attempt_number(
     gateway: LocalCommerce,
 ) -> None:
-    receiver = Receiver()
+    receiver = _receiver()
     try:
         with _serve(receiver, FAST, ()) as url, httpx.Client(timeout=10) as http:
             added = http.post(
@@ -396,8 +320,8 @@ def test_failed_deliveries_are_retried_with_the_next_attempt_number(
             created = http.post(f"{url}/charges", json=body, headers={"X-CC-Api-Key": API_KEY})
             charge_id = created.json()["data"]["id"]
             tries = receiver.wait_for("charge:created", charge_id, count=3, path="/flaky")
-            assert [d.payload["attempt_number"] for d in tries] == [1, 2, 3]
-            assert len({d.payload["event"]["id"] for d in tries}) == 1
+            assert [d.json["attempt_number"] for d in tries] == [1, 2, 3]
+            assert len({d.json["event"]["id"] for d in tries}) == 1
             assert all(d.signature == _sign(d.body) for d in tries)
             assert [_verified(d)["type"] for d in tries] == ["charge:created"] * 3
     finally:

@@ -15,27 +15,24 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import stripe
 
 from infra.local.stripe.params import StripeError, decode_pairs
+from tests.webhook_receiver import Receiver, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_local_relay"
 WEBHOOK_SECRET = "whsec_local_relay"
 
 pytestmark = pytest.mark.timeout(60)
-
-T = TypeVar("T")
 
 
 def _free_port() -> int:
@@ -44,85 +41,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last = probe()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-        last = probe()
-    return last
-
-
-@dataclass
-class Delivery:
-    path: str
-    body: bytes
-    signature: str
-
-    @property
-    def event(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """Records every webhook POST; ``/flaky`` answers 500 to its first two deliveries."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-        self._flaky_failures = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 200
-                with receiver._lock:
-                    receiver.deliveries.append(
-                        Delivery(self.path, body, self.headers.get("Stripe-Signature", ""))
-                    )
-                    if self.path == "/flaky" and receiver._flaky_failures < 2:
-                        receiver._flaky_failures += 1
-                        status = 500
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def matching(self, event_type: str, object_id: str, path: str = "/hooks") -> list[Delivery]:
-        with self._lock:
-            return [
-                d
-                for d in self.deliveries
-                if d.path == path
-                and d.event["type"] == event_type
-                and d.event["data"]["object"]["id"] == object_id
-            ]
-
-    def wait_for(
-        self, event_type: str, object_id: str, count: int = 1, path: str = "/hooks"
-    ) -> list[Delivery]:
-        return _wait_until(
-            lambda: (
-                (found := self.matching(event_type, object_id, path))
-                and len(found) >= count
-                and found
-            ),
-            10,
-            f"{count} {event_type} webhook(s) for {object_id} at {path}",
-        )
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def _receiver() -> Receiver:
+    return Receiver(
+        signature_header="Stripe-Signature",
+        identify=lambda event: (event["type"], event["data"]["object"]["id"]),
+    )
 
 
 @dataclass
@@ -139,7 +62,7 @@ class LocalStripe:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    receiver = Receiver()
+    receiver = _receiver()
     port = _free_port()
     log = (tmp_path_factory.mktemp("stripe") / "server.log").open("wb")
     proc = subprocess.Popen(
@@ -172,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
 
     saved = (stripe.api_key, stripe.api_base)
     try:
-        _wait_until(healthy, 20, "the local Stripe server")
+        wait_until(healthy, 20, "the local Stripe server")
         stripe.api_key, stripe.api_base = API_KEY, url
         client = stripe.StripeClient(API_KEY, base_addresses={"api": url})
         with httpx.Client(timeout=10) as http:
@@ -442,7 +365,7 @@ def test_connect_onboarding_transfer_and_payout(server: LocalStripe) -> None:
         amount=2500, currency="usd", destination=account.id, metadata={"payout": "p-1"}
     )
     assert transfer.id.startswith("tr_") and transfer.destination == account.id
-    created = server.receiver.wait_for("transfer.created", transfer.id)[0].event
+    created = server.receiver.wait_for("transfer.created", transfer.id)[0].json
     assert created["data"]["object"]["metadata"] == {"payout": "p-1"}
     expanded = stripe.Transfer.retrieve(transfer.id, expand=["destination"])
     assert expanded.destination.id == account.id
@@ -454,7 +377,7 @@ def test_connect_onboarding_transfer_and_payout(server: LocalStripe) -> None:
         stripe.Payout.retrieve(payout.id)
     settled = server.local(f"/_local/payouts/{payout.id}/settle", status="paid")
     assert settled.json()["status"] == "paid"
-    assert server.receiver.wait_for("payout.paid", payout.id)[0].event["account"] == account.id
+    assert server.receiver.wait_for("payout.paid", payout.id)[0].json["account"] == account.id
 
     onboard_again = server.local(f"/_local/accounts/{account.id}/onboard")
     assert onboard_again.status_code == 200  # idempotent once onboarded
@@ -489,13 +412,13 @@ def test_webhook_retries_until_2xx(server: LocalStripe) -> None:
         customer = stripe.Customer.create(email="retry@example.com")
         attempts = server.receiver.wait_for("customer.created", customer.id, 3, path="/flaky")
         assert len({d.body for d in attempts}) == 1  # the same bytes on every attempt
-        event_id = attempts[0].event["id"]
+        event_id = attempts[0].json["id"]
         log = server.http.get(f"{server.url}/_local/events/{event_id}/deliveries").json()
         flaky = [a["status"] for a in log["data"] if a["endpoint"] == endpoint["id"]]
         assert flaky == [500, 500, 200]
         # Only the events it subscribed to reach it.
         assert all(
-            d.event["type"] == "customer.created"
+            d.json["type"] == "customer.created"
             for d in server.receiver.deliveries
             if d.path == "/flaky"
         )
