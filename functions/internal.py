@@ -18,6 +18,7 @@ STATUS = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.GONE: 410,
     ErrorKind.INSUFFICIENT_FUNDS: 402,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UNAVAILABLE: 503,

@@ -17,6 +17,7 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    GONE = "gone"  # a retired route or resource
     INSUFFICIENT_FUNDS = "insufficient_funds"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"

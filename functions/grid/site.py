@@ -22,6 +22,7 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.NOT_FOUND: (404, "not_found"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "method_not_allowed"),
     ErrorKind.CONFLICT: (422, "invalid_state"),
+    ErrorKind.GONE: (410, "gone"),
     ErrorKind.INSUFFICIENT_FUNDS: (422, "insufficient_balance"),
     ErrorKind.RATE_LIMITED: (429, "rate_limited"),
     ErrorKind.UNAVAILABLE: (503, "unavailable"),

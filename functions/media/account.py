@@ -7,7 +7,7 @@ import functions_framework
 
 from functions.http import entry_point, json_response, parse_optional_body
 from functions.media import models
-from functions.media.site import GONE, authenticate, render_error
+from functions.media.site import authenticate, render_error
 from shared import clock, identity, ledger
 from shared.errors import AppError, ErrorKind
 from shared.identity import ApiKey
@@ -69,9 +69,9 @@ def get_balance(request: flask.Request) -> flask.Response:
 
 def _gone(replacement: str) -> flask.Response:
     raise AppError(
-        ErrorKind.NOT_FOUND,
+        ErrorKind.GONE,
         f"This route is deprecated; use {replacement}",
-        {"code": GONE, "replacement": replacement},
+        {"replacement": replacement},
     )
 
 

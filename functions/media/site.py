@@ -26,19 +26,16 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.NOT_FOUND: (404, "not_found"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "method_not_allowed"),
     ErrorKind.CONFLICT: (409, "conflict"),
+    ErrorKind.GONE: (410, "gone"),
     ErrorKind.RATE_LIMITED: (429, "rate_limited"),
     ErrorKind.UNAVAILABLE: (503, "service_unavailable"),
     ErrorKind.INTERNAL: (500, "internal_error"),
 }
-# Detail keys a service may set to refine the code or add a documented status.
-GONE = "gone"
 
 
 def render_error(exc: AppError) -> flask.Response:
     status, code = ERRORS[exc.kind]
     code = exc.details.get("code", code)
-    if code == GONE:
-        status = 410
     body: dict[str, object] = {"code": code, "message": exc.message}
     extra = {k: v for k, v in exc.details.items() if k not in ("code", "retry_after")}
     if extra:

@@ -22,6 +22,7 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "METHOD_NOT_ALLOWED"),
     ErrorKind.CONFLICT: (409, "CONFLICT"),
+    ErrorKind.GONE: (410, "GONE"),
     ErrorKind.RATE_LIMITED: (429, "RATE_LIMIT_EXCEEDED"),
     ErrorKind.UNAVAILABLE: (503, "SERVICE_UNAVAILABLE"),
     ErrorKind.INTERNAL: (500, "INTERNAL_ERROR"),

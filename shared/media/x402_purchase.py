@@ -189,7 +189,7 @@ def _replay(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
             try:
                 ref.update(
                     {"status": SETTLING},
-                    option=firestore_write_option(last_update_time=snap.update_time),
+                    option=_write_option(last_update_time=snap.update_time),
                 )
             except CONFLICTS:
                 continue
@@ -207,7 +207,7 @@ def _replay(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
         time.sleep(0.1)
 
 
-def firestore_write_option(**kwargs: Any) -> Any:
+def _write_option(**kwargs: Any) -> Any:
     from google.cloud import firestore
 
     return firestore.Client.write_option(**kwargs)
