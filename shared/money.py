@@ -16,7 +16,3 @@ def micros_to_whole_credits(micros: int) -> int:
 
 
 MICROS_PER_CENT = 10_000
-
-
-def cents_to_micros(cents: int) -> int:
-    return cents * MICROS_PER_CENT

@@ -185,8 +185,3 @@ def x402_credit(*, account_id: str, payment_id: str, cents: int, fields: dict[st
         cents=cents,
         fields=fields,
     )
-
-
-def x402_record(payment_id: str) -> dict[str, Any] | None:
-    snap = record_ref(Provider.X402, payment_id).get()
-    return snap.to_dict() if snap.exists else None
