@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from eth_account import Account
 from eth_utils import keccak
 
+from shared.x402_gateway import ATOMIC_PER_CENT
+
 DEFAULT_PRIVATE_KEY = "0x" + keccak(text="relay-local-x402-test-wallet").hex()
-ATOMIC_PER_CENT = 10_000  # USDC has 6 decimals
 
 
 def address_of(private_key: str) -> str:

@@ -41,7 +41,6 @@ SETTLING, PAID, REJECTED, MISMATCHED, UNKNOWN = (
     "unknown",  # lost the facilitator mid-way: it may or may not have settled
 )
 STALE_SETTLING = dt.timedelta(minutes=2)  # a claim held this long was left by a dead request
-ATOMIC_PER_CENT = 10_000  # USDC has 6 decimals
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def _settle(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
         # header settles again if nothing moved; see _replay).
         ref.update({"status": UNKNOWN, "reason": str(exc)[:200]})
         raise
-    if settled.amount_atomic != usd_cents * ATOMIC_PER_CENT:
+    if settled.amount_atomic != usd_cents * x402_gateway.ATOMIC_PER_CENT:
         # The facilitator settled something other than the price: record it, credit nothing.
         ref.update({"status": MISMATCHED, "amount_atomic": settled.amount_atomic})
         raise AppError(ErrorKind.INVALID, "settled amount differs from the price")
