@@ -90,3 +90,20 @@ def mail_code(stack: Any, email: str, timeout: float = 10.0) -> str:
     match = re.search(r"\b(\d{6})\b", message["text"])
     assert match, message
     return match.group(1)
+
+
+def media_balance(api: str, key: str) -> int:
+    return int(httpx.get(f"{api}/balance", headers=auth(key)).json()["balanceUsdMicros"])
+
+
+def ledger_entries(account_id: str, kind: ledger.EntryKind) -> list[dict[str, Any]]:
+    return [e for e in ledger.entries(account_id) if e["kind"] == kind]
+
+
+def assert_audited(*account_ids: str) -> None:
+    """`relay ledger check` holds for each account."""
+    from shared import audit
+
+    for account_id in account_ids:
+        result = audit.check(account_id)
+        assert result["ok"], result
