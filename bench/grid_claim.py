@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def queue_jobs(count: int, model: str) -> str:
-    from shared import identity, ledger
+    from shared.engine import identity, ledger
     from shared.grid import jobs as grid_jobs
     from shared.grid import usage
 
@@ -46,7 +46,7 @@ def queue_jobs(count: int, model: str) -> str:
 
 
 def claim_round(workers: int, jobs: int) -> tuple[float, int, int]:
-    from shared import clock
+    from shared.engine import clock
     from shared.grid import work
     from shared.grid.workers import Worker
 
@@ -77,7 +77,7 @@ def claim_round(workers: int, jobs: int) -> tuple[float, int, int]:
 def floor_round(workers: int, ops: int) -> float:
     from google.cloud import firestore
 
-    from shared.store import db
+    from shared.engine.store import db
 
     refs = [db().collection("bench_claim_floor").document(str(uuid.uuid4())) for _ in range(ops)]
     for ref in refs:

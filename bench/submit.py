@@ -59,8 +59,8 @@ def floor_call(n: int):
     """One bare read-then-write transaction and one task create, like a submit's I/O."""
     from google.cloud import firestore
 
-    from shared.queue import Target, enqueue
-    from shared.store import db
+    from shared.engine.queue import Target, enqueue
+    from shared.engine.store import db
 
     def call() -> int:
         ref = db().collection("bench_floor").document(str(uuid.uuid4()))
@@ -78,7 +78,7 @@ def floor_call(n: int):
 
 
 def accounts(count: int, credits: int, keys_each: int = 1) -> list[list[str]]:
-    from shared import identity, ledger
+    from shared.engine import identity, ledger
 
     out = []
     for _ in range(count):

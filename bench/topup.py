@@ -60,7 +60,7 @@ def main() -> None:
     stack = Stack.on_free_ports(workers=False)
     try:
         stack.start()
-        from shared import identity, ledger
+        from shared.engine import identity, ledger
 
         api = f"http://127.0.0.1:{stack.ports['media']}/api/v1"
         stripe = f"http://127.0.0.1:{stack.ports['stripe']}"

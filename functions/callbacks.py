@@ -9,8 +9,8 @@ import functions_framework
 
 from functions.http import entry_point, json_response
 from functions.internal import render_error
-from shared import dispatch
-from shared.errors import AppError, ErrorKind
+from shared.engine import dispatch
+from shared.engine.errors import AppError, ErrorKind
 
 
 def gpu_done(request: flask.Request) -> flask.Response:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from shared.errors import AppError, ErrorKind
+from shared.engine.errors import AppError, ErrorKind
 
 log = logging.getLogger("relay.http")
 

@@ -7,9 +7,9 @@ import hmac
 import flask
 
 from functions.http import json_response
-from shared.errors import AppError, ErrorKind
-from shared.queue import TASK_SECRET_HEADER
-from shared.settings import get_settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.queue import TASK_SECRET_HEADER
+from shared.engine.settings import get_settings
 
 STATUS = {
     ErrorKind.INVALID: 400,

@@ -12,10 +12,11 @@ import functions_framework
 from functions.http import entry_point, json_response
 from functions.internal import render_error
 from functions.media.site import render_error as render_media_error
-from shared import coinbase_gateway, stripe_gateway
-from shared.errors import AppError
+from shared.engine.errors import AppError
 from shared.grid import boost
 from shared.media import coinbase_topups, stripe_topups
+from shared.providers import coinbase as coinbase_gateway
+from shared.providers import stripe as stripe_gateway
 
 
 def stripe_event(request: flask.Request) -> flask.Response:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
-from shared import dispatch
+from shared.engine import dispatch
 
 
 class DispatchTask(BaseModel):

@@ -10,7 +10,7 @@ import functions_framework
 
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
-from shared import webhooks
+from shared.engine import webhooks
 
 
 def run_deliver_webhook(request: flask.Request) -> flask.Response:

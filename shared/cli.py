@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.errors import AppError
+from shared.engine.errors import AppError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 account_app = typer.Typer(no_args_is_help=True, help="Accounts.")
@@ -38,7 +38,7 @@ def _fail(message: str) -> None:
 
 @account_app.command("create")
 def account_create(email: Email, admin: bool = False, worker: bool = False) -> None:
-    from shared.identity import Role, create_account
+    from shared.engine.identity import Role, create_account
 
     roles = [r for r, on in ((Role.ADMIN, admin), (Role.WORKER, worker)) if on]
     try:
@@ -52,7 +52,7 @@ def account_create(email: Email, admin: bool = False, worker: bool = False) -> N
 def key_create(
     email: Email, site: Annotated[str, typer.Option(help="market|pics|grid|media")], label: str = ""
 ) -> None:
-    from shared.identity import Site, create_api_key, find_account_by_email
+    from shared.engine.identity import Site, create_api_key, find_account_by_email
 
     try:
         account = find_account_by_email(email)
@@ -70,8 +70,8 @@ def credits_grant(
     micros: Annotated[int, typer.Option(min=1)],
     ref: Annotated[str, typer.Option(help="idempotency reference")] = "",
 ) -> None:
-    from shared import ledger
-    from shared.identity import find_account_by_email
+    from shared.engine import ledger
+    from shared.engine.identity import find_account_by_email
 
     try:
         account = find_account_by_email(email)
@@ -92,9 +92,9 @@ def token(email: Email) -> None:
     """A Firebase ID token for the account (Auth emulator only)."""
     from firebase_admin import auth
 
-    from shared.clients import firebase_app, http_client
-    from shared.identity import find_account_by_email
-    from shared.settings import get_settings
+    from shared.engine.clients import firebase_app, http_client
+    from shared.engine.identity import find_account_by_email
+    from shared.engine.settings import get_settings
 
     settings = get_settings()
     if not settings.auth_emulator_host:
@@ -125,8 +125,8 @@ def token(email: Email) -> None:
 
 @ledger_app.command("check")
 def ledger_check(email: Annotated[str | None, typer.Option("--email")] = None) -> None:
-    from shared.audit import check
-    from shared.identity import find_account_by_email
+    from shared.engine.audit import check
+    from shared.engine.identity import find_account_by_email
 
     account_id = None
     if email:

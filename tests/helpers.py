@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared import identity, ledger
+from shared.engine import identity, ledger
 
 
 def site_url(stack: Any, site: str) -> str:
@@ -102,7 +102,7 @@ def ledger_entries(account_id: str, kind: ledger.EntryKind) -> list[dict[str, An
 
 def assert_audited(*account_ids: str) -> None:
     """`relay ledger check` holds for each account."""
-    from shared import audit
+    from shared.engine import audit
 
     for account_id in account_ids:
         result = audit.check(account_id)

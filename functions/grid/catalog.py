@@ -6,8 +6,8 @@ from pydantic import BaseModel, ConfigDict
 
 from functions.grid.site import authenticate, render_error
 from functions.http import entry_point, json_response
-from shared import clock
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
 from shared.grid import blobs, usage, workers
 
 

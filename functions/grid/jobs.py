@@ -7,7 +7,7 @@ import functions_framework
 
 from functions.grid.site import authenticate, render_error, render_submit_error
 from functions.http import entry_point, json_response, parse_body
-from shared.errors import AppError, ErrorKind
+from shared.engine.errors import AppError, ErrorKind
 from shared.grid import jobs
 
 MAX_OFFSET = 100_000

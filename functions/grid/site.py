@@ -10,10 +10,10 @@ from __future__ import annotations
 import flask
 
 from functions.http import json_response
-from shared import identity
-from shared.errors import AppError, ErrorKind
+from shared.engine import identity
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import ApiKey
 from shared.grid import workers
-from shared.identity import ApiKey
 
 ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID: (422, "validation_error"),

@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from functions.grid.site import authenticate, authenticate_worker, render_error
 from functions.http import entry_point, json_response, parse_body
-from shared.errors import AppError, ErrorKind
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 from shared.grid import credits, work, workers
-from shared.settings import get_settings
 
 
 class ResultRequest(BaseModel):

@@ -8,9 +8,9 @@ import functions_framework
 from functions.http import entry_point, json_response, parse_optional_body
 from functions.media import models
 from functions.media.site import authenticate, render_error
-from shared import clock, identity, ledger
-from shared.errors import AppError, ErrorKind
-from shared.identity import ApiKey
+from shared.engine import clock, identity, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import ApiKey
 from shared.media import signin
 
 

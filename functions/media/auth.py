@@ -8,12 +8,12 @@ import functions_framework
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
 from functions.media import models
 from functions.media.site import authenticate, client_ip, render_error
-from shared import clock, identity
-from shared.errors import AppError, ErrorKind
-from shared.identity import Account
+from shared.engine import clock, identity
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import Account
+from shared.engine.settings import get_settings
 from shared.media import sessions, signin
 from shared.media.signin import DeviceLink, IssuedKey
-from shared.settings import get_settings
 
 
 def _account(account: Account) -> dict[str, object]:

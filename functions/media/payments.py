@@ -8,10 +8,10 @@ import functions_framework
 from functions.http import entry_point, json_response, parse_body
 from functions.media import models
 from functions.media.site import Caller, authenticate, render_error
-from shared import identity
-from shared.errors import AppError, ErrorKind
+from shared.engine import identity
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 from shared.media import affiliates, coinbase_topups, stripe_topups, x402_purchase
-from shared.settings import get_settings
 
 
 def _bind_affiliate(caller: Caller, code: str | None) -> None:

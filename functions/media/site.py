@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import flask
 
 from functions.http import json_response
-from shared import identity
-from shared.errors import AppError, ErrorKind
-from shared.identity import ApiKey
+from shared.engine import identity
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import ApiKey
 from shared.media import sessions
 
 ERRORS: dict[ErrorKind, tuple[int, str]] = {

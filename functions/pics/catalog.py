@@ -5,7 +5,7 @@ import functions_framework
 
 from functions.http import entry_point, json_response
 from functions.pics.site import render_error
-from shared import pics
+from shared.pics import service as pics
 
 
 def list_tiers(request: flask.Request) -> flask.Response:

@@ -7,9 +7,9 @@ import functions_framework
 
 from functions.http import entry_point, json_response, parse_body
 from functions.pics.site import authenticate, render_error
-from shared import pics
-from shared.errors import AppError, ErrorKind
-from shared.jobs import JobState
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobState
+from shared.pics import service as pics
 
 
 def _job_id(raw: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import flask
 
 from functions.http import json_response
-from shared import identity, ratelimit
-from shared.errors import AppError, ErrorKind
-from shared.identity import Account, ApiKey
-from shared.settings import get_settings
+from shared.engine import identity, ratelimit
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import Account, ApiKey
+from shared.engine.settings import get_settings
 
 ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID: (400, "INVALID_REQUEST"),

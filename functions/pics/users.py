@@ -5,7 +5,7 @@ import functions_framework
 
 from functions.http import entry_point, json_response
 from functions.pics.site import authenticate, authenticate_account, render_error
-from shared import pics
+from shared.pics import service as pics
 
 
 def me(request: flask.Request) -> flask.Response:

@@ -2,7 +2,7 @@
 
 Deploy:   modal deploy -m gpu_handlers.runtimes.modal_app      (from the repo root)
 Submit:   modal.Function.from_name("relay-images", "generate").spawn(model, payload, callback_url)
-          (what `shared/backends/modal.py` does; the call's return value is the output dict)
+          (what `shared/providers/modal.py` does; the call's return value is the output dict)
 Offline:  run_local("flux-schnell", payload)   # the GPU class body, in this process
 
 Invariants:

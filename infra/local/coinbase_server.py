@@ -1,6 +1,6 @@
 """A stateful local stand-in for Coinbase Commerce's (legacy) Charges API and its webhooks.
 
-Relay's production adapter (``shared/coinbase_gateway.py``) talks to this server unchanged; only
+Relay's production adapter (``shared/providers/coinbase.py``) talks to this server unchanged; only
 ``RELAY_COINBASE_API_BASE`` differs. What the server guarantees:
 
 * **Wire format.** ``POST /charges``, ``GET /charges/<id or code>``, ``GET /charges`` (with

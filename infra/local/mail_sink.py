@@ -1,6 +1,7 @@
 """A local mail sink: accepts any SMTP mail and serves what it received over a tiny HTTP API.
 
-`make dev` and the tests point `shared.mailer` at it (``RELAY_SMTP_HOST``/``RELAY_SMTP_PORT``)
+`make dev` and the tests point `shared.providers.mail` at it (``RELAY_SMTP_HOST``,
+``RELAY_SMTP_PORT``)
 and read sign-in codes back over HTTP; nothing is ever relayed onwards. Guarantees: every
 message the SMTP side accepts (any sender, any recipient, no auth) is readable over HTTP as
 soon as the SMTP ``DATA`` reply is sent; messages are parsed with ``email.policy.default`` so

@@ -297,7 +297,7 @@ class Stack:
     def prepare(self) -> None:
         """Create what production declares in infra/: the queue and the buckets."""
         os.environ.update(self.env)
-        from shared import clients, settings
+        from shared.engine import clients, settings
 
         settings.get_settings.cache_clear()
         for accessor in (
@@ -307,9 +307,9 @@ class Stack:
             clients.http_client,
         ):
             accessor.cache_clear()
+        from shared.engine.outputs import ensure_bucket
+        from shared.engine.queue import ensure_queue
         from shared.grid import blobs
-        from shared.outputs import ensure_bucket
-        from shared.queue import ensure_queue
 
         blobs.s3.cache_clear()
         ensure_queue()
@@ -367,7 +367,7 @@ class Stack:
 
     def start_grid_agent(self, email: str = "grid-agent@relay.local") -> str:
         """A volunteer's agent: its own worker account and key; returns the key."""
-        from shared import identity
+        from shared.engine import identity
 
         account = identity.create_account(email=email, roles=[identity.Role.WORKER])
         key = identity.create_api_key(
@@ -419,7 +419,7 @@ class Stack:
 
     def _sweep_loop(self) -> None:
         """Cloud Scheduler's job in production: call the sweep function periodically."""
-        from shared.queue import TASK_SECRET_HEADER
+        from shared.engine.queue import TASK_SECRET_HEADER
 
         url = f"http://127.0.0.1:{self.ports['functions']}/task_sweep"
         secret = self.env.get("RELAY_TASK_SECRET", "local-dev-secret")

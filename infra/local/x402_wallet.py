@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from eth_account import Account
 from eth_utils import keccak
 
-from shared.x402_gateway import ATOMIC_PER_CENT
+from shared.providers.x402 import ATOMIC_PER_CENT
 
 DEFAULT_PRIVATE_KEY = "0x" + keccak(text="relay-local-x402-test-wallet").hex()
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
+from shared.engine.store import CONFLICTS, db
 from shared.grid.ids import new_id
-from shared.settings import get_settings
-from shared.store import CONFLICTS, db
 
 BLOBS = "grid_blobs"
 UPLOAD_TTL_S = 900

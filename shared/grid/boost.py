@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import jobs
-from shared.errors import AppError, ErrorKind
-from shared.jobs import JobRecord, JobState
-from shared.settings import get_settings
-from shared.stripe_gateway import client
+from shared.engine import jobs
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobRecord, JobState
+from shared.engine.settings import get_settings
+from shared.providers.stripe import client
 
 BOOST_PRIORITY = 50
 BOOST_PRICE_CENTS = 100  # USD, one time

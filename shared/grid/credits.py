@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import clock, jobs, ledger
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock, jobs, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
 from shared.grid import pricing
 from shared.grid.ids import new_id
 from shared.grid.workers import Worker
-from shared.store import db
 
 PAYOUT_STATE = "grid_payout_state"
 PAYOUTS = "grid_payouts"

@@ -16,14 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from shared import clock, jobs, ledger
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock, jobs, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobCreate, JobRecord, JobState
+from shared.engine.settings import get_settings
+from shared.engine.store import CONFLICTS, JOBS, db
 from shared.grid import pricing, usage
 from shared.grid.ids import job_doc_id, new_id
 from shared.grid.workers import family
-from shared.jobs import JobCreate, JobRecord, JobState
-from shared.settings import get_settings
-from shared.store import CONFLICTS, JOBS, db
 
 SITE = "grid"
 BACKEND = "grid"
@@ -70,7 +70,7 @@ def submit(*, account_id: str, api_key: str, request: JobCreateRequest) -> JobRe
     model = (request.model or "").strip()
     match = request.model_match if model else "any"  # a blank model means `any`
     if request.webhook_url:
-        from shared.netguard import check_url
+        from shared.engine.netguard import check_url
 
         check_url(request.webhook_url, allow_private=get_settings().allow_private_webhooks)
     if request.blob_ids:
@@ -94,7 +94,7 @@ def submit(*, account_id: str, api_key: str, request: JobCreateRequest) -> JobRe
         "eligible_at": now if within_quota else usage.next_reset(now),
     }
     if request.webhook_url:
-        from shared.webhooks import seal
+        from shared.engine.webhooks import seal
 
         # The signing secret is the client's key; only a sealed copy lives with the job.
         site_fields["webhook_secret"] = seal(api_key, context=doc_id)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from shared import clock
-from shared.store import db, increment
+from shared.engine import clock
+from shared.engine.store import db, increment
 
 USAGE = "grid_usage"
 REQUESTS_PER_DAY = 100

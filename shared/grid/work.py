@@ -20,14 +20,14 @@ import time
 import uuid
 from typing import Any
 
-from shared import clock, jobs, ledger
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock, jobs, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobRecord, JobState
+from shared.engine.store import CONFLICTS, JOBS, db
 from shared.grid import pricing, usage
 from shared.grid.ids import job_doc_id
 from shared.grid.jobs import BACKEND, QUEUE_LIFETIME, SITE
 from shared.grid.workers import Worker, offline_ids
-from shared.jobs import JobRecord, JobState
-from shared.store import CONFLICTS, JOBS, db
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +340,8 @@ def _notify(job: JobRecord) -> None:
         return
     from google.cloud import firestore
 
+    from shared.engine.webhooks import enqueue_delivery
     from shared.grid.jobs import render
-    from shared.webhooks import enqueue_delivery
 
     try:
         enqueue_delivery(

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import ApiKey
+from shared.engine.store import API_KEYS, CONFLICTS, db
 from shared.grid.ids import new_id
-from shared.identity import ApiKey
 from shared.schemas.text import model_family as family
-from shared.store import API_KEYS, CONFLICTS, db
 
 WORKERS = "grid_workers"
 OFFLINE_AFTER = dt.timedelta(seconds=90)

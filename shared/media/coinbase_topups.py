@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import coinbase_gateway
-from shared.errors import AppError, ErrorKind
+from shared.engine.errors import AppError, ErrorKind
 from shared.media import packages, topups
+from shared.providers import coinbase as coinbase_gateway
 
 
 def coinbase_checkout(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import clock
-from shared.settings import get_settings
+from shared.engine import clock
+from shared.engine.settings import get_settings
 
 RELEASE = "0.7.0"
 API_VERSION = "v1"

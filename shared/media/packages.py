@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.errors import AppError, ErrorKind
-from shared.money import MICROS_PER_CENT
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.money import MICROS_PER_CENT
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from shared import clock, ledger
-from shared.errors import AppError, ErrorKind
-from shared.ledger import EntryKind
-from shared.store import CONFLICTS, LEDGER, db, increment
+from shared.engine import clock, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.ledger import EntryKind
+from shared.engine.store import CONFLICTS, LEDGER, db, increment
 
 log = logging.getLogger("relay.recoveries")
 

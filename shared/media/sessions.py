@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from shared import clock
-from shared.settings import get_settings
-from shared.store import db
+from shared.engine import clock
+from shared.engine.settings import get_settings
+from shared.engine.store import db
 
 COOKIE = "kt_session"
 SESSIONS = "browser_sessions"

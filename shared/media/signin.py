@@ -22,11 +22,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from shared import clock, identity, mailer, ratelimit
-from shared.errors import AppError, ErrorKind
-from shared.identity import Account, Site
-from shared.settings import get_settings
-from shared.store import ACCOUNTS, CONFLICTS, db, increment
+from shared.engine import clock, identity, ratelimit
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import Account, Site
+from shared.engine.settings import get_settings
+from shared.engine.store import ACCOUNTS, CONFLICTS, db, increment
+from shared.providers import mail as mailer
 
 EMAIL_CODES = "email_codes"
 DEVICE_LINKS = "device_links"

@@ -15,14 +15,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
-from shared.ledger import EntryKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.ledger import EntryKind
+from shared.engine.money import MICROS_PER_CENT
+from shared.engine.store import db
 from shared.media import affiliates, packages, topups
 from shared.media.recoveries import recover
-from shared.money import MICROS_PER_CENT
-from shared.store import db
-from shared.stripe_gateway import client as stripe_client
+from shared.providers.stripe import client as stripe_client
 
 log = logging.getLogger("relay.topups.stripe")
 

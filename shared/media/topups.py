@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from shared import clock, ledger
-from shared.errors import AppError, ErrorKind
-from shared.ledger import EntryKind
+from shared.engine import clock, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.ledger import EntryKind
+from shared.engine.money import MICROS_PER_CENT
+from shared.engine.store import CONFLICTS, db, increment
 from shared.media import affiliates
-from shared.money import MICROS_PER_CENT
-from shared.store import CONFLICTS, db, increment
 
 log = logging.getLogger("relay.topups")
 

@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared import clock, x402_gateway
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.money import MICROS_PER_CENT
+from shared.engine.store import CONFLICTS, db
 from shared.media import topups
 from shared.media.topups import Provider
-from shared.money import MICROS_PER_CENT
-from shared.store import CONFLICTS, db
+from shared.providers import x402 as x402_gateway
 
 WAIT_FOR_PEER_S = 15.0
 SETTLING, PAID, REJECTED, MISMATCHED, UNKNOWN = (
@@ -67,7 +68,7 @@ def _required(usd_cents: int, resource_url: str, message: str, error: str | None
 
 
 def _body(record: dict[str, Any], account_id: str) -> dict[str, Any]:
-    from shared import ledger
+    from shared.engine import ledger
 
     cents = int(record.get("credited_cents", 0))
     return {

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
-from shared import identity, ledger
+from shared.engine import identity, ledger
 from tests.contract.documents import CHECKS, load
 from tests.helpers import site_url
 

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from shared import identity
+from shared.engine import identity
 from tests.contract.documents import load
 from tests.helpers import media_account, site_url
 

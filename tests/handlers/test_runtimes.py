@@ -126,7 +126,7 @@ def test_modal_local_invalid_input_raises(model: str) -> None:
 def test_modal_app_definition() -> None:
     assert modal_app.app.name == "relay-images"
     assert set(modal_app.MODEL_CLASSES) == set(MODELS)
-    # The name shared/backends/modal.py spawns: Function.from_name("relay-images", "generate").
+    # The name shared/providers/modal.py spawns: Function.from_name("relay-images", "generate").
     assert isinstance(modal_app.generate, modal.Function)
     assert repr(modal_app.generate) == "Function(generate)"
 

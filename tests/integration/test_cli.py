@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from shared import identity
+from shared.engine import identity
 from tests.helpers import site_url
 
 RELAY = Path(sys.executable).parent / "relay"
@@ -62,7 +62,7 @@ def test_cli_refuses_unknown_accounts_and_sites(stack) -> None:
 
 
 def test_stored_keys_are_hashes_never_plaintext(stack) -> None:
-    from shared.store import API_KEYS, db
+    from shared.engine.store import API_KEYS, db
 
     email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
     relay(stack, "account", "create", "--email", email)

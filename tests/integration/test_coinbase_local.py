@@ -1,5 +1,5 @@
 """The local Coinbase Commerce server (infra/local/coinbase_server.py) through the production
-adapter (shared/coinbase_gateway.py).
+adapter (shared/providers/coinbase.py).
 
 The server runs in process on a loopback port (werkzeug ``make_server`` in a thread); webhooks
 go to a tiny local HTTP receiver and are checked with ``coinbase_gateway.verified_event``, so
@@ -25,10 +25,11 @@ from werkzeug.serving import make_server
 
 from infra.local import coinbase_server
 from infra.local.coinbase_server import EXTENSION_KEY, ServerConfig, create_app
-from shared import clients, coinbase_gateway
-from shared.coinbase_gateway import Charge, charge_from, confirmed_cents, verified_event
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine import clients
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
+from shared.providers import coinbase as coinbase_gateway
+from shared.providers.coinbase import Charge, charge_from, confirmed_cents, verified_event
 from tests.webhook_receiver import Delivery, Receiver
 
 API_KEY = "cc_test_api_key_relay"

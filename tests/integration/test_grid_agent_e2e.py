@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from shared import audit, identity, ledger
-from shared.webhooks import verify
+from shared.engine import audit, identity, ledger
+from shared.engine.webhooks import verify
 from tests.helpers import site_url
 
 MODELS = Path(__file__).resolve().parents[2] / ".local" / "models" / "tiny-llm"

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from shared import audit, identity, ledger
+from shared.engine import audit, identity, ledger
 from tests.helpers import site_url
 
 

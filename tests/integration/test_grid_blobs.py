@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from shared import identity, ledger
+from shared.engine import identity, ledger
 from tests.helpers import site_url
 
 

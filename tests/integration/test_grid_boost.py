@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from shared import identity, jobs, ledger
+from shared.engine import identity, jobs, ledger
 from shared.grid.ids import job_doc_id
 from tests.helpers import site_url
 

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from shared import audit, clock, identity, jobs, ledger
+from shared.engine import audit, clock, identity, jobs, ledger
+from shared.engine.jobs import JobState
 from shared.grid import pricing
 from shared.grid.ids import job_doc_id
 from shared.grid.work import sweep_grid
-from shared.jobs import JobState
 from tests.helpers import site_url
 
 WORKERS = 32

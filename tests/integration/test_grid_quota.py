@@ -8,12 +8,12 @@ import uuid
 import httpx
 import pytest
 
-from shared import clock, identity, jobs, ledger
+from shared.engine import clock, identity, jobs, ledger
+from shared.engine.jobs import JobState
+from shared.engine.store import db
 from shared.grid import usage
 from shared.grid.ids import job_doc_id
 from shared.grid.jobs import release_quota_held
-from shared.jobs import JobState
-from shared.store import db
 from tests.helpers import site_url
 
 

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import audit, identity, jobs, ledger
-from shared.errors import AppError, ErrorKind
-from shared.jobs import JobCreate
-from shared.store import ACCOUNTS, SHARDS, db
+from shared.engine import audit, identity, jobs, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobCreate
+from shared.engine.store import ACCOUNTS, SHARDS, db
 from tests.stack_fixture import IDLE_MODEL
 
 

@@ -1,7 +1,8 @@
-"""Integration tests for outgoing mail (shared/mailer.py) against the local sink.
+"""Integration tests for outgoing mail (shared/providers/mail.py) against the local sink.
 
 The sink (infra/local/mail_sink.py) runs in process on free loopback ports, and
-`shared.mailer` reaches it through its settings (``RELAY_SMTP_HOST``/``RELAY_SMTP_PORT``), the
+`shared.providers.mail` reaches it through its settings (``RELAY_SMTP_HOST``,
+``RELAY_SMTP_PORT``), the
 same way `make dev` wires it; the CLI is also run as a real subprocess. No emulator stack is
 needed. Every wait is bounded.
 """
@@ -21,9 +22,9 @@ import httpx
 import pytest
 
 from infra.local.mail_sink import MailSink, latest_message
-from shared import mailer
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
+from shared.providers import mail as mailer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

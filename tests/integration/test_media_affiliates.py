@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import audit, clock, identity, ledger
-from shared.errors import AppError, ErrorKind
+from shared.engine import audit, clock, identity, ledger
+from shared.engine.errors import AppError, ErrorKind
 from shared.media import affiliates, topups
 from tests.helpers import auth, site_url
 

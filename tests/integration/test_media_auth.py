@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from shared import identity
+from shared.engine import identity
+from shared.engine.store import db
 from shared.media import signin
-from shared.store import db
 from tests.helpers import google_id_token, mail_code, media_account, media_api, site_url
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from shared import ledger
-from shared.store import db
-from shared.stripe_gateway import client as stripe_client
+from shared.engine import ledger
+from shared.engine.store import db
+from shared.providers.stripe import client as stripe_client
 from tests.helpers import (
     assert_audited,
     auth,

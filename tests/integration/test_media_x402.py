@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from infra.local.x402_wallet import pay_header
-from shared import ledger, settings, x402_gateway
-from shared.errors import AppError, ErrorKind
+from shared.engine import ledger, settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
 from shared.media import x402_purchase
-from shared.store import db
+from shared.providers import x402 as x402_gateway
 from tests.helpers import (
     assert_audited,
     auth,

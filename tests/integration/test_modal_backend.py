@@ -9,8 +9,8 @@ import time
 
 from PIL import Image
 
-from shared import audit, jobs, ledger, outputs
-from shared.jobs import JobCreate, JobState
+from shared.engine import audit, jobs, ledger, outputs
+from shared.engine.jobs import JobCreate, JobState
 from shared.schemas.images import ImageGenerationInput
 from tests.helpers import new_account
 

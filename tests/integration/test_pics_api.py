@@ -9,8 +9,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from shared import audit, identity, ledger
-from shared.store import JOBS, db
+from shared.engine import audit, identity, ledger
+from shared.engine.store import JOBS, db
 from tests.helpers import auth, new_account, poll_job, site_url
 
 

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from shared import audit, dispatch, jobs, ledger
-from shared.jobs import JobCreate, JobState
-from shared.queue import TASK_SECRET_HEADER
+from shared.engine import audit, dispatch, jobs, ledger
+from shared.engine.jobs import JobCreate, JobState
+from shared.engine.queue import TASK_SECRET_HEADER
 from tests.helpers import auth, new_account, site_url
 from tests.stack_fixture import IDLE_MODEL
 

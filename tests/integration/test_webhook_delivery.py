@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from shared import clock, netguard, webhooks
-from shared.errors import AppError, ErrorKind
-from shared.webhooks import DeliveryStatus
+from shared.engine import clock, netguard, webhooks
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.webhooks import DeliveryStatus
 
 REPO = Path(__file__).resolve().parents[2]
 

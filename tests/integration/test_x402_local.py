@@ -1,4 +1,4 @@
-"""x402 end to end on loopback: shared/x402_gateway.py against the local facilitator.
+"""x402 end to end on loopback: shared/providers/x402.py against the local facilitator.
 
 The facilitator (infra/local/x402_facilitator.py) runs in-process on a free loopback port and
 the payer is the local wallet (infra/local/x402_wallet.py), both built on the real `x402` SDK,
@@ -26,8 +26,9 @@ from x402.http import decode_payment_required_header, decode_payment_response_he
 
 from infra.local.x402_facilitator import DEFAULT_ASSET, create_app
 from infra.local.x402_wallet import pay_header
-from shared import clients, settings, x402_gateway
-from shared.errors import AppError, ErrorKind
+from shared.engine import clients, settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.providers import x402 as x402_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

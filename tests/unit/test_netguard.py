@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import netguard
-from shared.errors import AppError, ErrorKind
-from shared.netguard import check_url, guarded_post
+from shared.engine import netguard
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.netguard import check_url, guarded_post
 
 FAKE_DNS = {
     "localhost": ["127.0.0.1", "::1"],

@@ -2,9 +2,9 @@
 
 import pytest
 
-from shared import pics
-from shared.errors import AppError, ErrorKind
-from shared.pics import CreateJobRequest, quote
+from shared.engine.errors import AppError, ErrorKind
+from shared.pics import service as pics
+from shared.pics.service import CreateJobRequest, quote
 
 
 def test_defaults_are_z_image_turbo_basic_with_eight_steps() -> None:
@@ -63,7 +63,7 @@ def test_invalid_requests_name_their_code(fields: dict, code: str) -> None:
 
 
 def test_status_words_cover_every_state() -> None:
-    from shared.jobs import JobState
+    from shared.engine.jobs import JobState
 
     assert set(pics.STATUS_WORDS) == set(JobState)
     assert set(pics.STATUS_WORDS.values()) <= {

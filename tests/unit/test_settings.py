@@ -1,6 +1,6 @@
 import pytest
 
-from shared.settings import SettingsError, load_settings
+from shared.engine.settings import SettingsError, load_settings
 
 
 def test_placeholder_secrets_are_refused_outside_the_emulators() -> None:

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from infra.local.signing_key import write_key
-from shared import outputs, settings
+from shared.engine import outputs, settings
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def signing(tmp_path, monkeypatch):
     monkeypatch.setenv("RELAY_SIGNING_KEY_FILE", str(key_file))
     settings.get_settings.cache_clear()
     outputs._signing_credentials.cache_clear()
-    from shared import clients
+    from shared.engine import clients
 
     clients.storage_client.cache_clear()
     yield key_file

@@ -10,10 +10,10 @@ import itertools
 
 import pytest
 
-from shared import webhooks
-from shared.errors import AppError, ErrorKind
-from shared.settings import Settings
-from shared.webhooks import Sealer, sign, verify, verify_headers
+from shared.engine import webhooks
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import Settings
+from shared.engine.webhooks import Sealer, sign, verify, verify_headers
 
 BODY = b'{"id":"job-1","status":"completed","output":{"text":"hi"}}'
 KEY = "vk_live_0123456789abcdef"

@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import json
 
-from shared import clock
+from shared.engine import clock
+from shared.engine.settings import get_settings
 from shared.media.affiliates.models import ATTRIBUTION_TTL, Capture
 from shared.media.affiliates.profiles import known
-from shared.settings import get_settings
 
 
 def _b64(raw: bytes) -> str:

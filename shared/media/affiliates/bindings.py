@@ -10,12 +10,12 @@ never changed afterwards.
 
 from __future__ import annotations
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import CONFLICTS, db, increment
 from shared.media.affiliates.attribution import token_code
 from shared.media.affiliates.models import BINDINGS, COMMISSION_WINDOW, Binding, Profile
 from shared.media.affiliates.profiles import profile_ref, resolve
-from shared.store import CONFLICTS, db, increment
 
 
 def _bind(*, account_id: str, affiliate: Profile, source: str) -> tuple[Binding, bool]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import clock, ledger
-from shared.ledger import EntryKind
+from shared.engine import clock, ledger
+from shared.engine.ledger import EntryKind
+from shared.engine.store import db, increment
 from shared.media.affiliates.models import (
     BINDINGS,
     COMMISSION_RATE_BPS,
@@ -26,7 +27,6 @@ from shared.media.affiliates.models import (
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
 from shared.media.recoveries import recover
-from shared.store import db, increment
 
 
 def commission_writes(

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import clock, ledger
-from shared.errors import AppError, ErrorKind
-from shared.ledger import EntryKind
+from shared.engine import clock, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.ledger import EntryKind
+from shared.engine.store import CONFLICTS, db, increment
 from shared.media.affiliates.models import (
     OPEN_REQUESTS,
     PAYOUT_MINIMUM_MICROS,
@@ -32,7 +33,6 @@ from shared.media.affiliates.models import (
     ledger_account,
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
-from shared.store import CONFLICTS, db, increment
 
 
 def _open_ref(account_id: str) -> Any:

@@ -14,8 +14,10 @@ import re
 import secrets
 from typing import Any
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
+from shared.engine.store import CONFLICTS, db
 from shared.media.affiliates.models import (
     AFFILIATES,
     CODE_ALPHABET,
@@ -24,8 +26,6 @@ from shared.media.affiliates.models import (
     Profile,
     Status,
 )
-from shared.settings import get_settings
-from shared.store import CONFLICTS, db
 
 _CODE_SHAPE = re.compile(r"[A-Z0-9]{4,32}")
 

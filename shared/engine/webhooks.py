@@ -34,12 +34,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
-from shared.netguard import check_url, guarded_post
-from shared.queue import Target, enqueue
-from shared.settings import PLACEHOLDER_SECRETS, get_settings
-from shared.store import CONFLICTS, WEBHOOK_DELIVERIES, db
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.netguard import check_url, guarded_post
+from shared.engine.queue import Target, enqueue
+from shared.engine.settings import PLACEHOLDER_SECRETS, get_settings
+from shared.engine.store import CONFLICTS, WEBHOOK_DELIVERIES, db
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ What can never happen:
   leaves the shard below zero is undone before anyone is told it succeeded, so an
   accepted hold is always covered; the brief dip is never reported as available money.
 - A job is settled twice: capture and release both go through `settle_writes`, whose
-  caller commits them with a precondition on the job document (see shared/jobs.py).
+  caller commits them with a precondition on the job document (see shared/engine/jobs.py).
 - A balance goes negative: balance only falls by capturing held money or by spending a
   reservation, both already covered.
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
-from shared.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
+from shared.engine.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
 
 RESERVE_DEADLINE_S = 5.0
 STALE_RESERVATION = dt.timedelta(minutes=2)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 
 @functools.cache

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.errors import AppError, ErrorKind
+from shared.engine.errors import AppError, ErrorKind
 
 if TYPE_CHECKING:  # httpx loads on first use: cold start is a feature
     import httpx

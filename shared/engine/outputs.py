@@ -12,8 +12,8 @@ import datetime as dt
 import functools
 from typing import Any
 
-from shared.clients import storage_client
-from shared.settings import get_settings
+from shared.engine.clients import storage_client
+from shared.engine.settings import get_settings
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json"}
 

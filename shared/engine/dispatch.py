@@ -1,7 +1,7 @@
 """Running jobs on backends: dispatch, completion, reconciliation and the sweep.
 
 Every entry point here is safe to call any number of times, concurrently: each moves the
-job through shared.jobs' preconditioned transitions and does nothing once the job has
+job through shared.engine.jobs' preconditioned transitions and does nothing once the job has
 moved on. A completion is trusted only with the per-job callback token (an HMAC of the
 job id under the server's callback secret), and only for the backend job we started.
 """
@@ -18,13 +18,13 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared import clock, jobs, ledger
-from shared.backends import BackendStatus, backend
-from shared.errors import AppError, ErrorKind
-from shared.jobs import JobRecord, JobState
-from shared.outputs import put_output
-from shared.queue import task_url
-from shared.settings import get_settings
+from shared.engine import clock, jobs, ledger
+from shared.engine.backends import BackendStatus, backend
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.jobs import JobRecord, JobState
+from shared.engine.outputs import put_output
+from shared.engine.queue import task_url
+from shared.engine.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared import clock, ledger
-from shared.errors import AppError, ErrorKind
-from shared.queue import Target, enqueue
-from shared.settings import get_settings
-from shared.store import CONFLICTS, JOBS, db
+from shared.engine import clock, ledger
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.queue import Target, enqueue
+from shared.engine.settings import get_settings
+from shared.engine.store import CONFLICTS, JOBS, db
 
 JOB_NAMESPACE = uuid.UUID("0b7f5a8e-8d7c-4f61-b1a3-4c2d9e6f7a10")
 MAX_TRANSITION_TRIES = 20

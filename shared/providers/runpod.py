@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from shared.backends import BackendStatus, WorkerHealth
-from shared.clients import http_client
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.backends import BackendStatus, WorkerHealth
+from shared.engine.clients import http_client
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 HEALTH_CACHE_S = 5.0
 _health_cache: dict[str, tuple[float, WorkerHealth]] = {}

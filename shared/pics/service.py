@@ -14,15 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
-from shared import clock, jobs, ledger
-from shared.backends import backend
-from shared.errors import AppError, ErrorKind
-from shared.identity import Account, Site
-from shared.jobs import JobCreate, JobRecord, JobState
-from shared.money import credits_to_micros, micros_to_whole_credits
-from shared.outputs import signed_url
+from shared.engine import clock, jobs, ledger
+from shared.engine.backends import backend
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.identity import Account, Site
+from shared.engine.jobs import JobCreate, JobRecord, JobState
+from shared.engine.money import credits_to_micros, micros_to_whole_credits
+from shared.engine.outputs import signed_url
+from shared.engine.settings import get_settings
 from shared.schemas.images import MAX_SEED, MIN_SIDE, ImageGenerationInput, ImageModel
-from shared.settings import get_settings
 
 DEFAULT_MODEL = ImageModel.Z_IMAGE_TURBO
 DEFAULT_TIER = "basic"
@@ -251,7 +251,7 @@ def get_job(job_id: str) -> JobRecord:
     if job is None or job.site != Site.PICS:
         raise AppError(ErrorKind.NOT_FOUND, "Job not found", {"code": "JOB_NOT_FOUND"})
     if job.state in (JobState.QUEUED, JobState.RUNNING):
-        from shared.dispatch import reconcile_at_most_every
+        from shared.engine.dispatch import reconcile_at_most_every
 
         job = reconcile_at_most_every(job, seconds=RECONCILE_EVERY_S)
     return job

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from shared import ledger
-from shared.jobs import TERMINAL, JobState
-from shared.store import ACCOUNTS, JOBS, RESERVATIONS, SHARDS, db
+from shared.engine import ledger
+from shared.engine.jobs import TERMINAL, JobState
+from shared.engine.store import ACCOUNTS, JOBS, RESERVATIONS, SHARDS, db
 
 
 def check(account_id: str | None = None) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 if TYPE_CHECKING:
     from x402 import PaymentPayload, PaymentRequirements

@@ -15,10 +15,10 @@ import threading
 import uuid
 from typing import Any
 
-from shared.backends import BackendStatus, WorkerHealth
-from shared.clients import http_client
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.backends import BackendStatus, WorkerHealth
+from shared.engine.clients import http_client
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 APP_NAME = "relay-images"
 APP_MODULE = "gpu_handlers.runtimes.modal_app"

@@ -12,7 +12,7 @@ import functools
 import threading
 from typing import Any
 
-from shared.settings import get_settings
+from shared.engine.settings import get_settings
 
 _lock = threading.Lock()
 

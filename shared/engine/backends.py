@@ -39,8 +39,8 @@ class Backend(Protocol):
 
 
 def backend(name: str) -> Backend:
-    from shared.backends.modal import ModalBackend
-    from shared.backends.runpod import RunPodBackend
+    from shared.providers.modal import ModalBackend
+    from shared.providers.runpod import RunPodBackend
 
     if name == RunPodBackend.name:
         return RunPodBackend()

@@ -16,10 +16,10 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from shared import clock
-from shared.clients import tasks_client
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine import clock
+from shared.engine.clients import tasks_client
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 TASK_SECRET_HEADER = "X-Relay-Task-Secret"
 

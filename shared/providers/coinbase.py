@@ -24,9 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.clients import http_client
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.clients import http_client
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 API_VERSION = "2018-03-22"
 CONFIRMED = "CONFIRMED"

@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
-from shared.store import ACCOUNTS, API_KEYS, CONFLICTS, db
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import ACCOUNTS, API_KEYS, CONFLICTS, db
 
 ACCOUNT_NAMESPACE = uuid.UUID("6f1c2a94-5d0e-4c1b-9a7e-2f3b8d4c5e60")
 
@@ -198,7 +198,7 @@ def verify_id_token(id_token: str) -> dict[str, Any]:
     """Verify a Firebase ID token with firebase-admin; returns its claims."""
     from firebase_admin import auth
 
-    from shared.clients import firebase_app
+    from shared.engine.clients import firebase_app
 
     try:
         return auth.verify_id_token(id_token, app=firebase_app())

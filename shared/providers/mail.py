@@ -18,8 +18,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from shared.errors import AppError, ErrorKind
-from shared.settings import get_settings
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_ENV_FILE = REPO_ROOT / ".local" / "dev.env"
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "local-dev-secret"})
 

@@ -21,7 +21,7 @@ CONFLICTS = (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Conflict, gexc.No
 
 
 def db() -> Any:
-    from shared.clients import firestore_client
+    from shared.engine.clients import firestore_client
 
     return firestore_client()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from shared import clock
-from shared.errors import AppError, ErrorKind
-from shared.store import RATE_WINDOWS, db, increment
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import RATE_WINDOWS, db, increment
 
 
 def hit(*, subject: str, limits: list[tuple[int, int]]) -> None:

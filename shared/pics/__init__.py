@@ -1,0 +1,1 @@
+"""PicShapes (pics): image generation sold by quality tier."""
