@@ -55,6 +55,14 @@ class EntryKind(StrEnum):
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.
 PLATFORM_ACCOUNT = "platform"
+EARNINGS_SUFFIX = ":earnings"
+
+
+def earnings_account(account_id: str) -> str:
+    """The ledger account that holds what a person earned (worker earnings, creator
+    earnings, affiliate commissions): the only money a payout may draw on. Same shards and
+    entries as the prepaid account `account_id`, kept apart from it."""
+    return account_id + EARNINGS_SUFFIX
 
 
 @dataclass(frozen=True)

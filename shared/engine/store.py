@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -36,3 +38,41 @@ def transform_value(write_result: Any, index: int = 0) -> int:
     """The value a field transform (Increment) left in the document, atomically."""
     value = write_result.transform_results[index]
     return int(value.integer_value)
+
+
+# --- the one place engine batches commit ------------------------------------------------
+#
+# `commit(batch, label=...)` is how the engine commits the batches that move money or job
+# state. It exists for two reasons: observers (structured logs of ledger entries) see every
+# committed batch, and tests can simulate the response of a commit that *landed* being lost
+# (the client library retries after UNAVAILABLE; the retry then conflicts with the first,
+# successful attempt), which callers must recognise as their own write.
+
+_commit_observers: list[Callable[[Any, str], None]] = []
+_lost_responses: dict[str, int] = {}
+
+
+def on_commit(observer: Callable[[Any, str], None]) -> None:
+    """Call `observer(batch, label)` after every successful `commit`."""
+    _commit_observers.append(observer)
+
+
+def commit(batch: Any, *, label: str) -> Any:
+    results = batch.commit()
+    for observer in _commit_observers:
+        observer(batch, label)
+    if _lost_responses.get(label, 0) > 0:
+        _lost_responses[label] -= 1
+        raise gexc.AlreadyExists(f"simulated lost response after a landed commit ({label})")
+    return results
+
+
+@contextlib.contextmanager
+def lose_commit_responses(label: str, times: int = 1) -> Iterator[None]:
+    """Test seam: the next `times` commits labelled `label` land, then report a conflict,
+    as a commit retried by the client after a lost response does."""
+    _lost_responses[label] = times
+    try:
+        yield
+    finally:
+        _lost_responses.pop(label, None)
