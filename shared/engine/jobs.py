@@ -58,6 +58,9 @@ class JobCreate(BaseModel):
     price_micros: int = Field(ge=0)
     site_fields: dict[str, Any] = {}
     idempotency_key: str | None = None
+    # A digest of the client's request: the same idempotency key with another request is
+    # refused (AppError CONFLICT, details code IDEMPOTENCY_KEY_REUSED).
+    request_fingerprint: str | None = None
     timeout_s: int | None = None
 
 

@@ -51,6 +51,7 @@ class EntryKind(StrEnum):
     REFUND = "refund"  # a top-up given back by the payment provider
     CHARGEBACK = "chargeback"  # a disputed top-up taken back
     COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
+    EXPENSE = "expense"  # the platform paying out of its own pocket (grid worker earnings)
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.
@@ -217,6 +218,42 @@ def debit(
         undo_reservation(account_id=account_id, reservation_id=eid, shard=shard, micros=micros)
         return False
     return True
+
+
+def house_debit_writes(
+    batch: Any,
+    *,
+    kind: EntryKind,
+    ref: str,
+    micros: int,
+    memo: str = "",
+    job_id: str | None = None,
+) -> None:
+    """The platform (the house) pays `micros`, in the caller's batch, with no reservation:
+    the platform account alone may go below zero (e.g. grid worker earnings, which the
+    free tier's clients do not pay for)."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
+    eid = entry_id(kind, ref)
+    shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
+    batch.create(
+        db().collection(LEDGER).document(eid),
+        _entry(
+            account_id=PLATFORM_ACCOUNT,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=-micros,
+            held_delta=0,
+            job_id=job_id,
+            memo=memo,
+        ),
+    )
+    batch.set(
+        _shard_ref(PLATFORM_ACCOUNT, shard),
+        {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
+        merge=True,
+    )
 
 
 # --- spending: reserve, then turn the reservation into a hold ---------------------------
