@@ -195,9 +195,11 @@ def transition(
     from_states: frozenset[JobState] | set[JobState],
     to_state: JobState | None = None,
     fields: dict[str, Any] | None = None,
+    require: Callable[[JobRecord], bool] | None = None,
 ) -> JobRecord | None:
     """Move a non-terminal job (or, with no `to_state`, update it in place); None when it is
-    not (any longer) in `from_states`."""
+    not (any longer) in `from_states`, or `require` is false of the snapshot the write is
+    preconditioned on (e.g. "still held by this worker's claim")."""
     if to_state in TERMINAL:
         raise ValueError("terminal states go through finish()")
     from google.cloud import firestore
@@ -207,7 +209,7 @@ def transition(
         if not snap.exists:
             return None
         job = _record(snap)
-        if job.state not in from_states:
+        if job.state not in from_states or (require is not None and not require(job)):
             return None
         update = {**({"state": str(to_state)} if to_state else {}), **(fields or {})}
         try:
@@ -235,6 +237,7 @@ def finish(
     fields: dict[str, Any] | None = None,
     extra_writes: Callable[[Any, JobRecord, int], None] | None = None,
     only_from: frozenset[JobState] | None = None,
+    require: Callable[[JobRecord], bool] | None = None,
 ) -> JobRecord:
     """Move a job to a terminal state and settle its hold, at most once.
 
@@ -242,7 +245,8 @@ def finish(
     FAILED and CANCELLED release the hold. A job already terminal is returned unchanged.
     `extra_writes(batch, job, captured)` adds writes that must land with the settlement
     (a worker's earning, the platform's revenue), under the same precondition.
-    With `only_from`, a job in any other state is returned unchanged.
+    With `only_from`, a job in any other state is returned unchanged; with `require`, a job
+    of which it is false (on the snapshot the write is preconditioned on) likewise.
     """
     if state not in TERMINAL:
         raise ValueError("finish() takes a terminal state")
@@ -254,6 +258,8 @@ def finish(
             raise AppError(ErrorKind.NOT_FOUND, "Job not found")
         job = _record(snap)
         if job.terminal or (only_from is not None and job.state not in only_from):
+            return job
+        if require is not None and not require(job):
             return job
         held = job.price_micros if job.hold_shard is not None else 0
         captured = 0
