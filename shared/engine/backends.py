@@ -3,12 +3,33 @@
 A backend accepts a job with a callback URL and later reports through that URL in
 RunPod's webhook shape (`{"id", "status", "output" | "error"}`), so completion has one
 code path whichever backend ran the job.
+
+Only a definitive answer about a job is a status: FAILED, CANCELLED, TIMED_OUT, or
+NOT_FOUND (the backend does not know the job). Anything that says nothing about the job
+(a network error, a 5xx, auth 401/403, rate limit 429, a timeout) raises
+`BackendUnavailable`, and whoever asked leaves the job as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from shared.engine.errors import AppError, ErrorKind
+
+# Bounds for calls made by the engine's own loops (the sweep): a hung backend costs a
+# sweep a few seconds, never its deadline.
+DEFAULT_CALL_TIMEOUT_S = 10.0
+# Statuses that end a job; NOT_FOUND: the backend has no such job (a 404 on status).
+DEFINITIVE_FAILURES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT", "NOT_FOUND"})
+
+
+class BackendUnavailable(AppError):
+    """The backend gave no answer about the job (network, 5xx, 401/403, 429, timeout):
+    transient; the job stays as it is."""
+
+    def __init__(self, message: str):
+        super().__init__(ErrorKind.UNAVAILABLE, message)
 
 
 @dataclass(frozen=True)
@@ -19,7 +40,9 @@ class WorkerHealth:
 
 @dataclass(frozen=True)
 class BackendStatus:
-    status: str  # RunPod words: IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, TIMED_OUT
+    # RunPod words: IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, TIMED_OUT; and
+    # NOT_FOUND when the backend does not know the job.
+    status: str
     output: Any = None
     error: str | None = None
 
@@ -31,9 +54,13 @@ class Backend(Protocol):
         self, *, model: str, payload: dict[str, Any], callback_url: str, timeout_s: int
     ) -> str: ...
 
-    def status(self, *, model: str, backend_job_id: str) -> BackendStatus: ...
+    def status(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> BackendStatus: ...
 
-    def cancel(self, *, model: str, backend_job_id: str) -> None: ...
+    def cancel(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> None: ...
 
     def health(self, *, model: str) -> WorkerHealth: ...
 

@@ -11,11 +11,18 @@ What can never happen:
   exactly one wins; the loser re-reads and finds nothing to do. No transaction locks.
 - A job is settled twice or both captured and released: the terminal transition and its
   ledger entry are one batch under that same precondition.
+- One idempotency key makes two jobs or two holds, or answers with another account's job:
+  the key's record (shared/engine/idempotency.py) is created in the submit's batch, and a
+  job id already taken by another job is never returned, a fresh id is tried instead.
+- A write is lost to a lost response: every job write commits through `store.commit` and
+  stores a random token; a writer whose retried commit conflicts re-reads the document and,
+  finding its own token, carries on (enqueue, dispatch) as if the commit had answered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
@@ -23,14 +30,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.engine import clock, ledger
+from shared.engine import clock, idempotency, ledger, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.queue import Target, enqueue
 from shared.engine.settings import get_settings
 from shared.engine.store import CONFLICTS, JOBS, db
 
-JOB_NAMESPACE = uuid.UUID("0b7f5a8e-8d7c-4f61-b1a3-4c2d9e6f7a10")
 MAX_TRANSITION_TRIES = 20
+MAX_ID_TRIES = 5
+REPLAY_WAIT_S = 5.0
+# Random tokens stored with a write so that a writer whose commit landed but whose response
+# was lost (the client retried it and the retry conflicted) recognises the write as its own.
+SUBMIT_TOKEN = "submit_token"
+WRITE_TOKEN = "write_token"
 
 
 class JobState(StrEnum):
@@ -115,78 +127,159 @@ def find(job_id: str) -> JobRecord | None:
     return _record(snap) if snap.exists else None
 
 
+def find_by_idempotency_key(*, account_id: str, key: str) -> JobRecord | None:
+    """The job an `Idempotency-Key` of this account created, if any (for sites that must
+    know before side effects)."""
+    job_id = idempotency.find_job_id(account_id=account_id, key=key)
+    return find(job_id) if job_id else None
+
+
 def submit(
     create: JobCreate,
     *,
     initial_state: JobState = JobState.PENDING,
     dispatch: bool = True,
     job_id: str | None = None,
+    id_factory: Callable[[], str] | None = None,
     fields: dict[str, Any] | None = None,
 ) -> JobRecord:
-    """Reserve the price, then create job + hold atomically, then enqueue dispatch.
+    """Reserve the price, then create job + hold (+ idempotency record) atomically, then
+    enqueue dispatch.
 
-    With an idempotency key the job id is derived from (account, key): a repeat returns
-    the first job and holds nothing more. Pull-based backends (the grid) create the job
-    already QUEUED and skip the dispatch task; `fields` are extra facts stored with it.
+    With an idempotency key, a repeat of the same request returns the first job and holds
+    nothing more (also when the repeats race); the same key with another request fingerprint
+    is refused. The job id comes from `job_id`, else `id_factory()`, else a UUID; an id that
+    turns out to be another job's is never answered with: submit takes a fresh id from the
+    factory (with a fixed `job_id` and no factory it refuses with CONFLICT). Pull-based
+    backends (the grid) create the job already QUEUED and skip the dispatch task; `fields`
+    are extra facts stored with it.
     """
-    if create.idempotency_key:
-        job_id = str(uuid.uuid5(JOB_NAMESPACE, f"{create.account_id}:{create.idempotency_key}"))
-        existing = find(job_id)
-        if existing is not None:
-            return existing
+    key = create.idempotency_key
+    if key is not None:
+        idempotency.validate_key(key)
+        replayed = _replay(create)
+        if replayed is not None:
+            return replayed
+    new_id = id_factory or (lambda: str(uuid.uuid4()))
+    candidate = job_id or new_id()
+    for _ in range(MAX_ID_TRIES):
+        outcome = _create(create, job_id=candidate, initial_state=initial_state, fields=fields)
+        if outcome is not None:
+            break
+        if job_id is not None and id_factory is None:
+            raise AppError(ErrorKind.CONFLICT, "job id is already taken")
+        candidate = new_id()
     else:
-        job_id = job_id or str(uuid.uuid4())
-    now = clock.now()
-    timeout_s = create.timeout_s or get_settings().job_timeout_s
-    record = JobRecord(
-        id=job_id,
-        state=initial_state,
-        created_at=now,
-        timeout_at=now + dt.timedelta(seconds=timeout_s),
-        **create.model_dump(exclude={"timeout_s"}),
-    )
-    micros = create.price_micros
-    shard = 0
-    if micros:
-        try:
-            shard = ledger.reserve(
-                account_id=create.account_id, reservation_id=job_id, micros=micros
-            )
-        except CONFLICTS:
-            # The same idempotency key is being submitted concurrently: answer with it.
-            return _await_existing(job_id)
-        record.hold_shard = shard
-    batch = db().batch()
-    batch.create(
-        _ref(job_id), {**record.model_dump(mode="python", exclude={"id"}), **(fields or {})}
-    )
-    if micros:
-        ledger.hold_writes(
-            batch, account_id=create.account_id, job_id=job_id, shard=shard, micros=micros
-        )
-    try:
-        batch.commit()
-    except CONFLICTS:
-        if micros:
-            ledger.undo_reservation(
-                account_id=create.account_id, reservation_id=job_id, shard=shard, micros=micros
-            )
-        return _await_existing(job_id)
-    if not dispatch:
+        raise AppError(ErrorKind.UNAVAILABLE, "could not allocate a job id, retry")
+    record, created = outcome
+    if not created or not dispatch:
         return record
     try:
-        enqueue(Target.DISPATCH, {"job_id": job_id}, name=f"dispatch-{job_id}")
+        enqueue(Target.DISPATCH, {"job_id": record.id}, name=f"dispatch-{record.id}")
     except AppError:
-        finish(job_id, state=JobState.FAILED, error="could not enqueue the job")
+        finish(record.id, state=JobState.FAILED, error="could not enqueue the job")
         raise
     return record
 
 
-def _await_existing(job_id: str) -> JobRecord:
-    existing = find(job_id)
-    if existing is None:
-        raise AppError(ErrorKind.CONFLICT, "a request with this idempotency key is in flight")
-    return existing
+def _create(
+    create: JobCreate,
+    *,
+    job_id: str,
+    initial_state: JobState,
+    fields: dict[str, Any] | None,
+) -> tuple[JobRecord, bool] | None:
+    """One attempt at the atomic create. Returns (job, created by this call), or None when
+    `job_id` belongs to someone else's job (take another id)."""
+    token = uuid.uuid4().hex
+    now = clock.now()
+    record = JobRecord(
+        id=job_id,
+        state=initial_state,
+        created_at=now,
+        timeout_at=now + dt.timedelta(seconds=create.timeout_s or get_settings().job_timeout_s),
+        **create.model_dump(exclude={"timeout_s", "request_fingerprint"}),
+    )
+    key, account_id, micros = create.idempotency_key, create.account_id, create.price_micros
+    reservation = idempotency.reservation_id(account_id=account_id, key=key) if key else job_id
+    if micros:
+        try:
+            record.hold_shard = ledger.reserve(
+                account_id=account_id, reservation_id=reservation, micros=micros
+            )
+        except CONFLICTS:
+            # Another submit holds this reservation: the same key racing us, or (no key) a
+            # job id someone else is creating right now.
+            return (_await_replay(create), False) if key else None
+    batch = db().batch()
+    batch.create(
+        _ref(job_id),
+        {
+            **record.model_dump(mode="python", exclude={"id"}),
+            **(fields or {}),
+            SUBMIT_TOKEN: token,
+        },
+    )
+    if key:
+        idempotency.create_writes(
+            batch,
+            account_id=account_id,
+            key=key,
+            job_id=job_id,
+            fingerprint=create.request_fingerprint,
+        )
+    if micros:
+        ledger.hold_writes(
+            batch,
+            account_id=account_id,
+            job_id=job_id,
+            shard=record.hold_shard or 0,
+            micros=micros,
+            reservation_id=reservation,
+        )
+    try:
+        store.commit(batch, label="jobs.submit")
+    except CONFLICTS:
+        # Either our own write landed and only its response was lost (the reservation is
+        # spent, so this undo is a no-op), or the batch failed as a whole.
+        if micros:
+            ledger.undo_reservation(
+                account_id=account_id,
+                reservation_id=reservation,
+                shard=record.hold_shard or 0,
+                micros=micros,
+            )
+        snap = _ref(job_id).get()
+        if snap.exists and (snap.to_dict() or {}).get(SUBMIT_TOKEN) == token:
+            return _record(snap), True
+        replayed = _replay(create) if key else None
+        return (replayed, False) if replayed is not None else None
+    return record, True
+
+
+def _replay(create: JobCreate) -> JobRecord | None:
+    """The first job of this idempotency key, or None; CONFLICT if the key was reused."""
+    assert create.idempotency_key is not None
+    job_id = idempotency.lookup(
+        account_id=create.account_id,
+        key=create.idempotency_key,
+        fingerprint=create.request_fingerprint,
+    )
+    return get(job_id) if job_id else None
+
+
+def _await_replay(create: JobCreate) -> JobRecord:
+    """Wait briefly for a racing submit of the same key to land its job."""
+    deadline = time.monotonic() + REPLAY_WAIT_S
+    while True:
+        replayed = _replay(create)
+        if replayed is not None:
+            return replayed
+        if time.monotonic() > deadline:
+            raise AppError(
+                ErrorKind.CONFLICT, "a request with this idempotency key is in flight, retry"
+            )
+        time.sleep(0.05)
 
 
 def transition(
@@ -196,10 +289,12 @@ def transition(
     to_state: JobState | None = None,
     fields: dict[str, Any] | None = None,
     require: Callable[[JobRecord], bool] | None = None,
+    label: str = "jobs.transition",
 ) -> JobRecord | None:
     """Move a non-terminal job (or, with no `to_state`, update it in place); None when it is
     not (any longer) in `from_states`, or `require` is false of the snapshot the write is
-    preconditioned on (e.g. "still held by this worker's claim")."""
+    preconditioned on (e.g. "still held by this worker's claim"). A write that landed but
+    whose response was lost counts as done (recognised by the token it stored)."""
     if to_state in TERMINAL:
         raise ValueError("terminal states go through finish()")
     from google.cloud import firestore
@@ -211,20 +306,35 @@ def transition(
         job = _record(snap)
         if job.state not in from_states or (require is not None and not require(job)):
             return None
-        update = {**({"state": str(to_state)} if to_state else {}), **(fields or {})}
+        token = uuid.uuid4().hex
+        update = {
+            **({"state": str(to_state)} if to_state else {}),
+            **(fields or {}),
+            WRITE_TOKEN: token,
+        }
+        batch = db().batch()
+        batch.update(
+            _ref(job_id),
+            update,
+            option=firestore.Client.write_option(last_update_time=snap.update_time),
+        )
         try:
-            _ref(job_id).update(
-                update, option=firestore.Client.write_option(last_update_time=snap.update_time)
-            )
+            store.commit(batch, label=label)
         except CONFLICTS:
+            # Our own write may have landed with its response lost: recognise it by token.
+            after = _ref(job_id).get()
+            if after.exists and (after.to_dict() or {}).get(WRITE_TOKEN) == token:
+                return _record(after)
             continue
         return _record(_ref(job_id).get())
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
 
 
 def update_fields(job_id: str, fields: dict[str, Any]) -> None:
-    """Record facts about a job (backend id, ...) without touching its state."""
-    _ref(job_id).update(fields)
+    """Record facts about a job (boost status, ...) without touching its state."""
+    batch = db().batch()
+    batch.update(_ref(job_id), fields)
+    store.commit(batch, label="jobs.update")
 
 
 def finish(
@@ -294,9 +404,9 @@ def finish(
         if extra_writes is not None:
             extra_writes(batch, job, captured)
         try:
-            batch.commit()
+            store.commit(batch, label="jobs.finish")
         except CONFLICTS:
-            continue
+            continue  # re-read: a landed write with a lost response shows as terminal
         return _record(_ref(job_id).get())
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
 

@@ -367,9 +367,17 @@ def _consolidate(account_id: str, *, target: int) -> None:
 
 
 def hold_writes(
-    batch: Any, *, account_id: str, job_id: str, shard: int, micros: int, ref: str | None = None
+    batch: Any,
+    *,
+    account_id: str,
+    job_id: str,
+    shard: int,
+    micros: int,
+    ref: str | None = None,
+    reservation_id: str | None = None,
 ) -> None:
-    """Turn reservation `ref` into the job's hold, in the caller's batch.
+    """Turn reservation `reservation_id` (default: `ref`) into the job's hold, in the
+    caller's batch.
 
     `ref` names this hold: the job id, or `<job>:r<n>` for the n-th retry of a job, so
     every run of a job is held and settled exactly once.
@@ -377,7 +385,9 @@ def hold_writes(
     from google.cloud import firestore
 
     ref = ref or job_id
-    batch.delete(_reservation_ref(ref), option=firestore.Client.write_option(exists=True))
+    batch.delete(
+        _reservation_ref(reservation_id or ref), option=firestore.Client.write_option(exists=True)
+    )
     batch.create(
         db().collection(LEDGER).document(entry_id(EntryKind.HOLD, ref)),
         _entry(

@@ -6,6 +6,11 @@ Offline Modal has no control plane (`.remote()`/`.spawn()` need a token), so the
 mode runs the very same function body through `Function.local()` in a background thread
 and then posts the same callback. The app module is named in configuration, so shared/
 never imports gpu_handlers/.
+
+Polling a call (`status`) answers only what Modal said about the call: its result, still
+running, not found, timed out, cancelled, or the function's own error. A failure to ask
+(connection, auth, rate limit, Modal's internal errors) raises `BackendUnavailable`, so the
+job keeps running and its hold stays (`status_from_exception` is that table).
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ import threading
 import uuid
 from typing import Any
 
-from shared.engine.backends import BackendStatus, WorkerHealth
+from shared.engine.backends import (
+    DEFAULT_CALL_TIMEOUT_S,
+    BackendStatus,
+    BackendUnavailable,
+    WorkerHealth,
+)
 from shared.engine.clients import http_client
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -69,27 +79,82 @@ class ModalBackend:
         )
         http_client().post(callback_url, json=body, timeout=30.0)
 
-    def status(self, *, model: str, backend_job_id: str) -> BackendStatus:
+    def status(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> BackendStatus:
         if _local_mode():
             with _local_lock:
                 return _local_calls.get(backend_job_id, BackendStatus(status="IN_QUEUE"))
         import modal
 
-        call = modal.FunctionCall.from_id(backend_job_id)
         try:
+            call = modal.FunctionCall.from_id(backend_job_id)
             return BackendStatus(status="COMPLETED", output=call.get(timeout=0))
-        except TimeoutError:
-            return BackendStatus(status="IN_PROGRESS")
-        except Exception as exc:
-            return BackendStatus(status="FAILED", error=str(exc)[:500])
+        except BaseException as exc:  # classified below; unknown re-raised
+            status = status_from_exception(exc)
+            if status is None:
+                raise
+            return status
 
-    def cancel(self, *, model: str, backend_job_id: str) -> None:
+    def cancel(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> None:
         if _local_mode():
             return
         import modal
 
-        modal.FunctionCall.from_id(backend_job_id).cancel()
+        try:
+            modal.FunctionCall.from_id(backend_job_id).cancel()
+        except BaseException as exc:  # classified below; unknown re-raised
+            status = status_from_exception(exc)
+            if status is None:
+                raise
+            # NOT_FOUND / already finished: nothing left to cancel.
 
     def health(self, *, model: str) -> WorkerHealth:
         # Modal starts containers on demand: reachable means jobs will run.
         return WorkerHealth(reachable=True, ready_workers=0)
+
+
+def status_from_exception(exc: BaseException) -> BackendStatus | None:
+    """What an exception from polling a Modal call says about the call.
+
+    Definitive: not found, the function timed out, its input was cancelled, its output
+    expired, or the function raised (Modal re-raises the remote exception, or RemoteError /
+    ExecutionError). Transient (raises BackendUnavailable): Modal could not be asked
+    (connection, auth, permission, rate limit, Modal's internal or service errors, gRPC,
+    OS-level network errors). `None` for a BaseException that is not Modal's business
+    (KeyboardInterrupt, SystemExit): the caller re-raises it.
+    """
+    import grpclib
+    import modal.exception as mx
+
+    if isinstance(exc, TimeoutError):  # builtin: the call has no output yet
+        return BackendStatus(status="IN_PROGRESS")
+    if isinstance(exc, mx.NotFoundError):
+        return BackendStatus(status="NOT_FOUND", error="Modal does not know this call")
+    if isinstance(exc, mx.FunctionTimeoutError):
+        return BackendStatus(status="TIMED_OUT", error="the function timed out")
+    if isinstance(exc, mx.InputCancellation):
+        return BackendStatus(status="CANCELLED", error="the call was cancelled")
+    if isinstance(exc, mx.OutputExpiredError):
+        return BackendStatus(status="FAILED", error="the call's output expired")
+    transient = (
+        mx.ConnectionError,
+        mx.AuthError,
+        mx.PermissionDeniedError,
+        mx.ResourceExhaustedError,
+        mx.InternalError,
+        mx.InternalFailure,
+        mx.ServiceError,
+        mx.ClientClosed,
+        mx.TimeoutError,
+        grpclib.GRPCError,
+        OSError,
+    )
+    if isinstance(exc, transient):
+        raise BackendUnavailable(f"Modal could not be asked: {type(exc).__name__}") from exc
+    if isinstance(exc, Exception):
+        # The function itself raised (re-raised here by type), or RemoteError/ExecutionError.
+        return BackendStatus(status="FAILED", error=str(exc)[:500] or type(exc).__name__)
+    return None

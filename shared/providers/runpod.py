@@ -2,6 +2,11 @@
 
 The same client talks to RunPod's hosted API and to the local control plane
 (infra/local/runpod_server.py); only `runpod_api_base` differs.
+
+A 404 on a job's status is definitive (NOT_FOUND: RunPod does not know the job); every
+other failure (network, timeout, 5xx, 401/403, 429) raises `BackendUnavailable` and says
+nothing about the job. RunPod's /run takes no idempotency key: a /run whose answer was lost
+may have started a run; shared/engine/dispatch.py makes such an extra run harmless.
 """
 
 from __future__ import annotations
@@ -11,9 +16,13 @@ from typing import Any
 
 import httpx
 
-from shared.engine.backends import BackendStatus, WorkerHealth
+from shared.engine.backends import (
+    DEFAULT_CALL_TIMEOUT_S,
+    BackendStatus,
+    BackendUnavailable,
+    WorkerHealth,
+)
 from shared.engine.clients import http_client
-from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 
 HEALTH_CACHE_S = 5.0
@@ -27,19 +36,29 @@ class RunPodBackend:
         settings = get_settings()
         endpoint = settings.runpod_endpoints.get(model)
         if not endpoint:
-            raise AppError(ErrorKind.UNAVAILABLE, f"no RunPod endpoint configured for {model}")
+            raise BackendUnavailable(f"no RunPod endpoint configured for {model}")
         return f"{settings.runpod_api_base.rstrip('/')}/v2/{endpoint}/{action}"
 
-    def _call(self, method: str, url: str, json: Any = None, timeout: float = 10.0) -> Any:
+    def _call(
+        self,
+        method: str,
+        url: str,
+        json: Any = None,
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+        not_found: Any = None,
+    ) -> Any:
+        """The response's JSON; `not_found` on a 404 when given; BackendUnavailable else."""
         headers = {"Authorization": f"Bearer {get_settings().runpod_api_key}"}
         try:
             response = http_client().request(
                 method, url, json=json, headers=headers, timeout=timeout
             )
+            if response.status_code == 404 and not_found is not None:
+                return not_found
             response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise AppError(ErrorKind.UNAVAILABLE, "RunPod request failed") from exc
-        return response.json()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a body that is not JSON
+            raise BackendUnavailable(f"RunPod request failed: {type(exc).__name__}") from exc
 
     def submit(
         self, *, model: str, payload: dict[str, Any], callback_url: str, timeout_s: int
@@ -51,14 +70,23 @@ class RunPodBackend:
         }
         return str(self._call("POST", self._url(model, "run"), json=body)["id"])
 
-    def status(self, *, model: str, backend_job_id: str) -> BackendStatus:
-        data = self._call("GET", self._url(model, f"status/{backend_job_id}"))
+    def status(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> BackendStatus:
+        gone = {"status": "NOT_FOUND", "error": "RunPod does not know this job"}
+        data = self._call(
+            "GET", self._url(model, f"status/{backend_job_id}"), timeout=timeout_s, not_found=gone
+        )
+        if not isinstance(data, dict):
+            raise BackendUnavailable("RunPod status is not an object")
         return BackendStatus(
-            status=data.get("status", ""), output=data.get("output"), error=data.get("error")
+            status=str(data.get("status", "")), output=data.get("output"), error=data.get("error")
         )
 
-    def cancel(self, *, model: str, backend_job_id: str) -> None:
-        self._call("POST", self._url(model, f"cancel/{backend_job_id}"))
+    def cancel(
+        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> None:
+        self._call("POST", self._url(model, f"cancel/{backend_job_id}"), timeout=timeout_s)
 
     def health(self, *, model: str) -> WorkerHealth:
         cached = _health_cache.get(model)
@@ -71,7 +99,7 @@ class RunPodBackend:
                 reachable=True,
                 ready_workers=int(workers.get("idle", 0)) + int(workers.get("running", 0)),
             )
-        except AppError:
+        except BackendUnavailable:
             health = WorkerHealth(reachable=False, ready_workers=0)
         _health_cache[model] = (time.monotonic(), health)
         return health

@@ -1,0 +1,87 @@
+"""Idempotency records: which job a client's `(account, Idempotency-Key)` already created.
+
+What can never happen:
+- One key creates two jobs: the record `idempotency/<sha256(account:key)>` is created in the
+  same atomic batch as the job and its hold (see shared/engine/jobs.py submit), so exactly one
+  of any number of racing submits lands it; the others answer with the job it names.
+- A key answers for another request: the record keeps the first request's fingerprint; the
+  same key with a different fingerprint is refused (CONFLICT, code IDEMPOTENCY_KEY_REUSED)
+  before any money moves.
+- A key answers for another account: the account is part of the record's id.
+The job id is never derived from the key; the record maps key -> job id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
+
+IDEMPOTENCY = "idempotency"
+MAX_KEY_LENGTH = 255
+REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
+def validate_key(key: str) -> str:
+    """A key is 1..255 printable ASCII characters (space to tilde); INVALID otherwise."""
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise AppError(
+            ErrorKind.INVALID,
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+            {"code": "INVALID_IDEMPOTENCY_KEY"},
+        )
+    return key
+
+
+def record_id(*, account_id: str, key: str) -> str:
+    return hashlib.sha256(f"{account_id}:{key}".encode()).hexdigest()
+
+
+def reservation_id(*, account_id: str, key: str) -> str:
+    """The money reservation every submit with this key uses: a second concurrent submit
+    collides on it before reserving anything, so racing retries never hold twice."""
+    return f"idem-{record_id(account_id=account_id, key=key)}"
+
+
+def _ref(*, account_id: str, key: str) -> Any:
+    return db().collection(IDEMPOTENCY).document(record_id(account_id=account_id, key=key))
+
+
+def create_writes(
+    batch: Any, *, account_id: str, key: str, job_id: str, fingerprint: str | None
+) -> None:
+    """Add the record to the submit's batch (create: fails the batch when it exists)."""
+    batch.create(
+        _ref(account_id=account_id, key=key),
+        {
+            "account_id": account_id,
+            "job_id": job_id,
+            "request_fingerprint": fingerprint,
+            "created_at": clock.now(),
+        },
+    )
+
+
+def lookup(*, account_id: str, key: str, fingerprint: str | None) -> str | None:
+    """The job id this key created, or None; raises CONFLICT when the key was used for a
+    request with another fingerprint."""
+    snap = _ref(account_id=account_id, key=key).get()
+    if not snap.exists:
+        return None
+    data = snap.to_dict()
+    if data.get("request_fingerprint") != fingerprint:
+        raise AppError(
+            ErrorKind.CONFLICT,
+            "Idempotency-Key was already used with a different request",
+            {"code": REUSED},
+        )
+    return str(data["job_id"])
+
+
+def find_job_id(*, account_id: str, key: str) -> str | None:
+    """The job id this key created, whatever its request was."""
+    snap = _ref(account_id=account_id, key=key).get()
+    return str(snap.to_dict()["job_id"]) if snap.exists else None
