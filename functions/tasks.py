@@ -1,7 +1,10 @@
 """Cloud Tasks targets: dispatch a job, sweep overdue work.
 
 Each answers 2xx when there is nothing (more) to do, so Cloud Tasks stops retrying, and
-5xx only when a retry could help (the backend is unavailable).
+5xx only when a retry could help (the backend is unavailable). Both are idempotent: a
+redelivered task finds the job already moved (dispatch) or nothing left to do (sweep).
+The site packages are imported here so that their sweep hooks register
+(shared.engine.sweeps); the engine itself imports no site.
 """
 
 import flask
@@ -10,7 +13,11 @@ from pydantic import BaseModel
 
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
+from shared import grid, media, pics
 from shared.engine import dispatch
+
+# Imported for their side effect: each site package registers its sweep hooks.
+SITES_WITH_SWEEP_WORK = (grid, media, pics)
 
 
 class DispatchTask(BaseModel):

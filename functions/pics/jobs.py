@@ -8,8 +8,8 @@ import functions_framework
 from functions.http import entry_point, json_response, parse_body
 from functions.pics.site import authenticate, render_error
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.jobs import JobState
 from shared.pics import service as pics
+from shared.pics import views
 
 
 def _job_id(raw: str) -> str:
@@ -21,28 +21,24 @@ def _job_id(raw: str) -> str:
 
 def create_job(request: flask.Request) -> flask.Response:
     key = authenticate(request)
-    body = parse_body(request, pics.CreateJobRequest)
-    job = pics.create_job(account_id=key.account_id, request=body)
-    return json_response(pics.render_job(job), 201)
+    body = parse_body(request, views.CreateJobRequest)
+    job = pics.create_job(
+        account_id=key.account_id,
+        request=body,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return json_response(views.render_job(job), 201)
 
 
 def get_job(request: flask.Request, job_id: str) -> flask.Response:
     job = pics.get_job(_job_id(job_id))
-    return json_response(pics.render_job(job))
+    return json_response(views.render_job(job))
 
 
 def get_result(request: flask.Request, job_id: str) -> flask.Response:
     job = pics.get_job(_job_id(job_id))
-    url = pics.result_url(job)
-    if url:
-        return json_response({"result_url": url})
-    if job.state is JobState.COMPLETED:
-        message = "Result has expired"
-    elif job.terminal:
-        message = f"Job failed: {job.error or 'unknown error'}"
-    else:
-        message = "Job is not completed yet"
-    return json_response({"status": pics.STATUS_WORDS[job.state], "message": message}, 202)
+    body, status = views.render_result(job)
+    return json_response(body, status)
 
 
 _handle = entry_point(

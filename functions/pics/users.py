@@ -6,10 +6,12 @@ import functions_framework
 from functions.http import entry_point, json_response
 from functions.pics.site import authenticate, authenticate_account, render_error
 from shared.pics import service as pics
+from shared.pics import views
 
 
 def me(request: flask.Request) -> flask.Response:
-    return json_response(pics.profile(authenticate_account(request)))
+    account = authenticate_account(request)
+    return json_response(views.profile(account, credits=pics.credits(account.id)))
 
 
 def my_credits(request: flask.Request) -> flask.Response:

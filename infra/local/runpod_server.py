@@ -677,6 +677,29 @@ def _positive_ms(policy: dict[str, Any], key: str) -> int | None:
     return int(value)
 
 
+@dataclass
+class _Faults:
+    """Test-only fault injection (`POST /_test/faults`): hosted RunPod's bad days, on demand.
+
+    `status`: "ok" | "error" (503) | "hang" (no answer for `hang_s`, then 503), for the
+    status and cancel routes. `run`: "ok" | "land_then_error" | "land_then_hang": /run
+    queues the job, then answers 500 (or hangs first), `run_times` times.
+    """
+
+    status: str = "ok"
+    run: str = "ok"
+    run_times: int = 0
+    hang_s: float = 30.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_run_fault(self) -> str:
+        with self.lock:
+            if self.run == "ok" or self.run_times <= 0:
+                return "ok"
+            self.run_times -= 1
+            return self.run
+
+
 def create_app(
     api_key: str, endpoints: list[str], config: ServerConfig | None = None
 ) -> flask.Flask:
@@ -687,6 +710,14 @@ def create_app(
     plane = ControlPlane(api_key, endpoints, config)
     app = flask.Flask(__name__)
     app.extensions[EXTENSION_KEY] = plane
+    faults = _Faults()
+
+    def status_fault() -> flask.Response | None:
+        if faults.status == "hang":
+            time.sleep(faults.hang_s)
+        if faults.status in ("error", "hang"):
+            return _error(503, "upstream unavailable (injected)")
+        return None
 
     def guarded(view: Callable[..., flask.Response]) -> Callable[..., flask.Response]:
         """Check the key first (401 beats 404, like hosted), then resolve the endpoint."""
@@ -744,6 +775,11 @@ def create_app(
         except ValueError as exc:
             return _error(400, str(exc))
         job = plane.submit(ep, job_input, webhook, execution_timeout, ttl, sync=False)
+        fault = faults.take_run_fault()
+        if fault == "land_then_hang":
+            time.sleep(faults.hang_s)
+        if fault != "ok":
+            return _error(500, "internal error after queueing (injected)")
         return _json(200, {"id": job.id, "status": IN_QUEUE})
 
     @app.post("/v2/<endpoint_id>/runsync")
@@ -761,6 +797,9 @@ def create_app(
     @app.route("/v2/<endpoint_id>/status/<job_id>", methods=["GET", "POST"])
     @guarded
     def status(ep: _Endpoint, job_id: str) -> flask.Response:
+        fault = status_fault()
+        if fault is not None:
+            return fault
         body = plane.view(ep, job_id)
         return _error(404, "request does not exist") if body is None else _json(200, body)
 
@@ -773,6 +812,9 @@ def create_app(
     @app.post("/v2/<endpoint_id>/cancel/<job_id>")
     @guarded
     def cancel(ep: _Endpoint, job_id: str) -> flask.Response:
+        fault = status_fault()
+        if fault is not None:
+            return fault
         body = plane.cancel(ep, job_id)
         return _error(404, "request does not exist") if body is None else _json(200, body)
 
@@ -793,6 +835,31 @@ def create_app(
     @guarded
     def health(ep: _Endpoint) -> flask.Response:
         return _json(200, plane.health(ep))
+
+    # -- test-only knobs (no hosted counterpart) ---------------------------------------
+
+    @app.post("/_test/faults")
+    def set_faults() -> flask.Response:
+        if not plane.check_key(flask.request.headers.get("Authorization")):
+            return _error(401, "Unauthorized")
+        body = flask.request.get_json(silent=True) or {}
+        with faults.lock:
+            faults.status = str(body.get("status", "ok"))
+            faults.run = str(body.get("run", "ok"))
+            faults.run_times = int(body.get("run_times", 1 if faults.run != "ok" else 0))
+            faults.hang_s = float(body.get("hang_s", 30.0))
+        return _json(200, {"status": faults.status, "run": faults.run})
+
+    @app.get("/v2/<endpoint_id>/_test/jobs")
+    @guarded
+    def list_jobs(ep: _Endpoint) -> flask.Response:
+        """Every job the endpoint knows (hosted RunPod has no such list)."""
+        with plane.cond:
+            listed = [
+                {"id": j.id, "status": j.status, "webhook": j.webhook, "input": j.input}
+                for j in ep.jobs.values()
+            ]
+        return _json(200, {"jobs": listed})
 
     # -- worker API (what runpod.serverless.start talks to) -----------------------------
 

@@ -3,7 +3,22 @@
 Every entry point here is safe to call any number of times, concurrently: each moves the
 job through shared.engine.jobs' preconditioned transitions and does nothing once the job has
 moved on. A completion is trusted only with the per-job callback token (an HMAC of the
-job id under the server's callback secret), and only for the backend job we started.
+job id under the server's callback secret).
+
+What can never happen:
+- A job is failed (and its hold released) because a backend could not be asked: only a
+  definitive status (FAILED, CANCELLED, TIMED_OUT, NOT_FOUND) or the job's own timeout ends
+  it; `BackendUnavailable` leaves it as it is.
+- Two backend runs of one job are both applied: a dispatch whose /run answer was lost may
+  have started a run, and its retry starts another. `backend_job_id` is written at most once
+  (first writer wins: the dispatch that got an answer, or the first run to report), only the
+  recorded run's report is applied, and any other run is cancelled as soon as its id is
+  known (the customer pays one hold, settled once; the extra GPU time is the platform's).
+- A sweep outlives its deadline or stops at one bad job: reservations are returned first,
+  each overdue job is handled on its own (errors are logged and counted), backend calls are
+  short and a backend that does not answer is not asked again in the same sweep, and work
+  left when the budget runs out waits for the next sweep. Sites add their own sweep work
+  through shared.engine.sweeps; the engine imports no site.
 """
 
 from __future__ import annotations
@@ -18,10 +33,15 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.engine import clock, jobs, ledger
-from shared.engine.backends import BackendStatus, backend
+from shared.engine import clock, jobs, ledger, sweeps
+from shared.engine.backends import (
+    DEFINITIVE_FAILURES,
+    BackendStatus,
+    BackendUnavailable,
+    backend,
+)
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.jobs import JobRecord, JobState
+from shared.engine.jobs import ACTIVE, JobRecord, JobState
 from shared.engine.outputs import put_output
 from shared.engine.queue import task_url
 from shared.engine.settings import get_settings
@@ -29,7 +49,8 @@ from shared.engine.settings import get_settings
 log = logging.getLogger(__name__)
 
 CALLBACK_TARGET = "callback_gpu"
-FAILED_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
+SWEEP_BUDGET_S = 60.0
+SWEEP_CALL_TIMEOUT_S = 3.0
 
 
 def callback_token(job_id: str) -> str:
@@ -43,12 +64,18 @@ def callback_url(job_id: str) -> str:
 
 
 def dispatch(job_id: str, *, attempt: int = 0) -> str:
-    """Hand a PENDING job to its backend, once. Returns what happened, for the log."""
+    """Hand a PENDING job to its backend. Returns what happened, for the log.
+
+    A /run that fails may still have landed (RunPod takes no idempotency key): the job goes
+    back to PENDING and the task's retry submits again; `_record_run` then keeps exactly one
+    run, whichever reports first, and cancels the other.
+    """
     job = jobs.transition(
         job_id,
         from_states={JobState.PENDING},
         to_state=JobState.QUEUED,
         fields={"queued_at": clock.now()},
+        label="jobs.dispatch",
     )
     if job is None:
         return "already dispatched"
@@ -64,21 +91,67 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
         if attempt + 1 >= get_settings().dispatch_max_attempts:
             jobs.finish(job.id, state=JobState.FAILED, error="backend unavailable")
             return "failed: backend unavailable"
-        # Give the job back so the task's retry dispatches it.
-        jobs.transition(job.id, from_states={JobState.QUEUED}, to_state=JobState.PENDING)
+        # Give the job back so the task's retry dispatches it (unless a run of an earlier,
+        # ambiguous attempt has reported meanwhile and moved it on).
+        back = jobs.transition(
+            job.id,
+            from_states={JobState.QUEUED},
+            to_state=JobState.PENDING,
+            require=lambda j: j.backend_job_id is None,
+            label="jobs.dispatch",
+        )
+        if back is None:
+            return "dispatched by an earlier attempt"
         raise
-    jobs.update_fields(job.id, {"backend_job_id": backend_job_id})
+    kept = _record_run(job, backend_job_id)
+    if kept.backend_job_id != backend_job_id:
+        return f"extra run {backend_job_id} cancelled; the job runs as {kept.backend_job_id}"
     return f"dispatched as {backend_job_id}"
 
 
+def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:
+    """Record `backend_job_id` as the job's run unless another run was recorded first (or the
+    job has ended): then cancel this one. Returns the job as it now stands."""
+    recorded = jobs.transition(
+        job.id,
+        from_states=ACTIVE,
+        fields={"backend_job_id": backend_job_id},
+        require=lambda j: j.backend_job_id is None,
+        label="jobs.dispatch",
+    )
+    current = recorded or jobs.get(job.id)
+    if current.backend_job_id != backend_job_id:
+        _cancel_quietly(current, backend_job_id)
+    return current
+
+
+def _cancel_quietly(job: JobRecord, backend_job_id: str, timeout_s: float = 5.0) -> bool:
+    try:
+        backend(job.backend).cancel(
+            model=job.model, backend_job_id=backend_job_id, timeout_s=timeout_s
+        )
+    except AppError:
+        log.warning("could not cancel run %s of job %s at %s", backend_job_id, job.id, job.backend)
+        return False
+    return True
+
+
 def handle_callback(*, job_id: str, token: str, body: dict[str, Any]) -> JobRecord:
-    """Apply a backend's completion report (RunPod webhook shape)."""
+    """Apply a backend's completion report (RunPod webhook shape). A report from a run that
+    is not the job's recorded run is ignored (and that run cancelled); the first run to
+    report for a job whose dispatch never learnt its run id becomes the recorded one."""
     if not hmac.compare_digest(token.encode(), callback_token(job_id).encode()):
         raise AppError(ErrorKind.UNAUTHENTICATED, "bad callback token")
     job = jobs.get(job_id)
-    reported = body.get("id")
-    if job.backend_job_id and reported and str(reported) != job.backend_job_id:
-        raise AppError(ErrorKind.CONFLICT, "callback is for another backend job")
+    reported = str(body.get("id") or "")
+    if reported and job.backend_job_id != reported:
+        if job.backend_job_id is None and not job.terminal:
+            job = _record_run(job, reported)
+        elif job.backend_job_id != reported:
+            _cancel_quietly(job, reported)
+        if job.backend_job_id != reported:
+            log.warning("ignored a report of run %s for job %s", reported, job.id)
+            return job
     status = BackendStatus(
         status=str(body.get("status", "")), output=body.get("output"), error=body.get("error")
     )
@@ -97,7 +170,7 @@ def apply_status(job: JobRecord, status: BackendStatus) -> JobRecord:
         except ValueError as exc:
             return jobs.finish(job.id, state=JobState.FAILED, error=f"bad output: {exc}")
         return jobs.finish(job.id, state=JobState.COMPLETED, outputs=outputs)
-    if status.status in FAILED_STATUSES:
+    if status.status in DEFINITIVE_FAILURES:
         reason = _error_message(status.error) or status.status.lower().replace("_", " ")
         return jobs.finish(job.id, state=JobState.FAILED, error=str(reason)[:500])
     if status.status == "IN_PROGRESS" and job.state is JobState.QUEUED:
@@ -133,13 +206,18 @@ def _store_outputs(job: JobRecord, output: Any) -> list[str]:
     return [put_output(job_id=job.id, index=0, data=data, content_type="image/png")]
 
 
-def reconcile(job: JobRecord) -> JobRecord:
-    """Ask the backend where a dispatched job is (a lost webhook must not lose a job)."""
+def reconcile(job: JobRecord, *, timeout_s: float | None = None) -> JobRecord:
+    """Ask the backend where a dispatched job is (a lost webhook must not lose a job). A
+    backend that cannot be asked leaves the job as it is."""
     if job.terminal or not job.backend_job_id:
         return job
+    options = {} if timeout_s is None else {"timeout_s": timeout_s}
     try:
-        status = backend(job.backend).status(model=job.model, backend_job_id=job.backend_job_id)
-    except AppError:
+        status = backend(job.backend).status(
+            model=job.model, backend_job_id=job.backend_job_id, **options
+        )
+    except BackendUnavailable as exc:
+        log.info("job %s: %s", job.id, exc.message)
         return job
     return apply_status(job, status)
 
@@ -158,36 +236,61 @@ def reconcile_at_most_every(job: JobRecord, *, seconds: float) -> JobRecord:
     return reconcile(job)
 
 
-def sweep() -> dict[str, int]:
-    """Fail jobs past their timeout (after asking their backend), release their holds,
-    requeue grid jobs whose worker went silent or ran too long, queue grid jobs whose
-    quota day has reset, and return money from reservations whose request died."""
-    from shared.grid.jobs import release_quota_held
-    from shared.grid.work import sweep_grid
-
+def sweep(*, budget_s: float = SWEEP_BUDGET_S) -> dict[str, int]:
+    """Money first: return reservations whose request died, then fail jobs past their
+    timeout (after asking their backend) releasing their holds, then run each site's hook
+    (`shared.engine.sweeps`). Stops starting work when `budget_s` is spent; counts errors."""
+    deadline = time.monotonic() + budget_s
     now = clock.now()
-    grid = sweep_grid(now=now)  # grid claims are requeued, not failed, when they lapse
-    timed_out = settled_late = 0
+    counts = {"reservations": 0, "timed_out": 0, "settled_late": 0, "deferred": 0, "errors": 0}
+    try:
+        counts["reservations"] = ledger.expire_reservations()
+    except Exception:  # isolation boundary: logged with its traceback and counted
+        log.exception("sweep: returning stale reservations failed")
+        counts["errors"] += 1
+    unreachable: set[str] = set()  # backends that did not answer in this sweep
     for job in jobs.overdue(now=now):
-        if job.backend == "grid" and job.state in (JobState.CLAIMED, JobState.RUNNING):
+        if time.monotonic() >= deadline:
+            counts["deferred"] += 1
             continue
-        job = reconcile(job)
-        if job.terminal:
-            settled_late += 1
+        try:
+            outcome = _expire(job, deadline=deadline, unreachable=unreachable)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        except Exception:  # isolation boundary: logged with its traceback and counted
+            log.exception("sweep: job %s failed to expire", job.id)
+            counts["errors"] += 1
+    for name, hook in sweeps.registered().items():
+        if time.monotonic() >= deadline:
+            counts["deferred"] += 1
             continue
-        if job.backend_job_id:
-            try:
-                backend(job.backend).cancel(model=job.model, backend_job_id=job.backend_job_id)
-            except AppError:
-                log.warning("could not cancel %s at %s", job.id, job.backend)
-        jobs.finish(job.id, state=JobState.FAILED, error="timed out")
-        timed_out += 1
-    returned = ledger.expire_reservations()
-    released = release_quota_held(now=now)
-    return {
-        "timed_out": timed_out,
-        "settled_late": settled_late,
-        "reservations": returned,
-        "grid_requeued": grid["requeued"],
-        "grid_quota_released": released,
-    }
+        try:
+            counts.update({f"{name}_{k}": int(v) for k, v in hook(now).items()})
+        except Exception:  # isolation boundary: logged with its traceback and counted
+            log.exception("sweep: hook %s failed", name)
+            counts["errors"] += 1
+    return counts
+
+
+def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
+    """Settle one overdue job: its backend's definitive answer if it has one, else FAILED
+    ("timed out") with its hold released and its run cancelled."""
+    if job.backend == "grid" and job.state in (JobState.CLAIMED, JobState.RUNNING):
+        return "left_to_site"  # a worker's lapsed claim is the grid hook's to requeue
+    if job.backend_job_id and job.backend not in unreachable:
+        timeout = max(0.5, min(SWEEP_CALL_TIMEOUT_S, deadline - time.monotonic()))
+        try:
+            status = backend(job.backend).status(
+                model=job.model, backend_job_id=job.backend_job_id, timeout_s=timeout
+            )
+        except BackendUnavailable:
+            unreachable.add(job.backend)
+        else:
+            job = apply_status(job, status)
+            if job.terminal:
+                return "settled_late"
+        if job.backend not in unreachable and not _cancel_quietly(
+            job, job.backend_job_id, timeout_s=timeout
+        ):
+            unreachable.add(job.backend)
+    jobs.finish(job.id, state=JobState.FAILED, error="timed out")
+    return "timed_out"

@@ -31,7 +31,6 @@ def validate_key(key: str) -> str:
         raise AppError(
             ErrorKind.INVALID,
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            {"code": "INVALID_IDEMPOTENCY_KEY"},
         )
     return key
 

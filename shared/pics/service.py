@@ -2,30 +2,27 @@
 
 Rules of the site, in one place: tier prices (basic 1, pro 3, premium 5 credits, the same
 for every model), per-model/per-tier size limits, model defaults (z-image-turbo 8 steps,
-flux-schnell 4), and how the shared job states read in PicShapes' words. Entry points in
-functions/pics/ only parse, authorize, call these and render.
+flux-schnell 4). Request models, status words and renderers are in shared/pics/views.py;
+entry points in functions/pics/ only parse, authorize, call these and render through it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel
 
-from shared.engine import clock, jobs, ledger
+from shared.engine import jobs, ledger
 from shared.engine.backends import backend
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.identity import Account, Site
+from shared.engine.identity import Site
 from shared.engine.jobs import JobCreate, JobRecord, JobState
 from shared.engine.money import credits_to_micros, micros_to_whole_credits
-from shared.engine.outputs import signed_url
 from shared.engine.settings import get_settings
+from shared.pics.views import DEFAULT_MODEL, CreateJobRequest
 from shared.schemas.images import MAX_SEED, MIN_SIDE, ImageGenerationInput, ImageModel
 
-DEFAULT_MODEL = ImageModel.Z_IMAGE_TURBO
-DEFAULT_TIER = "basic"
 # A polled job asks its backend for news at most this often (per function instance).
 RECONCILE_EVERY_S = 2.0
 
@@ -57,15 +54,6 @@ _MAX_SIDE = {
 _MODELS = {
     ImageModel.Z_IMAGE_TURBO: ("Z-Image Turbo", "Fast, high-quality (8 steps)", 8),
     ImageModel.FLUX_SCHNELL: ("FLUX.1 Schnell", "Ultra-fast, excellent prompts (4 steps)", 4),
-}
-STATUS_WORDS = {
-    JobState.PENDING: "pending",
-    JobState.QUEUED: "pending",
-    JobState.CLAIMED: "claimed",
-    JobState.RUNNING: "processing",
-    JobState.COMPLETED: "completed",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "failed",
 }
 
 
@@ -116,20 +104,6 @@ def models() -> dict[str, Any]:
     return {"models": out, "default_model": str(DEFAULT_MODEL)}
 
 
-class CreateJobRequest(BaseModel):
-    """POST /api/v1/jobs. Unknown fields are ignored, as the document does not forbid them."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    prompt: StrictStr
-    negative_prompt: StrictStr | None = None
-    model: StrictStr = str(DEFAULT_MODEL)
-    tier: StrictStr = DEFAULT_TIER
-    width: StrictInt | None = None
-    height: StrictInt | None = None
-    seed: StrictInt | None = None
-
-
 def _invalid(code: str, message: str) -> AppError:
     return AppError(ErrorKind.INVALID, message, {"code": code})
 
@@ -170,7 +144,11 @@ def quote(request: CreateJobRequest) -> tuple[ImageGenerationInput, str, int]:
     return payload, request.tier, credits_to_micros(config.credits)
 
 
-def create_job(*, account_id: str, request: CreateJobRequest) -> JobRecord:
+def create_job(
+    *, account_id: str, request: CreateJobRequest, idempotency_key: str | None = None
+) -> JobRecord:
+    """Quote and submit. With an Idempotency-Key, a repeat of the same request answers with
+    the first job (one hold); the key with another request is a CONFLICT."""
     payload, tier, price = quote(request)
     try:
         return jobs.submit(
@@ -182,6 +160,8 @@ def create_job(*, account_id: str, request: CreateJobRequest) -> JobRecord:
                 input=payload.model_dump(mode="json"),
                 price_micros=price,
                 site_fields={"tier": tier},
+                idempotency_key=idempotency_key,
+                request_fingerprint=request.fingerprint(),
             )
         )
     except AppError as exc:
@@ -200,49 +180,6 @@ def create_job(*, account_id: str, request: CreateJobRequest) -> JobRecord:
 
 def credits(account_id: str) -> int:
     return micros_to_whole_credits(ledger.balance(account_id).available_micros)
-
-
-def result_url(job: JobRecord) -> str | None:
-    if job.state is not JobState.COMPLETED or not job.outputs or job.completed_at is None:
-        return None
-    expires = job.completed_at + dt.timedelta(seconds=get_settings().output_url_ttl_s)
-    return signed_url(job.outputs[0], expires_at=expires, now=clock.now())
-
-
-def render_job(job: JobRecord) -> dict[str, Any]:
-    data = job.input
-    body: dict[str, Any] = {
-        "id": job.id,
-        "status": STATUS_WORDS[job.state],
-        "prompt": data.get("prompt"),
-        "negative_prompt": data.get("negative_prompt") or None,
-        "model": job.model,
-        "tier": job.site_fields.get("tier"),
-        "width": data.get("width"),
-        "height": data.get("height"),
-        "steps": data.get("steps"),
-        "seed": data.get("seed"),
-        "result_url": result_url(job),
-        "error_msg": job.error if job.state in (JobState.FAILED, JobState.CANCELLED) else None,
-        "created_at": clock.iso(job.created_at),
-        "started_at": clock.iso(job.started_at),
-        "completed_at": clock.iso(job.completed_at),
-    }
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def profile(account: Account) -> dict[str, Any]:
-    body = {
-        "id": account.id,
-        "email": account.email,
-        "display_name": account.display_name,
-        "photo_url": account.photo_url,
-        "credits": credits(account.id),
-        "role": "admin" if account.is_admin else "user",
-        "created_at": clock.iso(account.created_at),
-        "last_login_at": clock.iso(account.last_login_at),
-    }
-    return {k: v for k, v in body.items() if v is not None}
 
 
 def get_job(job_id: str) -> JobRecord:

@@ -3,8 +3,8 @@
 import pytest
 
 from shared.engine.errors import AppError, ErrorKind
-from shared.pics import service as pics
-from shared.pics.service import CreateJobRequest, quote
+from shared.pics.service import quote
+from shared.pics.views import STATUS_WORDS, CreateJobRequest
 
 
 def test_defaults_are_z_image_turbo_basic_with_eight_steps() -> None:
@@ -65,8 +65,8 @@ def test_invalid_requests_name_their_code(fields: dict, code: str) -> None:
 def test_status_words_cover_every_state() -> None:
     from shared.engine.jobs import JobState
 
-    assert set(pics.STATUS_WORDS) == set(JobState)
-    assert set(pics.STATUS_WORDS.values()) <= {
+    assert set(STATUS_WORDS) == set(JobState)
+    assert set(STATUS_WORDS.values()) <= {
         "pending",
         "claimed",
         "processing",
