@@ -14,6 +14,7 @@ The job id is never derived from the key; the record maps key -> job id.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from shared.engine import clock
@@ -64,12 +65,24 @@ def create_writes(
     )
 
 
-def lookup(*, account_id: str, key: str, fingerprint: str | None) -> str | None:
+def lookup(
+    *, account_id: str, key: str, fingerprint: str | None, wait_s: float = 0.0
+) -> str | None:
     """The job id this key created, or None; raises CONFLICT when the key was used for a
-    request with another fingerprint."""
-    snap = _ref(account_id=account_id, key=key).get()
-    if not snap.exists:
-        return None
+    request with another fingerprint. With `wait_s`, a racing submit of the same key is
+    given that long to land its record; still none then is a CONFLICT (retry later)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        snap = _ref(account_id=account_id, key=key).get()
+        if snap.exists:
+            break
+        if not wait_s:
+            return None
+        if time.monotonic() > deadline:
+            raise AppError(
+                ErrorKind.CONFLICT, "a request with this idempotency key is in flight, retry"
+            )
+        time.sleep(0.05)
     data = snap.to_dict()
     if data.get("request_fingerprint") != fingerprint:
         raise AppError(

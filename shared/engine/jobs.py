@@ -22,7 +22,6 @@ What can never happen:
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
@@ -210,7 +209,7 @@ def _create(
         except CONFLICTS:
             # Another submit holds this reservation: the same key racing us, or (no key) a
             # job id someone else is creating right now.
-            return (_await_replay(create), False) if key else None
+            return (_replay(create, wait=True), False) if key else None
     batch = db().batch()
     batch.create(
         _ref(job_id),
@@ -257,29 +256,17 @@ def _create(
     return record, True
 
 
-def _replay(create: JobCreate) -> JobRecord | None:
-    """The first job of this idempotency key, or None; CONFLICT if the key was reused."""
+def _replay(create: JobCreate, *, wait: bool = False) -> JobRecord | None:
+    """The first job of this idempotency key (waiting for a racing submit to land it when
+    `wait`), or None; CONFLICT if the key was used with another request."""
     assert create.idempotency_key is not None
     job_id = idempotency.lookup(
         account_id=create.account_id,
         key=create.idempotency_key,
         fingerprint=create.request_fingerprint,
+        wait_s=REPLAY_WAIT_S if wait else 0.0,
     )
     return get(job_id) if job_id else None
-
-
-def _await_replay(create: JobCreate) -> JobRecord:
-    """Wait briefly for a racing submit of the same key to land its job."""
-    deadline = time.monotonic() + REPLAY_WAIT_S
-    while True:
-        replayed = _replay(create)
-        if replayed is not None:
-            return replayed
-        if time.monotonic() > deadline:
-            raise AppError(
-                ErrorKind.CONFLICT, "a request with this idempotency key is in flight, retry"
-            )
-        time.sleep(0.05)
 
 
 def transition(
