@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,9 +34,19 @@ from typing import Any
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-from shared.engine.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
+from shared.engine.store import (
+    ACCOUNTS,
+    CONFLICTS,
+    LEDGER,
+    RESERVATIONS,
+    SHARDS,
+    commit,
+    db,
+    increment,
+)
 
 RESERVE_DEADLINE_S = 5.0
+DEBIT_WAIT_S = 2.0  # how long a debit waits for the same debit in flight elsewhere
 STALE_RESERVATION = dt.timedelta(minutes=2)
 
 
@@ -95,6 +106,7 @@ def _entry(
     held_delta: int,
     job_id: str | None = None,
     memo: str = "",
+    attempt: str = "",
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -105,6 +117,8 @@ def _entry(
         "balance_delta_micros": balance_delta,
         "held_delta_micros": held_delta,
         "memo": memo,
+        # Which attempt wrote the entry: a commit whose response was lost recognises its own.
+        "attempt": attempt,
         "created_at": clock.now(),
     }
 
@@ -133,13 +147,29 @@ def balance(account_id: str) -> Balance:
 
 def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "") -> bool:
     """Add money. Returns False when this entry was already applied (nothing changes)."""
+    attempt = uuid.uuid4().hex
     batch = db().batch()
-    credit_writes(batch, account_id=account_id, kind=kind, ref=ref, micros=micros, memo=memo)
+    credit_writes(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        micros=micros,
+        memo=memo,
+        attempt=attempt,
+    )
     try:
-        batch.commit()
+        commit(batch, label="ledger.credit")
     except CONFLICTS:
-        return False
+        return _written_by(entry_id(kind, ref), attempt)
     return True
+
+
+def _written_by(eid: str, attempt: str) -> bool:
+    """After a conflicting commit: did *this* attempt write entry `eid` (a landed commit
+    whose response was lost), rather than an earlier delivery of the same cause?"""
+    snap = db().collection(LEDGER).document(eid).get()
+    return snap.exists and (snap.to_dict() or {}).get("attempt") == attempt
 
 
 def credit_writes(
@@ -151,6 +181,7 @@ def credit_writes(
     micros: int,
     memo: str = "",
     job_id: str | None = None,
+    attempt: str = "",
 ) -> None:
     """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
     with the job's settlement)."""
@@ -169,6 +200,7 @@ def credit_writes(
             held_delta=0,
             job_id=job_id,
             memo=memo,
+            attempt=attempt,
         ),
     )
     batch.set(
@@ -182,21 +214,34 @@ def debit(
     *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
 ) -> bool:
     """Take money out (a payout, a refund): reserve it, then one batch writes the entry
-    and the balance. Raises INSUFFICIENT_FUNDS; returns False if already applied.
-    `extra(batch)` may add writes that must land with the debit."""
+    and the balance. Raises INSUFFICIENT_FUNDS; returns False only when the entry exists
+    (already applied). The same debit in flight elsewhere raises CONFLICT (retry); one
+    left by a crashed attempt (a reservation older than STALE_RESERVATION) is undone and
+    this debit goes ahead. `extra(batch)` may add writes that must land with the debit."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "debit amount must be positive")
     eid = entry_id(kind, ref)
-    if db().collection(LEDGER).document(eid).get().exists:
-        return False
-    try:
-        shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
-    except CONFLICTS:
-        return False  # the same debit is being applied concurrently
-    from google.cloud import firestore
-
+    deadline = time.monotonic() + DEBIT_WAIT_S
+    while True:
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        try:
+            shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
+            break
+        except CONFLICTS:
+            pass  # a reservation with this id exists: in flight, or left by a crash
+        if _clear_stale_reservation(eid):
+            continue
+        if time.monotonic() > deadline:
+            raise AppError(
+                ErrorKind.CONFLICT,
+                "this payment is being applied by another request; retry",
+                {"code": "debit_in_progress"},
+            )
+        time.sleep(0.05)
+    attempt = uuid.uuid4().hex
     batch = db().batch()
-    batch.delete(_reservation_ref(eid), option=firestore.Client.write_option(exists=True))
+    batch.delete(_reservation_ref(eid), option=_exists())
     batch.create(
         db().collection(LEDGER).document(eid),
         _entry(
@@ -207,17 +252,50 @@ def debit(
             balance_delta=-micros,
             held_delta=0,
             memo=memo,
+            attempt=attempt,
         ),
     )
     batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
         extra(batch)
     try:
-        batch.commit()
+        commit(batch, label="ledger.debit")
     except CONFLICTS:
+        if _written_by(eid, attempt):
+            return True
+        # Our reservation was taken back (it went stale) or the entry exists: give the
+        # reservation back if it is still ours to give; then report the entry's state.
         undo_reservation(account_id=account_id, reservation_id=eid, shard=shard, micros=micros)
-        return False
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        raise AppError(
+            ErrorKind.CONFLICT, "the debit was interrupted; retry", {"code": "debit_in_progress"}
+        ) from None
     return True
+
+
+def _clear_stale_reservation(reservation_id: str) -> bool:
+    """Undo reservation `reservation_id` if a crashed attempt left it (older than
+    STALE_RESERVATION). True when it is gone (undone here or meanwhile)."""
+    snap = _reservation_ref(reservation_id).get()
+    if not snap.exists:
+        return True
+    data = snap.to_dict() or {}
+    if data["created_at"] > clock.now() - STALE_RESERVATION:
+        return False
+    undo_reservation(
+        account_id=data["account_id"],
+        reservation_id=reservation_id,
+        shard=int(data["shard"]),
+        micros=int(data["micros"]),
+    )
+    return True
+
+
+def _exists() -> Any:
+    from google.cloud import firestore
+
+    return firestore.Client.write_option(exists=True)
 
 
 def house_debit_writes(
@@ -264,14 +342,31 @@ def _reservation_ref(reservation_id: str) -> Any:
 
 
 def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
+    """Reserve on one shard. Raises CONFLICTS when a reservation `reservation_id` exists
+    (another attempt's); False when the shard could not cover it (undone)."""
+    attempt = uuid.uuid4().hex
     batch = db().batch()
     batch.create(
         _reservation_ref(reservation_id),
-        {"account_id": account_id, "shard": shard, "micros": micros, "created_at": clock.now()},
+        {
+            "account_id": account_id,
+            "shard": shard,
+            "micros": micros,
+            "attempt": attempt,
+            "created_at": clock.now(),
+        },
     )
     batch.set(_shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
-    results = batch.commit()
-    left = int(results[1].transform_results[0].integer_value)
+    try:
+        results = commit(batch, label="ledger.reserve")
+        left = int(results[1].transform_results[0].integer_value)
+    except CONFLICTS:
+        snap = _reservation_ref(reservation_id).get()
+        if not (snap.exists and (snap.to_dict() or {}).get("attempt") == attempt):
+            raise
+        # Our reservation landed but its answer was lost: it is covered if the shard, read
+        # now, is not below zero (every reservation on it, ours included, is subtracted).
+        left = read_shards(account_id)[shard]["available_micros"]
     if left >= 0:
         return True
     undo_reservation(
@@ -282,15 +377,11 @@ def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) 
 
 def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
     """Give a reservation's money back. A no-op when it was already spent or undone."""
-    from google.cloud import firestore
-
     batch = db().batch()
-    batch.delete(
-        _reservation_ref(reservation_id), option=firestore.Client.write_option(exists=True)
-    )
+    batch.delete(_reservation_ref(reservation_id), option=_exists())
     batch.set(_shard_ref(account_id, shard), {"available_micros": increment(micros)}, merge=True)
     try:
-        batch.commit()
+        commit(batch, label="ledger.unreserve")
     except CONFLICTS:
         return False
     return True

@@ -5,9 +5,9 @@ code (uppercase letters and digits without look-alikes); codes are case-insensit
 referred account is bound to one affiliate, once: the first binding (bind-code, or the
 `affiliateCode` of a checkout or x402 purchase) wins, and nobody refers themself. For 365
 days after binding, every settled top-up of the referred account pays the affiliate 10%
-(1000 bps, integer floor of the micros) into the affiliate ledger account
-`affiliate:<account id>`, apart from their spending balance, available at once. A refund or
-lost dispute of the top-up takes back the same share of its commission (commission x taken
+(1000 bps, integer floor of the micros) into the affiliate's earnings account
+`ledger.earnings_account(<account id>)`, apart from their spending balance, available at
+once. A refund or lost dispute of the top-up takes back the same share of its commission (commission x taken
 / deposit) from what the affiliate has available; what was already paid out is recorded on
 the commission as `unrecovered_micros`. An affiliate may request a
 payout of everything available once they are active, have a payout address, have at least
@@ -58,7 +58,6 @@ from shared.media.affiliates.models import (
     Profile,
     Reason,
     Status,
-    ledger_account,
 )
 from shared.media.affiliates.payouts import (
     dashboard,
@@ -113,7 +112,6 @@ __all__ = [
     "find_profile",
     "get_profile",
     "landing_url",
-    "ledger_account",
     "list_commissions",
     "list_payout_requests",
     "list_payouts",

@@ -1,7 +1,7 @@
 """Commissions on referred top-ups, and taking them back after a refund or dispute.
 
 Invariants: a top-up pays commission at most once: its ledger credit `commission:<top-up
-ref>` on `affiliate:<id>` and the record `affiliates/<id>/commissions/<top-up ref>` are
+ref>` on `ledger.earnings_account(<id>)` and the record `affiliates/<id>/commissions/<top-up ref>` are
 create()s added to the top-up's own batch, whose `topup:<ref>` create already makes it
 exactly-once, and the profile's `commission_count` / `earned_micros` move in that batch; it
 is COMMISSION_RATE_BPS of the deposit, integer floor, and only inside the binding's window.
@@ -23,7 +23,6 @@ from shared.media.affiliates.models import (
     COMMISSIONS,
     Binding,
     Commission,
-    ledger_account,
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
 from shared.media.recoveries import recover
@@ -45,7 +44,7 @@ def commission_writes(
     affiliate = binding.affiliate_account_id
     ledger.credit_writes(
         batch,
-        account_id=ledger_account(affiliate),
+        account_id=ledger.earnings_account(affiliate),
         kind=EntryKind.COMMISSION,
         ref=topup_ref,
         micros=commission,
@@ -95,7 +94,7 @@ def clawback(
         batch.set(profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
 
     return recover(
-        account_id=ledger_account(affiliate),
+        account_id=ledger.earnings_account(affiliate),
         record=record,
         kind=kind,
         ref=f"{ref}:commission",
