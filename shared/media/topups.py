@@ -159,7 +159,7 @@ def settlement_from(provider: Provider, external_id: str, data: dict[str, Any]) 
         external_id=external_id,
         package_code=str(data.get("package_code", "")),
         deposit_cents=int(data.get("credited_cents", 0)),
-        balance_micros=ledger.balance(data["account_id"]).balance_micros,
+        balance_micros=ledger.balance(data["account_id"]).available_micros,
     )
 
 

@@ -79,7 +79,7 @@ def _body(record: dict[str, Any], account_id: str) -> dict[str, Any]:
         "network": record.get("network"),
         "depositUsdCents": cents,
         "creditedUsdMicros": cents * MICROS_PER_CENT,
-        "currentBalanceUsdMicros": ledger.balance(account_id).balance_micros,
+        "currentBalanceUsdMicros": ledger.balance(account_id).available_micros,
     }
 
 
