@@ -63,6 +63,7 @@ class EntryKind(StrEnum):
     CHARGEBACK = "chargeback"  # a disputed top-up taken back
     COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
     EXPENSE = "expense"  # the platform paying out of its own pocket (grid worker earnings)
+    REINSTATEMENT = "reinstatement"  # a won dispute gives back what its chargeback took
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.
@@ -182,9 +183,9 @@ def credit_writes(
     memo: str = "",
     job_id: str | None = None,
     attempt: str = "",
-) -> None:
+) -> int:
     """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
-    with the job's settlement)."""
+    with the job's settlement). Returns the shard credited."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "credit amount must be positive")
     eid = entry_id(kind, ref)
@@ -206,6 +207,34 @@ def credit_writes(
     batch.set(
         _shard_ref(account_id, shard),
         {"balance_micros": increment(micros), "available_micros": increment(micros)},
+        merge=True,
+    )
+    return shard
+
+
+def covered_debit_writes(
+    batch: Any, *, account_id: str, kind: EntryKind, ref: str, micros: int, shard: int, memo: str
+) -> None:
+    """A debit paid out of a credit of at least `micros` that the same batch writes to
+    `shard` (e.g. a refund that arrived before the top-up it refunds, applied with it), so
+    it needs no reservation: the batch as a whole never lowers what the shard had."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
+    batch.create(
+        db().collection(LEDGER).document(entry_id(kind, ref)),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=-micros,
+            held_delta=0,
+            memo=memo,
+        ),
+    )
+    batch.set(
+        _shard_ref(account_id, shard),
+        {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
         merge=True,
     )
 

@@ -93,8 +93,17 @@ def test_two_accounts_may_use_the_same_grant_ref(stack) -> None:
         relay(stack, "account", "create", "--email", email)
     granted = [
         relay(
-            stack, "credits", "grant", "--email", email, "--micros", "30000",
-            "--reason", "launch", "--ref", "LAUNCH-2024",
+            stack,
+            "credits",
+            "grant",
+            "--email",
+            email,
+            "--micros",
+            "30000",
+            "--reason",
+            "launch",
+            "--ref",
+            "LAUNCH-2024",
         )
         for email in emails
     ]
