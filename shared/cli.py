@@ -23,6 +23,8 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(ledger_app, name="ledger")
 affiliates_app = typer.Typer(no_args_is_help=True, help="Killa Tamata affiliate payouts.")
 app.add_typer(affiliates_app, name="affiliates")
+x402_app = typer.Typer(no_args_is_help=True, help="x402 purchases.")
+app.add_typer(x402_app, name="x402")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
@@ -172,6 +174,15 @@ def affiliates_pay(
             "reference": paid.reference,
         }
     )
+
+
+@x402_app.command("reconcile")
+def x402_reconcile() -> None:
+    """Credit settled-but-uncredited x402 purchases (once) and list the ones whose
+    settlement is unknown, for an operator to check on chain."""
+    from shared.media import x402_purchase
+
+    _print(x402_purchase.reconcile())
 
 
 if __name__ == "__main__":

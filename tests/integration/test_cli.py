@@ -123,3 +123,59 @@ def test_a_grant_needs_a_reason(stack) -> None:
     )
     assert result.returncode != 0 and "--reason" in result.stderr
     assert ledger.balance(identity.account_id_for_email(email)).balance_micros == 0
+
+
+def test_x402_reconcile_credits_a_settled_purchase_once_and_lists_unknown_ones(stack) -> None:
+    from shared.engine import clock
+    from shared.engine.store import db
+
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    account_id = relay(stack, "account", "create", "--email", email)["uid"]
+    settled, unknown = uuid.uuid4().hex, uuid.uuid4().hex
+    common = {
+        "provider": "x402",
+        "account_id": account_id,
+        "package_code": "usd_300",
+        "price_cents": 300,
+        "credited_cents": 0,
+        "created_at": clock.now(),
+        "network": "eip155:84532",
+        "payer": "0x" + "ab" * 20,
+    }
+    # Settled by the facilitator, then the request died before the credit landed.
+    db().collection("topups").document(f"x402:{settled}").create(
+        {
+            **common,
+            "external_id": settled,
+            "status": "paid",
+            "nonce": "0x01",
+            "transaction": "0xfeed",
+            "response_header": "e30=",
+        }
+    )
+    # The facilitator was lost mid-way: only the chain can tell.
+    db().collection("topups").document(f"x402:{unknown}").create(
+        {**common, "external_id": unknown, "status": "unknown", "nonce": "0x02"}
+    )
+    first = relay(stack, "x402", "reconcile")
+    second = relay(stack, "x402", "reconcile")
+    assert first["credited"] >= 1
+    assert ledger.balance(account_id).balance_micros == 3_000_000
+    assert [e["kind"] for e in ledger.entries(account_id)] == ["topup"]
+    record = db().collection("topups").document(f"x402:{settled}").get().to_dict()
+    assert record["status"] == "settled" and record["transaction"] == "0xfeed"
+    for result in (first, second):
+        listed = [p for p in result["needs_operator"] if p["paymentId"] == unknown]
+        assert listed == [
+            {
+                "paymentId": unknown,
+                "accountId": account_id,
+                "status": "unknown",
+                "usdCents": 300,
+                "network": "eip155:84532",
+                "payer": "0x" + "ab" * 20,
+                "nonce": "0x02",
+                "transaction": None,
+            }
+        ]
+    assert relay(stack, "ledger", "check", "--email", email)["ok"] is True
