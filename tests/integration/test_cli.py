@@ -15,6 +15,7 @@ from shared.engine import identity, ledger
 from tests.helpers import site_url
 
 RELAY = Path(sys.executable).parent / "relay"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout's code, not the venv's install
 
 
 def relay(stack, *args: str, ok: bool = True) -> dict:
@@ -23,7 +24,7 @@ def relay(stack, *args: str, ok: bool = True) -> dict:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **stack.env},
+        env={**os.environ, **stack.env, "PYTHONPATH": str(ROOT)},
     )
     assert (result.returncode == 0) is ok, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -119,7 +120,7 @@ def test_a_grant_needs_a_reason(stack) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **stack.env},
+        env={**os.environ, **stack.env, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode != 0 and "--reason" in result.stderr
     assert ledger.balance(identity.account_id_for_email(email)).balance_micros == 0

@@ -24,6 +24,7 @@ from shared.media import affiliates, topups
 from tests.helpers import auth, site_url
 
 RELAY = Path(sys.executable).parent / "relay"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout's code, not the venv's install
 API = "/api/v1/affiliates"
 
 
@@ -80,7 +81,7 @@ def _relay(stack: Any, *args: str, ok: bool = True) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **stack.env},
+        env={**os.environ, **stack.env, "PYTHONPATH": str(ROOT)},
     )
     assert (result.returncode == 0) is ok, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
