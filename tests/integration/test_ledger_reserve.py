@@ -170,4 +170,3 @@ def test_the_house_may_go_below_zero_and_still_audits(stack: object) -> None:
     result = audit.check(ledger.PLATFORM_ACCOUNT)
     assert not any("negative" in p for p in result["problems"]), result
     assert not any("balance" in p for p in result["problems"]), result
-
