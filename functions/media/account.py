@@ -57,10 +57,12 @@ def revoke_key(request: flask.Request) -> flask.Response:
 def get_balance(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     money = ledger.balance(caller.account_id)
+    # The balance a user sees is what they can spend: holds of running jobs on any site
+    # are already taken out (heldUsdMicros says how much is held).
     return json_response(
         {
             "currency": "usd",
-            "balanceUsdMicros": money.balance_micros,
+            "balanceUsdMicros": money.available_micros,
             "availableUsdMicros": money.available_micros,
             "heldUsdMicros": money.held_micros,
         }

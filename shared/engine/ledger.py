@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,9 +34,19 @@ from typing import Any
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-from shared.engine.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
+from shared.engine.store import (
+    ACCOUNTS,
+    CONFLICTS,
+    LEDGER,
+    RESERVATIONS,
+    SHARDS,
+    commit,
+    db,
+    increment,
+)
 
 RESERVE_DEADLINE_S = 5.0
+DEBIT_WAIT_S = 2.0  # how long a debit waits for the same debit in flight elsewhere
 STALE_RESERVATION = dt.timedelta(minutes=2)
 
 
@@ -52,6 +63,7 @@ class EntryKind(StrEnum):
     CHARGEBACK = "chargeback"  # a disputed top-up taken back
     COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
     EXPENSE = "expense"  # the platform paying out of its own pocket (grid worker earnings)
+    REINSTATEMENT = "reinstatement"  # a won dispute gives back what its chargeback took
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.
@@ -95,6 +107,7 @@ def _entry(
     held_delta: int,
     job_id: str | None = None,
     memo: str = "",
+    attempt: str = "",
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -105,6 +118,8 @@ def _entry(
         "balance_delta_micros": balance_delta,
         "held_delta_micros": held_delta,
         "memo": memo,
+        # Which attempt wrote the entry: a commit whose response was lost recognises its own.
+        "attempt": attempt,
         "created_at": clock.now(),
     }
 
@@ -133,13 +148,29 @@ def balance(account_id: str) -> Balance:
 
 def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "") -> bool:
     """Add money. Returns False when this entry was already applied (nothing changes)."""
+    attempt = uuid.uuid4().hex
     batch = db().batch()
-    credit_writes(batch, account_id=account_id, kind=kind, ref=ref, micros=micros, memo=memo)
+    credit_writes(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        micros=micros,
+        memo=memo,
+        attempt=attempt,
+    )
     try:
-        batch.commit()
+        commit(batch, label="ledger.credit")
     except CONFLICTS:
-        return False
+        return _written_by(entry_id(kind, ref), attempt)
     return True
+
+
+def _written_by(eid: str, attempt: str) -> bool:
+    """After a conflicting commit: did *this* attempt write entry `eid` (a landed commit
+    whose response was lost), rather than an earlier delivery of the same cause?"""
+    snap = db().collection(LEDGER).document(eid).get()
+    return snap.exists and (snap.to_dict() or {}).get("attempt") == attempt
 
 
 def credit_writes(
@@ -151,9 +182,10 @@ def credit_writes(
     micros: int,
     memo: str = "",
     job_id: str | None = None,
-) -> None:
+    attempt: str = "",
+) -> int:
     """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
-    with the job's settlement)."""
+    with the job's settlement). Returns the shard credited."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "credit amount must be positive")
     eid = entry_id(kind, ref)
@@ -169,6 +201,7 @@ def credit_writes(
             held_delta=0,
             job_id=job_id,
             memo=memo,
+            attempt=attempt,
         ),
     )
     batch.set(
@@ -176,29 +209,19 @@ def credit_writes(
         {"balance_micros": increment(micros), "available_micros": increment(micros)},
         merge=True,
     )
+    return shard
 
 
-def debit(
-    *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
-) -> bool:
-    """Take money out (a payout, a refund): reserve it, then one batch writes the entry
-    and the balance. Raises INSUFFICIENT_FUNDS; returns False if already applied.
-    `extra(batch)` may add writes that must land with the debit."""
+def covered_debit_writes(
+    batch: Any, *, account_id: str, kind: EntryKind, ref: str, micros: int, shard: int, memo: str
+) -> None:
+    """A debit paid out of a credit of at least `micros` that the same batch writes to
+    `shard` (e.g. a refund that arrived before the top-up it refunds, applied with it), so
+    it needs no reservation: the batch as a whole never lowers what the shard had."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "debit amount must be positive")
-    eid = entry_id(kind, ref)
-    if db().collection(LEDGER).document(eid).get().exists:
-        return False
-    try:
-        shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
-    except CONFLICTS:
-        return False  # the same debit is being applied concurrently
-    from google.cloud import firestore
-
-    batch = db().batch()
-    batch.delete(_reservation_ref(eid), option=firestore.Client.write_option(exists=True))
     batch.create(
-        db().collection(LEDGER).document(eid),
+        db().collection(LEDGER).document(entry_id(kind, ref)),
         _entry(
             account_id=account_id,
             kind=kind,
@@ -209,15 +232,99 @@ def debit(
             memo=memo,
         ),
     )
+    batch.set(
+        _shard_ref(account_id, shard),
+        {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
+        merge=True,
+    )
+
+
+def debit(
+    *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
+) -> bool:
+    """Take money out (a payout, a refund): reserve it, then one batch writes the entry
+    and the balance. Raises INSUFFICIENT_FUNDS; returns False only when the entry exists
+    (already applied). The same debit in flight elsewhere raises CONFLICT (retry); one
+    left by a crashed attempt (a reservation older than STALE_RESERVATION) is undone and
+    this debit goes ahead. `extra(batch)` may add writes that must land with the debit."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
+    eid = entry_id(kind, ref)
+    deadline = time.monotonic() + DEBIT_WAIT_S
+    while True:
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        try:
+            shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
+            break
+        except CONFLICTS:
+            pass  # a reservation with this id exists: in flight, or left by a crash
+        if _clear_stale_reservation(eid):
+            continue
+        if time.monotonic() > deadline:
+            raise AppError(
+                ErrorKind.CONFLICT,
+                "this payment is being applied by another request; retry",
+                {"code": "debit_in_progress"},
+            )
+        time.sleep(0.05)
+    attempt = uuid.uuid4().hex
+    batch = db().batch()
+    batch.delete(_reservation_ref(eid), option=_exists())
+    batch.create(
+        db().collection(LEDGER).document(eid),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=-micros,
+            held_delta=0,
+            memo=memo,
+            attempt=attempt,
+        ),
+    )
     batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
         extra(batch)
     try:
-        batch.commit()
+        commit(batch, label="ledger.debit")
     except CONFLICTS:
+        if _written_by(eid, attempt):
+            return True
+        # Our reservation was taken back (it went stale) or the entry exists: give the
+        # reservation back if it is still ours to give; then report the entry's state.
         undo_reservation(account_id=account_id, reservation_id=eid, shard=shard, micros=micros)
-        return False
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        raise AppError(
+            ErrorKind.CONFLICT, "the debit was interrupted; retry", {"code": "debit_in_progress"}
+        ) from None
     return True
+
+
+def _clear_stale_reservation(reservation_id: str) -> bool:
+    """Undo reservation `reservation_id` if a crashed attempt left it (older than
+    STALE_RESERVATION). True when it is gone (undone here or meanwhile)."""
+    snap = _reservation_ref(reservation_id).get()
+    if not snap.exists:
+        return True
+    data = snap.to_dict() or {}
+    if data["created_at"] > clock.now() - STALE_RESERVATION:
+        return False
+    undo_reservation(
+        account_id=data["account_id"],
+        reservation_id=reservation_id,
+        shard=int(data["shard"]),
+        micros=int(data["micros"]),
+    )
+    return True
+
+
+def _exists() -> Any:
+    from google.cloud import firestore
+
+    return firestore.Client.write_option(exists=True)
 
 
 def house_debit_writes(
@@ -264,14 +371,31 @@ def _reservation_ref(reservation_id: str) -> Any:
 
 
 def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
+    """Reserve on one shard. Raises CONFLICTS when a reservation `reservation_id` exists
+    (another attempt's); False when the shard could not cover it (undone)."""
+    attempt = uuid.uuid4().hex
     batch = db().batch()
     batch.create(
         _reservation_ref(reservation_id),
-        {"account_id": account_id, "shard": shard, "micros": micros, "created_at": clock.now()},
+        {
+            "account_id": account_id,
+            "shard": shard,
+            "micros": micros,
+            "attempt": attempt,
+            "created_at": clock.now(),
+        },
     )
     batch.set(_shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
-    results = batch.commit()
-    left = int(results[1].transform_results[0].integer_value)
+    try:
+        results = commit(batch, label="ledger.reserve")
+        left = int(results[1].transform_results[0].integer_value)
+    except CONFLICTS:
+        snap = _reservation_ref(reservation_id).get()
+        if not (snap.exists and (snap.to_dict() or {}).get("attempt") == attempt):
+            raise
+        # Our reservation landed but its answer was lost: it is covered if the shard, read
+        # now, is not below zero (every reservation on it, ours included, is subtracted).
+        left = read_shards(account_id)[shard]["available_micros"]
     if left >= 0:
         return True
     undo_reservation(
@@ -282,15 +406,11 @@ def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) 
 
 def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
     """Give a reservation's money back. A no-op when it was already spent or undone."""
-    from google.cloud import firestore
-
     batch = db().batch()
-    batch.delete(
-        _reservation_ref(reservation_id), option=firestore.Client.write_option(exists=True)
-    )
+    batch.delete(_reservation_ref(reservation_id), option=_exists())
     batch.set(_shard_ref(account_id, shard), {"available_micros": increment(micros)}, merge=True)
     try:
-        batch.commit()
+        commit(batch, label="ledger.unreserve")
     except CONFLICTS:
         return False
     return True

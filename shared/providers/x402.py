@@ -164,6 +164,17 @@ def payment_required_header(
     return encode_payment_required_header(answer)
 
 
+def payment_reference(header_value: str) -> dict[str, str]:
+    """What identifies the payment on chain before it settles: network, payer and the
+    EIP-3009 authorization nonce (kept on the purchase record for reconciliation)."""
+    parsed = _parse(header_value)
+    return {
+        "network": str(parsed.payload.accepted.network),
+        "payer": parsed.authorization.from_address,
+        "nonce": parsed.authorization.nonce,
+    }
+
+
 def verify_and_settle(
     *, header_value: str, usd_cents: int, resource_url: str, description: str
 ) -> Settlement:
