@@ -120,17 +120,17 @@ def logged(
                 severity,
                 "%s %s %s",
                 request.method,
-                request.path,
+                request.script_root + request.path,
                 response.status_code,
                 extra={
                     "fields": {
                         "method": request.method,
-                        "path": request.path,
+                        "path": request.script_root + request.path,
                         "status": response.status_code,
                         "latency_ms": latency_ms,
                         "httpRequest": {
                             "requestMethod": request.method,
-                            "requestUrl": request.path,
+                            "requestUrl": request.script_root + request.path,
                             "status": response.status_code,
                             "latency": f"{latency_ms / 1000:.4f}s",
                         },

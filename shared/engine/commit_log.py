@@ -1,10 +1,10 @@
 """Log lines for what a committed batch did to money and jobs, read from the batch itself.
 
-`store.commit(batch, label=...)` calls `observe` after the batch landed. It logs one line
-per ledger entry the batch wrote (`ledger/<kind>:<ref>`: kind, account, deltas) and one
-per job state change (`jobs/<id>` with a `state` field), each with the commit's label.
-It only reads the batch's write protobufs: it never writes, never reads Firestore, and a
-value it cannot decode (a timestamp, a map) is left out of the line rather than guessed.
+`store.commit(batch, label=...)` calls `observe` with a batch's writes once it landed. It
+logs one line per ledger entry written (`ledger/<kind>:<ref>`: kind, account, deltas) and
+one per job state change (`jobs/<id>` with a `state` field), each with the commit's label.
+It only reads the write protobufs: it never writes, never reads Firestore, and a value it
+cannot decode (a timestamp, a map) is left out of the line rather than guessed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.engine import logs
-from shared.engine.store import JOBS, LEDGER, on_commit
+from shared.engine.store import JOBS, LEDGER, Committed, on_commit
 
 _SCALARS = ("string_value", "integer_value", "boolean_value", "null_value")
 LEDGER_FIELDS = ("kind", "ref", "account_id", "job_id", "balance_delta_micros", "held_delta_micros")
@@ -38,8 +38,8 @@ def _updated_document(write: Any) -> tuple[str, str, dict[str, Any]] | None:
     return path[0], path[1], {k: v for k, v in fields.items() if v is not None}
 
 
-def observe(batch: Any, label: str) -> None:
-    for write in getattr(batch, "_write_pbs", ()):
+def observe(committed: Committed, label: str) -> None:
+    for write in committed.writes:
         document = _updated_document(write)
         if document is None:
             continue

@@ -25,7 +25,7 @@ import re
 import secrets
 import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 TRACE_KEY = "logging.googleapis.com/trace"
@@ -116,12 +116,30 @@ def trace_headers() -> dict[str, str]:
 # --- formatting ---------------------------------------------------------------------------
 
 
+def _remember_context(
+    factory: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    """Records keep the context they were made in, whenever and wherever they are formatted."""
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.relay_context = _context.get()
+        return record
+
+    make.relay_context = True  # type: ignore[attr-defined]
+    return make
+
+
+if not getattr(logging.getLogRecordFactory(), "relay_context", False):
+    logging.setLogRecordFactory(_remember_context(logging.getLogRecordFactory()))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, Cloud Logging's special fields included. A record's
     `fields` (logging's `extra={"fields": {...}}`) are added, overriding the context."""
 
     def format(self, record: logging.LogRecord) -> str:
-        context = _context.get()
+        context = getattr(record, "relay_context", None) or _context.get()
         line: dict[str, Any] = {
             "severity": record.levelname,
             "message": record.getMessage(),
