@@ -100,7 +100,8 @@ def test_a_malformed_number_is_refused_at_start(monkeypatch: pytest.MonkeyPatch)
 
 def _clear_stack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unset the stack's variables; monkeypatch restores them (or unsets what the file set)."""
-    for name in (*EXPORTED_FROM_FILE, "RELAY_ENV", "RELAY_ENV_FILE", "RELAY_PROJECT_ID"):
+    stack = ("RELAY_ENV", "RELAY_ENV_FILE", "RELAY_PROJECT_ID", "RELAY_RUNPOD_ENDPOINTS")
+    for name in (*EXPORTED_FROM_FILE, *stack):
         monkeypatch.setenv(name, "recorded")
         monkeypatch.delenv(name)
 
