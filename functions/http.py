@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
+from shared.engine import logs
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 
 log = logging.getLogger("relay.http")
 
@@ -97,4 +100,43 @@ def entry_point(
             log.exception("unhandled error on %s %s", request.method, request.path)
             return render(AppError(ErrorKind.INTERNAL, "Internal error"))
 
-    return handle
+    return logged(handle)
+
+
+def logged(
+    handle: Callable[[flask.Request], flask.Response],
+) -> Callable[[flask.Request], flask.Response]:
+    """One log line per request, in the request's trace, and its id in `X-Request-Id`. The
+    line names method, path (never the query), status and latency: no headers, no body."""
+
+    def observed(request: flask.Request) -> flask.Response:
+        started = time.monotonic()
+        with logs.request_context(request.headers, project=get_settings().project_id) as rid:
+            response = handle(request)
+            latency_ms = round((time.monotonic() - started) * 1000, 1)
+            response.headers[logs.REQUEST_ID_HEADER] = rid
+            severity = logging.ERROR if response.status_code >= 500 else logging.INFO
+            log.log(
+                severity,
+                "%s %s %s",
+                request.method,
+                request.script_root + request.path,
+                response.status_code,
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "path": request.script_root + request.path,
+                        "status": response.status_code,
+                        "latency_ms": latency_ms,
+                        "httpRequest": {
+                            "requestMethod": request.method,
+                            "requestUrl": request.script_root + request.path,
+                            "status": response.status_code,
+                            "latency": f"{latency_ms / 1000:.4f}s",
+                        },
+                    }
+                },
+            )
+        return response
+
+    return observed

@@ -11,12 +11,12 @@ import functions_framework
 from pydantic import EmailStr, StringConstraints
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media.models import AffiliateCode, Body
 from functions.media.site import authenticate, render_error
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.media import affiliates, sessions
 from shared.media.affiliates import Binding, Capture, Commission, PayoutRequest, Profile, Reason
+from shared.media.views import AffiliateCode, Body
 
 DisplayName = Annotated[str, StringConstraints(min_length=2, max_length=120)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]

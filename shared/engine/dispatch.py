@@ -22,6 +22,7 @@ from shared.engine import clock, jobs, ledger
 from shared.engine.backends import BackendStatus, backend
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobRecord, JobState
+from shared.engine.logs import bind as bind_log
 from shared.engine.outputs import put_output
 from shared.engine.queue import task_url
 from shared.engine.settings import get_settings
@@ -44,6 +45,7 @@ def callback_url(job_id: str) -> str:
 
 def dispatch(job_id: str, *, attempt: int = 0) -> str:
     """Hand a PENDING job to its backend, once. Returns what happened, for the log."""
+    bind_log(job_id=job_id)
     job = jobs.transition(
         job_id,
         from_states={JobState.PENDING},
