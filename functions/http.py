@@ -4,6 +4,9 @@ A function module declares its routes (method, path rule, handler) and its site'
 renderer; `entry_point` turns them into the one callable functions-framework serves.
 Bad input (malformed JSON, schema violations, unknown paths) always becomes the site's
 documented 4xx; only a genuine fault of ours is a 500, logged without request secrets.
+Every body is read here under one size limit (413 past it, before anything is decoded), and
+every JSON body is decoded by `validate.loads_json`, which refuses hostile nesting before a
+recursive decoder sees it. Integer path parameters are ASCII digits within int64.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from typing import Any, TypeVar
 
 import flask
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
+from werkzeug.routing.converters import BaseConverter
+from werkzeug.routing.converters import ValidationError as RouteMismatch
 
+from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
 
 log = logging.getLogger("relay.http")
@@ -25,6 +31,25 @@ log = logging.getLogger("relay.http")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., flask.Response]
 ErrorRenderer = Callable[[AppError], flask.Response]
+
+MAX_BODY_BYTES = 1 << 20  # every request body, unless a route group documents more
+
+
+class StrictIntConverter(BaseConverter):
+    """`<int:...>` as ASCII digits within int64 (Werkzeug's own takes any Unicode digit and
+    any size); anything else does not match, so the route answers 404."""
+
+    regex = r"[0-9]{1,19}"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        number = validate.strict_int(value)
+        if number is None:
+            raise RouteMismatch()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
 
 
 def json_response(
@@ -38,12 +63,22 @@ def json_response(
     )
 
 
-def parse_body(request: flask.Request, model: type[M]) -> M:
-    raw = request.get_data(cache=True)
+def read_body(request: flask.Request) -> bytes:
+    """The raw body, read once under the entry point's size limit (TOO_LARGE past it)."""
     try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AppError(ErrorKind.INVALID, "Malformed JSON body") from exc
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise AppError(ErrorKind.TOO_LARGE, "Request body is too large") from None
+
+
+def parse_json(request: flask.Request) -> Any:
+    """The body as JSON (None when empty), depth-checked before it is decoded."""
+    raw = read_body(request)
+    return validate.loads_json(raw) if raw.strip() else None
+
+
+def parse_body(request: flask.Request, model: type[M]) -> M:
+    data = parse_json(request)
     if not isinstance(data, dict):
         raise AppError(ErrorKind.INVALID, "Request body must be a JSON object")
     return model.model_validate(data)
@@ -51,7 +86,7 @@ def parse_body(request: flask.Request, model: type[M]) -> M:
 
 def parse_optional_body(request: flask.Request, model: type[M]) -> M:
     """A body the document marks optional: none at all means the model's defaults."""
-    if not request.get_data(cache=True).strip():
+    if not read_body(request).strip():
         return model()
     return parse_body(request, model)
 
@@ -65,6 +100,8 @@ def validation_message(exc: ValidationError) -> str:
 def entry_point(
     routes: list[tuple[str, str, Handler]] | list[tuple[str, str, Handler, ErrorRenderer]],
     render_error: ErrorRenderer,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Callable[[flask.Request], flask.Response]:
     """One callable for a route group. A route may carry its own error renderer (where a
     document gives one operation a different error shape)."""
@@ -78,10 +115,13 @@ def entry_point(
             for route in routes
         ],
         strict_slashes=False,
+        converters={"int": StrictIntConverter},
     )
 
     def handle(request: flask.Request) -> flask.Response:
         render = render_error
+        # Before anything touches request.stream: Werkzeug applies the limit when it opens it.
+        request.max_content_length = max_body_bytes
         try:
             (fn, render), params = url_map.bind_to_environ(request.environ).match()
             return fn(request, **params)
@@ -91,6 +131,8 @@ def entry_point(
             return render(AppError(ErrorKind.METHOD_NOT_ALLOWED, "Method not allowed"))
         except AppError as exc:
             return render(exc)
+        except RequestEntityTooLarge:
+            return render(AppError(ErrorKind.TOO_LARGE, "Request body is too large"))
         except ValidationError as exc:
             return render(AppError(ErrorKind.INVALID, validation_message(exc)))
         except Exception:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from shared.engine.validate import DocId
+
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AffiliateCode = Annotated[str, StringConstraints(min_length=4, max_length=32)]
 IdToken = Annotated[str, StringConstraints(min_length=20, max_length=8192)]
@@ -73,11 +75,11 @@ class CryptoCheckoutRequest(Body):
 
 
 class ClaimStripeRequest(Body):
-    sessionId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    sessionId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class ClaimCryptoRequest(Body):
-    chargeId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    chargeId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class X402CreditPurchaseRequest(Body):
