@@ -6,13 +6,16 @@ Bad input (malformed JSON, schema violations, unknown paths) always becomes the 
 documented 4xx; only a genuine fault of ours is a 500, logged without request secrets.
 Every body is read here under one size limit (413 past it, before anything is decoded), and
 every JSON body is decoded by `validate.loads_json`, which refuses hostile nesting before a
-recursive decoder sees it. Integer path parameters are ASCII digits within int64.
+recursive decoder sees it. Integer path parameters are ASCII digits within int64. The
+interpreter's recursion limit is held at Python's default, so recursion a hostile input still
+reaches ends in RecursionError, never in a thread's stack overflowing (a segfault).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,6 +36,9 @@ Handler = Callable[..., flask.Response]
 ErrorRenderer = Callable[[AppError], flask.Response]
 
 MAX_BODY_BYTES = 1 << 20  # every request body, unless a route group documents more
+# py_ecc (imported by x402's EVM scheme) raises the process's recursion limit to 100,000 on
+# import; that deep, C recursion (the JSON decoder's) overflows an 8 MiB thread stack.
+RECURSION_LIMIT = 1_000
 
 
 class StrictIntConverter(BaseConverter):
@@ -120,6 +126,8 @@ def entry_point(
 
     def handle(request: flask.Request) -> flask.Response:
         render = render_error
+        if sys.getrecursionlimit() > RECURSION_LIMIT:
+            sys.setrecursionlimit(RECURSION_LIMIT)
         # Before anything touches request.stream: Werkzeug applies the limit when it opens it.
         request.max_content_length = max_body_bytes
         try:
