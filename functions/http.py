@@ -13,6 +13,7 @@ reaches ends in RecursionError, never in a thread's stack overflowing (a segfaul
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -74,7 +75,14 @@ def read_body(request: flask.Request) -> bytes:
     try:
         return request.get_data(cache=True)
     except RequestEntityTooLarge:
-        raise AppError(ErrorKind.TOO_LARGE, "Request body is too large") from None
+        raise _too_large(request) from None
+
+
+def _too_large(request: flask.Request) -> AppError:
+    # The body is abandoned: functions-framework reads it again after the response (so the
+    # server can close cleanly), which must find it empty rather than raise a bare 500.
+    request.stream = io.BytesIO()
+    return AppError(ErrorKind.TOO_LARGE, "Request body is too large")
 
 
 def parse_json(request: flask.Request) -> Any:
@@ -131,6 +139,9 @@ def entry_point(
         # Before anything touches request.stream: Werkzeug applies the limit when it opens it.
         request.max_content_length = max_body_bytes
         try:
+            # Size first, for every request: the whole body is read (and cached) under the
+            # limit before routing, so no handler and no framework hook reads past it.
+            read_body(request)
             (fn, render), params = url_map.bind_to_environ(request.environ).match()
             return fn(request, **params)
         except NotFound:
@@ -139,8 +150,6 @@ def entry_point(
             return render(AppError(ErrorKind.METHOD_NOT_ALLOWED, "Method not allowed"))
         except AppError as exc:
             return render(exc)
-        except RequestEntityTooLarge:
-            return render(AppError(ErrorKind.TOO_LARGE, "Request body is too large"))
         except ValidationError as exc:
             return render(AppError(ErrorKind.INVALID, validation_message(exc)))
         except Exception:
