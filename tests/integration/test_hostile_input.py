@@ -176,7 +176,10 @@ def test_a_task_retry_count_in_superscript_digits_is_not_a_500(stack) -> None:
     response = httpx.post(
         f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch",
         json={"job_id": str(uuid.uuid4())},
-        headers={TASK_SECRET_HEADER: TASK_SECRET, "X-CloudTasks-TaskRetryCount": "²"},
+        headers={
+            TASK_SECRET_HEADER: TASK_SECRET,
+            "X-CloudTasks-TaskRetryCount": "²".encode("latin-1"),
+        },
         timeout=30,
     )
     assert response.status_code < 500, response.text
