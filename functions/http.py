@@ -156,4 +156,5 @@ def entry_point(
             log.exception("unhandled error on %s %s", request.method, request.path)
             return render(AppError(ErrorKind.INTERNAL, "Internal error"))
 
+    handle.url_map = url_map  # type: ignore[attr-defined]  # read by the hostile-input tests
     return handle
