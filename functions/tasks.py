@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
 from shared.engine import dispatch
+from shared.engine.validate import DocId
 
 
 class DispatchTask(BaseModel):
-    job_id: str
+    job_id: DocId
 
 
 def run_dispatch(request: flask.Request) -> flask.Response:

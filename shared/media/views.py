@@ -14,6 +14,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field, StringConst
 
 from shared.engine import clock
 from shared.engine.identity import Account, ApiKey
+from shared.engine.validate import DocId
 from shared.media.signin import DeviceLink, IssuedKey
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -79,11 +80,11 @@ class CryptoCheckoutRequest(Body):
 
 
 class ClaimStripeRequest(Body):
-    sessionId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    sessionId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class ClaimCryptoRequest(Body):
-    chargeId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    chargeId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class X402CreditPurchaseRequest(Body):

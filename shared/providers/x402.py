@@ -236,7 +236,7 @@ def _parse(header_value: str) -> _Parsed:
         raise AppError(ErrorKind.INVALID, "missing or oversized x402 payment header")
     try:
         payload = decode_payment_signature_header(header_value.strip())
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # nested JSON
         raise AppError(ErrorKind.INVALID, "malformed x402 payment header") from exc
     if not isinstance(payload, PaymentPayload) or payload.x402_version != X402_VERSION:
         raise AppError(
