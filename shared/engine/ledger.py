@@ -22,9 +22,7 @@ Reservations left behind by a crashed request are returned by the sweep
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,21 +31,30 @@ from typing import Any
 
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.reservations import (  # re-exported: callers spend through the ledger
+    STALE_RESERVATION as STALE_RESERVATION,
+)
+from shared.engine.reservations import (
+    clear_stale_reservation,
+    exists_option,
+    reservation_ref,
+    shard_ref,
+)
+from shared.engine.reservations import consolidate as consolidate
+from shared.engine.reservations import expire_reservations as expire_reservations
+from shared.engine.reservations import read_shards as read_shards
+from shared.engine.reservations import reserve as reserve
+from shared.engine.reservations import undo_reservation as undo_reservation
 from shared.engine.settings import get_settings
 from shared.engine.store import (
-    ACCOUNTS,
     CONFLICTS,
     LEDGER,
-    RESERVATIONS,
-    SHARDS,
     commit,
     db,
     increment,
 )
 
-RESERVE_DEADLINE_S = 5.0
 DEBIT_WAIT_S = 2.0  # how long a debit waits for the same debit in flight elsewhere
-STALE_RESERVATION = dt.timedelta(minutes=2)
 
 
 class EntryKind(StrEnum):
@@ -89,14 +96,6 @@ def entry_id(kind: EntryKind, ref: str) -> str:
     return f"{kind}:{ref}"
 
 
-def _shard_ref(account_id: str, shard: int) -> Any:
-    return db().collection(ACCOUNTS).document(account_id).collection(SHARDS).document(str(shard))
-
-
-def _shard_refs(account_id: str) -> list[Any]:
-    return [_shard_ref(account_id, k) for k in range(get_settings().ledger_shards)]
-
-
 def _entry(
     *,
     account_id: str,
@@ -122,18 +121,6 @@ def _entry(
         "attempt": attempt,
         "created_at": clock.now(),
     }
-
-
-def read_shards(account_id: str) -> dict[int, dict[str, int]]:
-    shards = {}
-    for snap in db().get_all(_shard_refs(account_id)):
-        data = snap.to_dict() or {}
-        shards[int(snap.id)] = {
-            "balance_micros": int(data.get("balance_micros", 0)),
-            "held_micros": int(data.get("held_micros", 0)),
-            "available_micros": int(data.get("available_micros", 0)),
-        }
-    return shards
 
 
 def balance(account_id: str) -> Balance:
@@ -205,7 +192,7 @@ def credit_writes(
         ),
     )
     batch.set(
-        _shard_ref(account_id, shard),
+        shard_ref(account_id, shard),
         {"balance_micros": increment(micros), "available_micros": increment(micros)},
         merge=True,
     )
@@ -233,7 +220,7 @@ def covered_debit_writes(
         ),
     )
     batch.set(
-        _shard_ref(account_id, shard),
+        shard_ref(account_id, shard),
         {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
         merge=True,
     )
@@ -259,7 +246,7 @@ def debit(
             break
         except CONFLICTS:
             pass  # a reservation with this id exists: in flight, or left by a crash
-        if _clear_stale_reservation(eid):
+        if clear_stale_reservation(eid):
             continue
         if time.monotonic() > deadline:
             raise AppError(
@@ -270,7 +257,7 @@ def debit(
         time.sleep(0.05)
     attempt = uuid.uuid4().hex
     batch = db().batch()
-    batch.delete(_reservation_ref(eid), option=_exists())
+    batch.delete(reservation_ref(eid), option=exists_option())
     batch.create(
         db().collection(LEDGER).document(eid),
         _entry(
@@ -284,7 +271,7 @@ def debit(
             attempt=attempt,
         ),
     )
-    batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
+    batch.set(shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
         extra(batch)
     try:
@@ -301,30 +288,6 @@ def debit(
             ErrorKind.CONFLICT, "the debit was interrupted; retry", {"code": "debit_in_progress"}
         ) from None
     return True
-
-
-def _clear_stale_reservation(reservation_id: str) -> bool:
-    """Undo reservation `reservation_id` if a crashed attempt left it (older than
-    STALE_RESERVATION). True when it is gone (undone here or meanwhile)."""
-    snap = _reservation_ref(reservation_id).get()
-    if not snap.exists:
-        return True
-    data = snap.to_dict() or {}
-    if data["created_at"] > clock.now() - STALE_RESERVATION:
-        return False
-    undo_reservation(
-        account_id=data["account_id"],
-        reservation_id=reservation_id,
-        shard=int(data["shard"]),
-        micros=int(data["micros"]),
-    )
-    return True
-
-
-def _exists() -> Any:
-    from google.cloud import firestore
-
-    return firestore.Client.write_option(exists=True)
 
 
 def house_debit_writes(
@@ -357,133 +320,13 @@ def house_debit_writes(
         ),
     )
     batch.set(
-        _shard_ref(PLATFORM_ACCOUNT, shard),
+        shard_ref(PLATFORM_ACCOUNT, shard),
         {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
         merge=True,
     )
 
 
-# --- spending: reserve, then turn the reservation into a hold ---------------------------
-
-
-def _reservation_ref(reservation_id: str) -> Any:
-    return db().collection(RESERVATIONS).document(reservation_id)
-
-
-def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
-    """Reserve on one shard. Raises CONFLICTS when a reservation `reservation_id` exists
-    (another attempt's); False when the shard could not cover it (undone)."""
-    attempt = uuid.uuid4().hex
-    batch = db().batch()
-    batch.create(
-        _reservation_ref(reservation_id),
-        {
-            "account_id": account_id,
-            "shard": shard,
-            "micros": micros,
-            "attempt": attempt,
-            "created_at": clock.now(),
-        },
-    )
-    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
-    try:
-        results = commit(batch, label="ledger.reserve")
-        left = int(results[1].transform_results[0].integer_value)
-    except CONFLICTS:
-        snap = _reservation_ref(reservation_id).get()
-        if not (snap.exists and (snap.to_dict() or {}).get("attempt") == attempt):
-            raise
-        # Our reservation landed but its answer was lost: it is covered if the shard, read
-        # now, is not below zero (every reservation on it, ours included, is subtracted).
-        left = read_shards(account_id)[shard]["available_micros"]
-    if left >= 0:
-        return True
-    undo_reservation(
-        account_id=account_id, reservation_id=reservation_id, shard=shard, micros=micros
-    )
-    return False
-
-
-def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
-    """Give a reservation's money back. A no-op when it was already spent or undone."""
-    batch = db().batch()
-    batch.delete(_reservation_ref(reservation_id), option=_exists())
-    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(micros)}, merge=True)
-    try:
-        commit(batch, label="ledger.unreserve")
-    except CONFLICTS:
-        return False
-    return True
-
-
-def reserve(*, account_id: str, reservation_id: str, micros: int) -> int:
-    """Set `micros` aside on one shard; returns the shard. Raises INSUFFICIENT_FUNDS.
-
-    Candidates are the shards whose last read shows enough; the atomic decrement decides.
-    A shard seen below zero means another request is undoing an over-reservation, so we
-    wait briefly instead of refusing money that is about to come back.
-    """
-    deadline = time.monotonic() + RESERVE_DEADLINE_S
-    while True:
-        shards = read_shards(account_id)
-        avail = {k: s["available_micros"] for k, s in shards.items()}
-        candidates = [k for k, v in avail.items() if v >= micros]
-        random.shuffle(candidates)
-        candidates.sort(key=lambda k: -avail[k])
-        for shard in candidates:
-            if _try_reserve(account_id, reservation_id, shard, micros):
-                return shard
-        total = sum(max(0, v) for v in avail.values())
-        in_flight = any(v < 0 for v in avail.values())
-        if time.monotonic() > deadline or (not candidates and not in_flight and total < micros):
-            raise AppError(
-                ErrorKind.INSUFFICIENT_FUNDS,
-                "Insufficient credits",
-                {"available_micros": total, "needed_micros": micros},
-            )
-        if not candidates and not in_flight and total >= micros:
-            _consolidate(account_id, target=max(avail, key=lambda k: avail[k]))
-            continue
-        time.sleep(random.uniform(0.005, 0.03))
-
-
-def _consolidate(account_id: str, *, target: int) -> None:
-    """Move every shard's available money into `target` (rare: no one shard covers a hold).
-
-    A transaction, so the moved amounts are exactly what each shard had available; the
-    account's total balance does not change, so no ledger entry is written.
-    """
-    from google.cloud import firestore
-
-    refs = _shard_refs(account_id)
-
-    @firestore.transactional
-    def move(tx: Any) -> None:
-        snaps = list(tx.get_all(refs))
-        moved = 0
-        updates = []
-        for snap in snaps:
-            if int(snap.id) == target:
-                continue
-            data = snap.to_dict() or {}
-            amount = int(data.get("available_micros", 0))
-            if amount > 0:
-                moved += amount
-                updates.append((snap.reference, amount))
-        for ref, amount in updates:
-            tx.set(
-                ref,
-                {"balance_micros": increment(-amount), "available_micros": increment(-amount)},
-                merge=True,
-            )
-        if moved:
-            tx.set(
-                refs[target],
-                {"balance_micros": increment(moved), "available_micros": increment(moved)},
-                merge=True,
-            )
-
-    move(db().transaction())
+# --- spending: a reservation (shared/engine/reservations.py) becomes a hold -------------
 
 
 def hold_writes(
@@ -497,7 +340,7 @@ def hold_writes(
     from google.cloud import firestore
 
     ref = ref or job_id
-    batch.delete(_reservation_ref(ref), option=firestore.Client.write_option(exists=True))
+    batch.delete(reservation_ref(ref), option=firestore.Client.write_option(exists=True))
     batch.create(
         db().collection(LEDGER).document(entry_id(EntryKind.HOLD, ref)),
         _entry(
@@ -510,7 +353,7 @@ def hold_writes(
             job_id=job_id,
         ),
     )
-    batch.set(_shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
+    batch.set(shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
 
 
 def settle_writes(
@@ -545,7 +388,7 @@ def settle_writes(
         ),
     )
     batch.set(
-        _shard_ref(account_id, shard),
+        shard_ref(account_id, shard),
         {
             "balance_micros": increment(-capture_micros),
             "held_micros": increment(-held_micros),
@@ -553,25 +396,6 @@ def settle_writes(
         },
         merge=True,
     )
-
-
-def expire_reservations(*, older_than: dt.timedelta = STALE_RESERVATION) -> int:
-    """Return money reserved by requests that died before placing their hold."""
-    cutoff = clock.now() - older_than
-    returned = 0
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    stale = db().collection(RESERVATIONS).where(filter=FieldFilter("created_at", "<", cutoff))
-    for snap in stale.stream():
-        data = snap.to_dict()
-        if undo_reservation(
-            account_id=data["account_id"],
-            reservation_id=snap.id,
-            shard=int(data["shard"]),
-            micros=int(data["micros"]),
-        ):
-            returned += 1
-    return returned
 
 
 def entries(account_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""ledger.reserve, _consolidate, expire_reservations and debit, one function at a time,
+"""ledger.reserve, consolidate, expire_reservations and debit, one function at a time,
 against the Firestore emulator."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_reserve_larger_than_any_shard_consolidates_and_succeeds(account: str) -
 def test_consolidate_moves_every_available_micro_to_the_target(account: str) -> None:
     for _ in range(8):
         _grant(account, 7_000)
-    ledger._consolidate(account, target=1)
+    ledger.consolidate(account, target=1)
     shards = ledger.read_shards(account)
     assert shards[1]["available_micros"] == shards[1]["balance_micros"] == 56_000
     assert all(s["balance_micros"] == 0 for k, s in shards.items() if k != 1)
