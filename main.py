@@ -1,7 +1,8 @@
 """Cloud Functions entry module: every deployed function, by the name firebase.json uses.
 
 Deploy with `--source .` and `--entry-point <name>`; the local gateway serves the same
-objects through functions-framework.
+objects through functions-framework. Importing it configures structured logging (JSON
+lines on stdout, which Cloud Logging parses) once for the process.
 """
 
 import functions_framework
@@ -22,6 +23,9 @@ from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
 from functions.tasks import task_dispatch, task_sweep
 from functions.webhooks import task_deliver_webhook
+from shared.engine import logs
+
+logs.configure()
 
 __all__ = [
     "callback_gpu",

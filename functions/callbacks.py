@@ -7,9 +7,9 @@ report is applied or known to be stale, so the sender stops retrying.
 import flask
 import functions_framework
 
-from functions.http import entry_point, json_response
+from functions.http import entry_point, json_response, parse_json
 from functions.internal import render_error
-from shared.engine import dispatch
+from shared.engine import dispatch, validate
 from shared.engine.errors import AppError, ErrorKind
 
 
@@ -18,7 +18,8 @@ def gpu_done(request: flask.Request) -> flask.Response:
     token = request.args.get("token", "")
     if not job_id or not token:
         raise AppError(ErrorKind.UNAUTHENTICATED, "missing callback token")
-    body = request.get_json(silent=True)
+    job_id = validate.doc_id(job_id, name="job")
+    body = parse_json(request)
     if not isinstance(body, dict):
         raise AppError(ErrorKind.INVALID, "body must be a JSON object")
     job = dispatch.handle_callback(job_id=job_id, token=token, body=body)

@@ -7,6 +7,7 @@ import hmac
 import flask
 
 from functions.http import json_response
+from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.queue import TASK_SECRET_HEADER
 from shared.engine.settings import get_settings
@@ -19,6 +20,7 @@ STATUS = {
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.CONFLICT: 409,
     ErrorKind.GONE: 410,
+    ErrorKind.TOO_LARGE: 413,
     ErrorKind.INSUFFICIENT_FUNDS: 402,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UNAVAILABLE: 503,
@@ -37,5 +39,5 @@ def require_task_secret(request: flask.Request) -> None:
 
 
 def task_attempt(request: flask.Request) -> int:
-    raw = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
-    return int(raw) if raw.isdigit() else 0
+    attempt = validate.strict_int(request.headers.get("X-CloudTasks-TaskRetryCount", "0"))
+    return attempt if attempt is not None and attempt >= 0 else 0

@@ -15,13 +15,14 @@ from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
 from shared import grid, media, pics
 from shared.engine import dispatch
+from shared.engine.validate import DocId
 
 # Imported for their side effect: each site package registers its sweep hooks.
 SITES_WITH_SWEEP_WORK = (grid, media, pics)
 
 
 class DispatchTask(BaseModel):
-    job_id: str
+    job_id: DocId
 
 
 def run_dispatch(request: flask.Request) -> flask.Response:

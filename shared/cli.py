@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
-import uuid
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +23,8 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(ledger_app, name="ledger")
 affiliates_app = typer.Typer(no_args_is_help=True, help="Killa Tamata affiliate payouts.")
 app.add_typer(affiliates_app, name="affiliates")
+x402_app = typer.Typer(no_args_is_help=True, help="x402 purchases.")
+app.add_typer(x402_app, name="x402")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
@@ -68,23 +70,35 @@ def key_create(
 def credits_grant(
     email: Email,
     micros: Annotated[int, typer.Option(min=1)],
-    ref: Annotated[str, typer.Option(help="idempotency reference")] = "",
+    reason: Annotated[str, typer.Option(help="why (kept on the ledger entry)")],
+    ref: Annotated[str, typer.Option(help="idempotency reference (default: from the reason)")] = "",
 ) -> None:
+    """Credit an account, once per (account, ref): re-running the same grant changes
+    nothing. Without --ref the ref is derived from --micros and --reason."""
     from shared.engine import ledger
     from shared.engine.identity import find_account_by_email
 
+    if not reason.strip():
+        _fail("--reason must not be empty")
+    ref = ref or "r" + hashlib.sha256(f"{micros}:{reason}".encode()).hexdigest()[:24]
     try:
         account = find_account_by_email(email)
-        ledger.credit(
+        applied = ledger.credit(
             account_id=account.id,
             kind=ledger.EntryKind.GRANT,
-            ref=ref or str(uuid.uuid4()),
+            ref=f"{account.id}:{ref}",  # refs are per account
             micros=micros,
-            memo="operator grant",
+            memo=f"operator grant: {reason}",
         )
     except AppError as exc:
         _fail(exc.message)
-    _print({"balance_micros": ledger.balance(account.id).balance_micros})
+    _print(
+        {
+            "applied": applied,
+            "ref": ref,
+            "balance_micros": ledger.balance(account.id).balance_micros,
+        }
+    )
 
 
 @app.command("token")
@@ -160,6 +174,15 @@ def affiliates_pay(
             "reference": paid.reference,
         }
     )
+
+
+@x402_app.command("reconcile")
+def x402_reconcile() -> None:
+    """Credit settled-but-uncredited x402 purchases (once) and list the ones whose
+    settlement is unknown, for an operator to check on chain."""
+    from shared.media import x402_purchase
+
+    _print(x402_purchase.reconcile())
 
 
 if __name__ == "__main__":

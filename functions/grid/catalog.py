@@ -5,7 +5,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict
 
 from functions.grid.site import authenticate, render_error
-from functions.http import entry_point, json_response
+from functions.http import entry_point, json_response, parse_json
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.grid import blobs, usage, workers
@@ -34,7 +34,8 @@ def get_usage(request: flask.Request) -> flask.Response:
 
 def create_blob(request: flask.Request) -> flask.Response:
     key, _ = authenticate(request)
-    raw = request.get_json(silent=True) if request.get_data() else {}
+    raw = parse_json(request)
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise AppError(ErrorKind.INVALID, "body must be a JSON object")
     body = BlobCreate.model_validate(raw)

@@ -1,27 +1,16 @@
 """Vibe Earning: /api/v1/jobs and its sub-resources."""
 
-import datetime as dt
-
 import flask
 import functions_framework
 
 from functions.grid.site import authenticate, render_error, render_submit_error
 from functions.http import entry_point, json_response, parse_body
+from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.grid import jobs
 
 MAX_OFFSET = 100_000
 STATUSES = {"pending", "claimed", "running", "completed", "failed", "cancelled"}
-
-
-def _moment(raw: str | None, name: str) -> dt.datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise AppError(ErrorKind.INVALID, f"{name} must be an ISO 8601 date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def list_jobs(request: flask.Request) -> flask.Response:
@@ -30,19 +19,18 @@ def list_jobs(request: flask.Request) -> flask.Response:
     status = args.get("status")
     if status is not None and status not in STATUSES:
         raise AppError(ErrorKind.INVALID, "status is not a job status")
-    try:
-        # The document sets no bounds: a negative offset reads as 0, a huge one as the end.
-        offset = min(max(int(args.get("offset", "0")), 0), MAX_OFFSET)
-    except ValueError:
-        raise AppError(ErrorKind.INVALID, "offset must be an integer") from None
+    # The document sets no bounds: a negative offset reads as 0, a huge one as the end.
+    offset = validate.query_int(
+        args.get("offset"), name="offset", default=0, minimum=-validate.MAX_INT, maximum=MAX_OFFSET
+    )
     found = jobs.list_jobs(
         account_id=key.account_id,
         status=status,
         model=args.get("model"),
         tag=args.get("tag"),
-        start=_moment(args.get("from"), "from"),
-        end=_moment(args.get("to"), "to"),
-        offset=offset,
+        start=validate.query_moment(args.get("from"), name="from"),
+        end=validate.query_moment(args.get("to"), name="to"),
+        offset=max(offset, 0),
     )
     return json_response([jobs.render(job) for job in found])
 

@@ -23,6 +23,7 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.METHOD_NOT_ALLOWED: (405, "method_not_allowed"),
     ErrorKind.CONFLICT: (422, "invalid_state"),
     ErrorKind.GONE: (410, "gone"),
+    ErrorKind.TOO_LARGE: (413, "payload_too_large"),
     ErrorKind.INSUFFICIENT_FUNDS: (422, "insufficient_balance"),
     ErrorKind.RATE_LIMITED: (429, "rate_limited"),
     ErrorKind.UNAVAILABLE: (503, "unavailable"),

@@ -5,7 +5,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from functions.grid.site import authenticate, authenticate_worker, render_error
-from functions.http import entry_point, json_response, parse_body
+from functions.http import entry_point, json_response, parse_body, read_body
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 from shared.grid import credits, work, workers
@@ -94,7 +94,7 @@ def result(request: flask.Request, job_id: int) -> flask.Response:
 def fail(request: flask.Request, job_id: int) -> flask.Response:
     worker = authenticate_worker(request)
     # The document makes this body optional.
-    error = parse_body(request, FailRequest).error if request.get_data() else "no reason given"
+    error = parse_body(request, FailRequest).error if read_body(request) else "no reason given"
     return json_response({"status": work.fail(worker=worker, grid_id=job_id, error=error)})
 
 

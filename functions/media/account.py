@@ -6,44 +6,33 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response, parse_optional_body
-from functions.media import models
 from functions.media.site import authenticate, render_error
-from shared.engine import clock, identity, ledger
+from shared.engine import identity, ledger
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.identity import ApiKey
-from shared.media import signin
-
-
-def _key(key: ApiKey) -> dict[str, object]:
-    return {
-        "id": key.id,
-        "label": key.label,
-        "hint": key.hint,
-        "createdAt": clock.iso(key.created_at),
-        "revokedAt": clock.iso(key.revoked_at),
-        "active": key.revoked_at is None,
-    }
+from shared.media import signin, views
 
 
 def list_keys(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    return json_response({"keys": [_key(k) for k in identity.list_api_keys(caller.account_id)]})
+    return json_response(
+        {"keys": [views.api_key_view(k) for k in identity.list_api_keys(caller.account_id)]}
+    )
 
 
 def create_key(request: flask.Request) -> flask.Response:
-    body = parse_optional_body(request, models.CreateKeyRequest)
+    body = parse_optional_body(request, views.CreateKeyRequest)
     if request.headers.get("Authorization") or body.idToken is None:
         account = identity.get_account(authenticate(request).account_id)
     else:
         account = signin.google_account(body.idToken)
     issued = signin.issue_key(account=account, label=body.label)
     key = identity.authenticate_key(issued.api_key)
-    return json_response({"apiKey": issued.api_key, "key": _key(key)}, 201)
+    return json_response({"apiKey": issued.api_key, "key": views.api_key_view(key)}, 201)
 
 
 def revoke_key(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_optional_body(request, models.RevokeKeyRequest)
+    body = parse_optional_body(request, views.RevokeKeyRequest)
     if body.keyId is not None:
         key = identity.find_api_key(account_id=caller.account_id, key_id=body.keyId)
     elif caller.key is not None:
@@ -57,10 +46,12 @@ def revoke_key(request: flask.Request) -> flask.Response:
 def get_balance(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     money = ledger.balance(caller.account_id)
+    # The balance a user sees is what they can spend: holds of running jobs on any site
+    # are already taken out (heldUsdMicros says how much is held).
     return json_response(
         {
             "currency": "usd",
-            "balanceUsdMicros": money.balance_micros,
+            "balanceUsdMicros": money.available_micros,
             "availableUsdMicros": money.available_micros,
             "heldUsdMicros": money.held_micros,
         }

@@ -11,12 +11,12 @@ import functions_framework
 from pydantic import EmailStr, StringConstraints
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media.models import AffiliateCode, Body
 from functions.media.site import authenticate, render_error
-from shared.engine import clock
+from shared.engine import clock, validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.media import affiliates, sessions
 from shared.media.affiliates import Binding, Capture, Commission, PayoutRequest, Profile, Reason
+from shared.media.views import AffiliateCode, Body
 
 DisplayName = Annotated[str, StringConstraints(min_length=2, max_length=120)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
@@ -60,11 +60,7 @@ MAX_LIMIT = 100
 
 def _limit(request: flask.Request, default: int) -> int:
     raw = request.args.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise AppError(ErrorKind.INVALID, "limit: must be an integer of at least 1")
-    return min(int(raw), MAX_LIMIT)
+    return validate.query_int(raw, name="limit", default=default, minimum=1, maximum=MAX_LIMIT)
 
 
 # --- render ------------------------------------------------------------------------------

@@ -6,26 +6,12 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media import models
 from functions.media.site import authenticate, client_ip, render_error
 from shared.engine import clock, identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import Account
 from shared.engine.settings import get_settings
-from shared.media import sessions, signin
-from shared.media.signin import DeviceLink, IssuedKey
-
-
-def _account(account: Account) -> dict[str, object]:
-    return {"id": account.id, "email": account.email, "displayName": account.display_name}
-
-
-def _issued(issued: IssuedKey) -> dict[str, object]:
-    return {
-        "apiKey": issued.api_key,
-        "keyLabel": issued.label,
-        "account": _account(issued.account),
-    }
+from shared.media import sessions, signin, views
 
 
 def _with_session(account: Account, method: str) -> flask.Response:
@@ -33,7 +19,7 @@ def _with_session(account: Account, method: str) -> flask.Response:
     response = json_response(
         {
             "authenticated": True,
-            "account": _account(account),
+            "account": views.account_view(account),
             "session": {"method": method, "expiresAt": clock.iso(session.expires_at)},
         }
     )
@@ -47,18 +33,20 @@ def _with_session(account: Account, method: str) -> flask.Response:
 
 
 def google(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.GoogleAuthRequest)
+    body = parse_body(request, views.GoogleAuthRequest)
     account = signin.google_account(body.idToken)
-    return json_response(_issued(signin.issue_key(account=account, label=body.keyLabel)), 201)
+    return json_response(
+        views.issued_key_view(signin.issue_key(account=account, label=body.keyLabel)), 201
+    )
 
 
 def browser_google(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.GoogleAuthRequest)
+    body = parse_body(request, views.GoogleAuthRequest)
     return _with_session(signin.google_account(body.idToken), "google")
 
 
 def email_start(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.EmailAuthStartRequest)
+    body = parse_body(request, views.EmailAuthStartRequest)
     expires = signin.start_email(email=str(body.email), ip=client_ip(request))
     return json_response(
         {"sent": True, "email": str(body.email), "expiresAt": clock.iso(expires)}, 202
@@ -66,13 +54,15 @@ def email_start(request: flask.Request) -> flask.Response:
 
 
 def email_verify(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.EmailAuthVerifyRequest)
+    body = parse_body(request, views.EmailAuthVerifyRequest)
     account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
-    return json_response(_issued(signin.issue_key(account=account, label=body.keyLabel)), 201)
+    return json_response(
+        views.issued_key_view(signin.issue_key(account=account, label=body.keyLabel)), 201
+    )
 
 
 def browser_email_verify(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.EmailAuthVerifyRequest)
+    body = parse_body(request, views.EmailAuthVerifyRequest)
     account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
     return _with_session(account, "email")
 
@@ -85,7 +75,7 @@ def get_session(request: flask.Request) -> flask.Response:
     return json_response(
         {
             "authenticated": True,
-            "account": _account(account),
+            "account": views.account_view(account),
             "session": {"method": session.method, "expiresAt": clock.iso(session.expires_at)},
         }
     )
@@ -98,22 +88,13 @@ def delete_session(request: flask.Request) -> flask.Response:
     return response
 
 
-def _link(link: DeviceLink) -> dict[str, object]:
-    return {
-        "userCode": link.user_code,
-        "status": link.status,
-        "keyLabel": link.key_label,
-        "expiresAt": clock.iso(link.expires_at),
-    }
-
-
 def device_start(request: flask.Request) -> flask.Response:
-    body = parse_optional_body(request, models.DeviceLinkStartRequest)
+    body = parse_optional_body(request, views.DeviceLinkStartRequest)
     device_code, link = signin.start_device(key_label=body.keyLabel)
     verify = f"{get_settings().media_public_url.rstrip('/')}/device"
     return json_response(
         {
-            **_link(link),
+            **views.device_link_view(link),
             "deviceCode": device_code,
             "verificationUri": verify,
             "verificationUriComplete": f"{verify}?userCode={link.user_code}",
@@ -128,24 +109,24 @@ def device_request(request: flask.Request) -> flask.Response:
     user_code = request.args.get("userCode", "")
     if len(user_code) < 4 or len(user_code) > 64:
         raise AppError(ErrorKind.INVALID, "userCode: at least 4 characters required")
-    return json_response(_link(signin.device_request(user_code)))
+    return json_response(views.device_link_view(signin.device_request(user_code)))
 
 
 def device_approve(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.DeviceLinkApproveRequest)
+    body = parse_body(request, views.DeviceLinkApproveRequest)
     link = signin.approve_device(
         user_code=body.userCode, account_id=caller.account_id, key_label=body.keyLabel
     )
-    return json_response(_link(link))
+    return json_response(views.device_link_view(link))
 
 
 def device_poll(request: flask.Request) -> flask.Response:
-    body = parse_body(request, models.DeviceLinkPollRequest)
+    body = parse_body(request, views.DeviceLinkPollRequest)
     link, issued = signin.poll_device(body.deviceCode)
-    payload: dict[str, object] = _link(link)
+    payload: dict[str, object] = views.device_link_view(link)
     if issued is not None:
-        payload.update(_issued(issued))
+        payload.update(views.issued_key_view(issued))
     return json_response(payload)
 
 

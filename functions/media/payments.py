@@ -6,12 +6,11 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response, parse_body
-from functions.media import models
 from functions.media.site import Caller, authenticate, render_error
 from shared.engine import identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-from shared.media import affiliates, coinbase_topups, stripe_topups, x402_purchase
+from shared.media import affiliates, coinbase_topups, stripe_topups, views, x402_purchase
 
 
 def _bind_affiliate(caller: Caller, code: str | None) -> None:
@@ -25,7 +24,7 @@ def _site_url(path: str) -> str:
 
 def checkout_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.StripeCheckoutRequest)
+    body = parse_body(request, views.StripeCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
     account = identity.get_account(caller.account_id)
     result = stripe_topups.stripe_checkout(
@@ -40,7 +39,7 @@ def checkout_stripe(request: flask.Request) -> flask.Response:
 
 def checkout_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.CryptoCheckoutRequest)
+    body = parse_body(request, views.CryptoCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
     result = coinbase_topups.coinbase_checkout(
         account_id=caller.account_id,
@@ -53,14 +52,14 @@ def checkout_crypto(request: flask.Request) -> flask.Response:
 
 def claim_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.ClaimStripeRequest)
+    body = parse_body(request, views.ClaimStripeRequest)
     settlement = stripe_topups.claim_stripe(account_id=caller.account_id, session_id=body.sessionId)
     return json_response(settlement.public())
 
 
 def claim_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.ClaimCryptoRequest)
+    body = parse_body(request, views.ClaimCryptoRequest)
     settlement = coinbase_topups.claim_coinbase(
         account_id=caller.account_id, charge_id=body.chargeId
     )
@@ -69,7 +68,7 @@ def claim_crypto(request: flask.Request) -> flask.Response:
 
 def purchase_x402(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    body = parse_body(request, models.X402CreditPurchaseRequest)
+    body = parse_body(request, views.X402CreditPurchaseRequest)
     _bind_affiliate(caller, body.affiliateCode)
     outcome = x402_purchase.purchase(
         account_id=caller.account_id,

@@ -27,6 +27,7 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.METHOD_NOT_ALLOWED: (405, "method_not_allowed"),
     ErrorKind.CONFLICT: (409, "conflict"),
     ErrorKind.GONE: (410, "gone"),
+    ErrorKind.TOO_LARGE: (413, "payload_too_large"),
     ErrorKind.RATE_LIMITED: (429, "rate_limited"),
     ErrorKind.UNAVAILABLE: (503, "service_unavailable"),
     ErrorKind.INTERNAL: (500, "internal_error"),

@@ -23,6 +23,7 @@ ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.METHOD_NOT_ALLOWED: (405, "METHOD_NOT_ALLOWED"),
     ErrorKind.CONFLICT: (409, "CONFLICT"),
     ErrorKind.GONE: (410, "GONE"),
+    ErrorKind.TOO_LARGE: (413, "PAYLOAD_TOO_LARGE"),
     ErrorKind.RATE_LIMITED: (429, "RATE_LIMIT_EXCEEDED"),
     ErrorKind.UNAVAILABLE: (503, "SERVICE_UNAVAILABLE"),
     ErrorKind.INTERNAL: (500, "INTERNAL_ERROR"),

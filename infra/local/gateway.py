@@ -145,7 +145,11 @@ def main() -> None:
     for item in filter(None, args.ports.split(",")):
         site, port = item.split("=")
         ports[site] = int(port)
-    logging.basicConfig(level=logging.INFO, format="gateway %(levelname)s %(message)s")
+    from shared.engine import logs
+
+    logs.configure()  # JSON lines, as Cloud Functions' would be
+    # Our own request line replaces werkzeug's, which would print query strings.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     serve(ports, args.functions_port, args.host)
 
 

@@ -65,9 +65,19 @@ SWEEP_EVERY_S = 15.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports. Every socket stays bound until all are chosen,
+    so the OS cannot hand the same port out twice (two services on one port)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float = 60.0) -> None:
@@ -98,7 +108,8 @@ class Stack:
     @classmethod
     def on_free_ports(cls, **kwargs: object) -> Stack:
         logs = Path(tempfile.mkdtemp(prefix="relay-stack-"))
-        return cls(ports={name: free_port() for name in DEV_PORTS}, logs=logs, **kwargs)
+        ports = dict(zip(DEV_PORTS, free_ports(len(DEV_PORTS)), strict=True))
+        return cls(ports=ports, logs=logs, **kwargs)
 
     @property
     def env(self) -> dict[str, str]:

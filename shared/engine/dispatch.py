@@ -42,6 +42,7 @@ from shared.engine.backends import (
 )
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import ACTIVE, JobRecord, JobState
+from shared.engine.logs import bind as bind_log
 from shared.engine.outputs import put_output
 from shared.engine.queue import task_url
 from shared.engine.settings import get_settings
@@ -70,6 +71,7 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     back to PENDING and the task's retry submits again; `_record_run` then keeps exactly one
     run, whichever reports first, and cancels the other.
     """
+    bind_log(job_id=job_id)
     job = jobs.transition(
         job_id,
         from_states={JobState.PENDING},

@@ -18,6 +18,7 @@ class ErrorKind(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     GONE = "gone"  # a retired route or resource
+    TOO_LARGE = "too_large"  # a request body over the size limit
     INSUFFICIENT_FUNDS = "insufficient_funds"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"

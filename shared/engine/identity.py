@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.logs import bind as bind_log
 from shared.engine.store import ACCOUNTS, API_KEYS, CONFLICTS, db
 
 ACCOUNT_NAMESPACE = uuid.UUID("6f1c2a94-5d0e-4c1b-9a7e-2f3b8d4c5e60")
@@ -182,6 +183,7 @@ def authenticate_key(raw_key: str | None) -> ApiKey:
     # Compare the stored hash in constant time as a matter of hygiene.
     if record.revoked_at is not None or not hmac.compare_digest(record.key_hash, key_hash):
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
+    bind_log(account_id=record.account_id)
     return record
 
 

@@ -22,21 +22,39 @@ Reservations left behind by a crashed request are returned by the sweep
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import random
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.reservations import (  # re-exported: callers spend through the ledger
+    STALE_RESERVATION as STALE_RESERVATION,
+)
+from shared.engine.reservations import (
+    clear_stale_reservation,
+    exists_option,
+    reservation_ref,
+    shard_ref,
+)
+from shared.engine.reservations import consolidate as consolidate
+from shared.engine.reservations import expire_reservations as expire_reservations
+from shared.engine.reservations import read_shards as read_shards
+from shared.engine.reservations import reserve as reserve
+from shared.engine.reservations import undo_reservation as undo_reservation
 from shared.engine.settings import get_settings
-from shared.engine.store import ACCOUNTS, CONFLICTS, LEDGER, RESERVATIONS, SHARDS, db, increment
+from shared.engine.store import (
+    CONFLICTS,
+    LEDGER,
+    commit,
+    db,
+    increment,
+)
 
-RESERVE_DEADLINE_S = 5.0
-STALE_RESERVATION = dt.timedelta(minutes=2)
+DEBIT_WAIT_S = 2.0  # how long a debit waits for the same debit in flight elsewhere
 
 
 class EntryKind(StrEnum):
@@ -52,6 +70,7 @@ class EntryKind(StrEnum):
     CHARGEBACK = "chargeback"  # a disputed top-up taken back
     COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
     EXPENSE = "expense"  # the platform paying out of its own pocket (grid worker earnings)
+    REINSTATEMENT = "reinstatement"  # a won dispute gives back what its chargeback took
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.
@@ -77,14 +96,6 @@ def entry_id(kind: EntryKind, ref: str) -> str:
     return f"{kind}:{ref}"
 
 
-def _shard_ref(account_id: str, shard: int) -> Any:
-    return db().collection(ACCOUNTS).document(account_id).collection(SHARDS).document(str(shard))
-
-
-def _shard_refs(account_id: str) -> list[Any]:
-    return [_shard_ref(account_id, k) for k in range(get_settings().ledger_shards)]
-
-
 def _entry(
     *,
     account_id: str,
@@ -95,6 +106,7 @@ def _entry(
     held_delta: int,
     job_id: str | None = None,
     memo: str = "",
+    attempt: str = "",
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -105,20 +117,10 @@ def _entry(
         "balance_delta_micros": balance_delta,
         "held_delta_micros": held_delta,
         "memo": memo,
+        # Which attempt wrote the entry: a commit whose response was lost recognises its own.
+        "attempt": attempt,
         "created_at": clock.now(),
     }
-
-
-def read_shards(account_id: str) -> dict[int, dict[str, int]]:
-    shards = {}
-    for snap in db().get_all(_shard_refs(account_id)):
-        data = snap.to_dict() or {}
-        shards[int(snap.id)] = {
-            "balance_micros": int(data.get("balance_micros", 0)),
-            "held_micros": int(data.get("held_micros", 0)),
-            "available_micros": int(data.get("available_micros", 0)),
-        }
-    return shards
 
 
 def balance(account_id: str) -> Balance:
@@ -133,13 +135,29 @@ def balance(account_id: str) -> Balance:
 
 def credit(*, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "") -> bool:
     """Add money. Returns False when this entry was already applied (nothing changes)."""
+    attempt = uuid.uuid4().hex
     batch = db().batch()
-    credit_writes(batch, account_id=account_id, kind=kind, ref=ref, micros=micros, memo=memo)
+    credit_writes(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        micros=micros,
+        memo=memo,
+        attempt=attempt,
+    )
     try:
-        batch.commit()
+        commit(batch, label="ledger.credit")
     except CONFLICTS:
-        return False
+        return _written_by(entry_id(kind, ref), attempt)
     return True
+
+
+def _written_by(eid: str, attempt: str) -> bool:
+    """After a conflicting commit: did *this* attempt write entry `eid` (a landed commit
+    whose response was lost), rather than an earlier delivery of the same cause?"""
+    snap = db().collection(LEDGER).document(eid).get()
+    return snap.exists and (snap.to_dict() or {}).get("attempt") == attempt
 
 
 def credit_writes(
@@ -151,9 +169,10 @@ def credit_writes(
     micros: int,
     memo: str = "",
     job_id: str | None = None,
-) -> None:
+    attempt: str = "",
+) -> int:
     """The writes of a credit, in the caller's batch (e.g. a worker's earning, committed
-    with the job's settlement)."""
+    with the job's settlement). Returns the shard credited."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "credit amount must be positive")
     eid = entry_id(kind, ref)
@@ -169,36 +188,27 @@ def credit_writes(
             held_delta=0,
             job_id=job_id,
             memo=memo,
+            attempt=attempt,
         ),
     )
     batch.set(
-        _shard_ref(account_id, shard),
+        shard_ref(account_id, shard),
         {"balance_micros": increment(micros), "available_micros": increment(micros)},
         merge=True,
     )
+    return shard
 
 
-def debit(
-    *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
-) -> bool:
-    """Take money out (a payout, a refund): reserve it, then one batch writes the entry
-    and the balance. Raises INSUFFICIENT_FUNDS; returns False if already applied.
-    `extra(batch)` may add writes that must land with the debit."""
+def covered_debit_writes(
+    batch: Any, *, account_id: str, kind: EntryKind, ref: str, micros: int, shard: int, memo: str
+) -> None:
+    """A debit paid out of a credit of at least `micros` that the same batch writes to
+    `shard` (e.g. a refund that arrived before the top-up it refunds, applied with it), so
+    it needs no reservation: the batch as a whole never lowers what the shard had."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "debit amount must be positive")
-    eid = entry_id(kind, ref)
-    if db().collection(LEDGER).document(eid).get().exists:
-        return False
-    try:
-        shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
-    except CONFLICTS:
-        return False  # the same debit is being applied concurrently
-    from google.cloud import firestore
-
-    batch = db().batch()
-    batch.delete(_reservation_ref(eid), option=firestore.Client.write_option(exists=True))
     batch.create(
-        db().collection(LEDGER).document(eid),
+        db().collection(LEDGER).document(entry_id(kind, ref)),
         _entry(
             account_id=account_id,
             kind=kind,
@@ -209,14 +219,74 @@ def debit(
             memo=memo,
         ),
     )
-    batch.set(_shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
+    batch.set(
+        shard_ref(account_id, shard),
+        {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
+        merge=True,
+    )
+
+
+def debit(
+    *, account_id: str, kind: EntryKind, ref: str, micros: int, memo: str = "", extra: Any = None
+) -> bool:
+    """Take money out (a payout, a refund): reserve it, then one batch writes the entry
+    and the balance. Raises INSUFFICIENT_FUNDS; returns False only when the entry exists
+    (already applied). The same debit in flight elsewhere raises CONFLICT (retry); one
+    left by a crashed attempt (a reservation older than STALE_RESERVATION) is undone and
+    this debit goes ahead. `extra(batch)` may add writes that must land with the debit."""
+    if micros <= 0:
+        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
+    eid = entry_id(kind, ref)
+    deadline = time.monotonic() + DEBIT_WAIT_S
+    while True:
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        try:
+            shard = reserve(account_id=account_id, reservation_id=eid, micros=micros)
+            break
+        except CONFLICTS:
+            pass  # a reservation with this id exists: in flight, or left by a crash
+        if clear_stale_reservation(eid):
+            continue
+        if time.monotonic() > deadline:
+            raise AppError(
+                ErrorKind.CONFLICT,
+                "this payment is being applied by another request; retry",
+                {"code": "debit_in_progress"},
+            )
+        time.sleep(0.05)
+    attempt = uuid.uuid4().hex
+    batch = db().batch()
+    batch.delete(reservation_ref(eid), option=exists_option())
+    batch.create(
+        db().collection(LEDGER).document(eid),
+        _entry(
+            account_id=account_id,
+            kind=kind,
+            ref=ref,
+            shard=shard,
+            balance_delta=-micros,
+            held_delta=0,
+            memo=memo,
+            attempt=attempt,
+        ),
+    )
+    batch.set(shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
         extra(batch)
     try:
-        batch.commit()
+        commit(batch, label="ledger.debit")
     except CONFLICTS:
+        if _written_by(eid, attempt):
+            return True
+        # Our reservation was taken back (it went stale) or the entry exists: give the
+        # reservation back if it is still ours to give; then report the entry's state.
         undo_reservation(account_id=account_id, reservation_id=eid, shard=shard, micros=micros)
-        return False
+        if db().collection(LEDGER).document(eid).get().exists:
+            return False
+        raise AppError(
+            ErrorKind.CONFLICT, "the debit was interrupted; retry", {"code": "debit_in_progress"}
+        ) from None
     return True
 
 
@@ -250,120 +320,13 @@ def house_debit_writes(
         ),
     )
     batch.set(
-        _shard_ref(PLATFORM_ACCOUNT, shard),
+        shard_ref(PLATFORM_ACCOUNT, shard),
         {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
         merge=True,
     )
 
 
-# --- spending: reserve, then turn the reservation into a hold ---------------------------
-
-
-def _reservation_ref(reservation_id: str) -> Any:
-    return db().collection(RESERVATIONS).document(reservation_id)
-
-
-def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
-    batch = db().batch()
-    batch.create(
-        _reservation_ref(reservation_id),
-        {"account_id": account_id, "shard": shard, "micros": micros, "created_at": clock.now()},
-    )
-    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
-    results = batch.commit()
-    left = int(results[1].transform_results[0].integer_value)
-    if left >= 0:
-        return True
-    undo_reservation(
-        account_id=account_id, reservation_id=reservation_id, shard=shard, micros=micros
-    )
-    return False
-
-
-def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
-    """Give a reservation's money back. A no-op when it was already spent or undone."""
-    from google.cloud import firestore
-
-    batch = db().batch()
-    batch.delete(
-        _reservation_ref(reservation_id), option=firestore.Client.write_option(exists=True)
-    )
-    batch.set(_shard_ref(account_id, shard), {"available_micros": increment(micros)}, merge=True)
-    try:
-        batch.commit()
-    except CONFLICTS:
-        return False
-    return True
-
-
-def reserve(*, account_id: str, reservation_id: str, micros: int) -> int:
-    """Set `micros` aside on one shard; returns the shard. Raises INSUFFICIENT_FUNDS.
-
-    Candidates are the shards whose last read shows enough; the atomic decrement decides.
-    A shard seen below zero means another request is undoing an over-reservation, so we
-    wait briefly instead of refusing money that is about to come back.
-    """
-    deadline = time.monotonic() + RESERVE_DEADLINE_S
-    while True:
-        shards = read_shards(account_id)
-        avail = {k: s["available_micros"] for k, s in shards.items()}
-        candidates = [k for k, v in avail.items() if v >= micros]
-        random.shuffle(candidates)
-        candidates.sort(key=lambda k: -avail[k])
-        for shard in candidates:
-            if _try_reserve(account_id, reservation_id, shard, micros):
-                return shard
-        total = sum(max(0, v) for v in avail.values())
-        in_flight = any(v < 0 for v in avail.values())
-        if time.monotonic() > deadline or (not candidates and not in_flight and total < micros):
-            raise AppError(
-                ErrorKind.INSUFFICIENT_FUNDS,
-                "Insufficient credits",
-                {"available_micros": total, "needed_micros": micros},
-            )
-        if not candidates and not in_flight and total >= micros:
-            _consolidate(account_id, target=max(avail, key=lambda k: avail[k]))
-            continue
-        time.sleep(random.uniform(0.005, 0.03))
-
-
-def _consolidate(account_id: str, *, target: int) -> None:
-    """Move every shard's available money into `target` (rare: no one shard covers a hold).
-
-    A transaction, so the moved amounts are exactly what each shard had available; the
-    account's total balance does not change, so no ledger entry is written.
-    """
-    from google.cloud import firestore
-
-    refs = _shard_refs(account_id)
-
-    @firestore.transactional
-    def move(tx: Any) -> None:
-        snaps = list(tx.get_all(refs))
-        moved = 0
-        updates = []
-        for snap in snaps:
-            if int(snap.id) == target:
-                continue
-            data = snap.to_dict() or {}
-            amount = int(data.get("available_micros", 0))
-            if amount > 0:
-                moved += amount
-                updates.append((snap.reference, amount))
-        for ref, amount in updates:
-            tx.set(
-                ref,
-                {"balance_micros": increment(-amount), "available_micros": increment(-amount)},
-                merge=True,
-            )
-        if moved:
-            tx.set(
-                refs[target],
-                {"balance_micros": increment(moved), "available_micros": increment(moved)},
-                merge=True,
-            )
-
-    move(db().transaction())
+# --- spending: a reservation (shared/engine/reservations.py) becomes a hold -------------
 
 
 def hold_writes(
@@ -386,7 +349,7 @@ def hold_writes(
 
     ref = ref or job_id
     batch.delete(
-        _reservation_ref(reservation_id or ref), option=firestore.Client.write_option(exists=True)
+        reservation_ref(reservation_id or ref), option=firestore.Client.write_option(exists=True)
     )
     batch.create(
         db().collection(LEDGER).document(entry_id(EntryKind.HOLD, ref)),
@@ -400,7 +363,7 @@ def hold_writes(
             job_id=job_id,
         ),
     )
-    batch.set(_shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
+    batch.set(shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
 
 
 def settle_writes(
@@ -435,7 +398,7 @@ def settle_writes(
         ),
     )
     batch.set(
-        _shard_ref(account_id, shard),
+        shard_ref(account_id, shard),
         {
             "balance_micros": increment(-capture_micros),
             "held_micros": increment(-held_micros),
@@ -443,25 +406,6 @@ def settle_writes(
         },
         merge=True,
     )
-
-
-def expire_reservations(*, older_than: dt.timedelta = STALE_RESERVATION) -> int:
-    """Return money reserved by requests that died before placing their hold."""
-    cutoff = clock.now() - older_than
-    returned = 0
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    stale = db().collection(RESERVATIONS).where(filter=FieldFilter("created_at", "<", cutoff))
-    for snap in stale.stream():
-        data = snap.to_dict()
-        if undo_reservation(
-            account_id=data["account_id"],
-            reservation_id=snap.id,
-            shard=int(data["shard"]),
-            micros=int(data["micros"]),
-        ):
-            returned += 1
-    return returned
 
 
 def entries(account_id: str) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Every task is an HTTP POST of a JSON body to one of our functions
 (`<functions_base_url>/<target>`), named after its cause. Cloud Tasks delivers at least
 once and the local emulator does not even dedupe names, so every target must be
-idempotent by itself; the name is an optimisation, never the guarantee.
+idempotent by itself; the name is an optimisation, never the guarantee. A task carries
+the enqueuer's trace context, so its target's log lines join the same trace.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from shared.engine import clock
+from shared.engine import clock, logs
 from shared.engine.clients import tasks_client
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -65,6 +66,8 @@ def enqueue(
             "headers": {
                 "Content-Type": "application/json",
                 TASK_SECRET_HEADER: settings.task_secret,
+                # The task's own logs continue the trace of whoever enqueued it.
+                **logs.trace_headers(),
             },
             "body": json.dumps(payload).encode(),
         }

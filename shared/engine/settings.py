@@ -1,9 +1,12 @@
 """Settings: one typed object read from the environment, once per process.
 
 Production and local runs differ only here (emulator hosts, base URLs, keys), never in
-code paths. Outside the emulators it refuses to start with a placeholder secret.
-Locally, `make dev` writes `.local/dev.env`; processes that were not given the stack's
-environment (the `relay` CLI run from a shell) read it as defaults.
+code paths. Every field is read from one environment variable (its `validation_alias`);
+`load_settings` refuses placeholder secrets outside the emulators, and `get_settings` is
+the one cached accessor. Locally, `make dev` writes `.local/dev.env`; a process that was
+not given the stack's environment (the `relay` CLI run from a shell) reads it as defaults
+(`RELAY_ENV_FILE` names another file), never in production. `Settings(...)` itself is
+exactly what it is given: only `load_settings` looks at the environment.
 """
 
 from __future__ import annotations
@@ -11,94 +14,166 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from dotenv import dotenv_values
+from pydantic import BeforeValidator, Field
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_ENV_FILE = REPO_ROOT / ".local" / "dev.env"
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "local-dev-secret"})
+# Variables the Google client libraries read themselves; exported when taken from the file.
+EXPORTED_FROM_FILE = (
+    "FIRESTORE_EMULATOR_HOST",
+    "STORAGE_EMULATOR_HOST",
+    "FIREBASE_AUTH_EMULATOR_HOST",
+)
 
 
 class SettingsError(RuntimeError):
     pass
 
 
-class Settings(BaseModel):
-    environment: str = "local"  # "local" or "production"
-    project_id: str = "demo-relay"
-    region: str = "us-central1"
+def _split_map(raw: Any) -> Any:
+    """`a=b, c=d` -> {"a": "b", "c": "d"} (items without `=` are ignored)."""
+    if not isinstance(raw, str):
+        return raw
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {k.strip(): v.strip() for k, v in pairs}
 
-    firestore_emulator_host: str | None = None
-    storage_emulator_host: str | None = None
-    auth_emulator_host: str | None = None
-    tasks_emulator_host: str | None = None
 
-    tasks_queue: str = "jobs"
+def _split_list(raw: Any) -> Any:
+    """`a, b;c d` -> ["a", "b", "c", "d"]."""
+    if not isinstance(raw, str):
+        return raw
+    return [item for item in re.split(r"[,;\s]+", raw) if item]
+
+
+# NoDecode: the environment gives these as plain text, not JSON.
+StrMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_split_map)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values only: a test's Settings(...) never picks up a stack's environment.
+        return (init_settings,)
+
+    # "local" or "production"
+    environment: str = Field("local", validation_alias="RELAY_ENV")
+    project_id: str = Field("demo-relay", validation_alias="RELAY_PROJECT_ID")
+    region: str = Field("us-central1", validation_alias="RELAY_REGION")
+
+    firestore_emulator_host: str | None = Field(None, validation_alias="FIRESTORE_EMULATOR_HOST")
+    storage_emulator_host: str | None = Field(None, validation_alias="STORAGE_EMULATOR_HOST")
+    auth_emulator_host: str | None = Field(None, validation_alias="FIREBASE_AUTH_EMULATOR_HOST")
+    tasks_emulator_host: str | None = Field(None, validation_alias="RELAY_TASKS_EMULATOR_HOST")
+
+    tasks_queue: str = Field("jobs", validation_alias="RELAY_TASKS_QUEUE")
     # Base URL where every function is reachable as <base>/<function_name>.
-    functions_base_url: str = "http://127.0.0.1:8090"
+    functions_base_url: str = Field("http://127.0.0.1:8090", validation_alias="RELAY_FUNCTIONS_URL")
     # Shared secret Cloud Tasks sends to task targets (production adds IAM/OIDC on top).
-    task_secret: str = "local-dev-secret"
+    task_secret: str = Field("local-dev-secret", validation_alias="RELAY_TASK_SECRET")
     # Key for per-job callback tokens (HMAC over the job id).
-    callback_secret: str = "local-dev-secret"
+    callback_secret: str = Field("local-dev-secret", validation_alias="RELAY_CALLBACK_SECRET")
     # Key that seals clients' webhook signing secrets (AES-GCM) while their jobs run.
-    webhook_secret_key: str = "local-dev-secret"
+    webhook_secret_key: str = Field("local-dev-secret", validation_alias="RELAY_WEBHOOK_KEY")
 
-    bucket: str = "relay-outputs"
-    signing_key_file: str | None = None
-    output_url_ttl_s: int = 48 * 3600
+    bucket: str = Field("relay-outputs", validation_alias="RELAY_BUCKET")
+    signing_key_file: str | None = Field(None, validation_alias="RELAY_SIGNING_KEY_FILE")
+    output_url_ttl_s: int = Field(48 * 3600, validation_alias="RELAY_OUTPUT_URL_TTL_S")
 
-    runpod_api_base: str = "https://api.runpod.ai"
-    runpod_api_key: str = "local-dev-secret"
+    runpod_api_base: str = Field("https://api.runpod.ai", validation_alias="RELAY_RUNPOD_API_BASE")
+    runpod_api_key: str = Field("local-dev-secret", validation_alias="RUNPOD_API_KEY")
     # model id -> RunPod endpoint id
-    runpod_endpoints: dict[str, str] = Field(default_factory=dict)
+    runpod_endpoints: StrMap = Field(
+        default_factory=dict, validation_alias="RELAY_RUNPOD_ENDPOINTS"
+    )
     # model id -> "runpod" | "modal"
-    image_backends: dict[str, str] = Field(default_factory=dict)
+    image_backends: StrMap = Field(default_factory=dict, validation_alias="RELAY_IMAGE_BACKENDS")
 
     # Stripe (the local Stripe server in `make dev`).
-    stripe_api_key: str = "sk_test_local"
-    stripe_api_base: str = "https://api.stripe.com"
-    stripe_webhook_secret: str = "whsec_local"
+    stripe_api_key: str = Field("sk_test_local", validation_alias="STRIPE_SECRET_KEY")
+    stripe_api_base: str = Field("https://api.stripe.com", validation_alias="RELAY_STRIPE_API_BASE")
+    stripe_webhook_secret: str = Field("whsec_local", validation_alias="STRIPE_WEBHOOK_SECRET")
     # Where browsers land after a Stripe Checkout (a page of the client's site).
-    public_url: str = "http://127.0.0.1:3000"
+    public_url: str = Field("http://127.0.0.1:3000", validation_alias="RELAY_PUBLIC_URL")
 
     # S3 for grid blobs (moto server locally).
-    s3_endpoint_url: str | None = None
-    s3_bucket: str = "relay-grid-blobs"
-    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = Field(None, validation_alias="RELAY_S3_ENDPOINT_URL")
+    s3_bucket: str = Field("relay-grid-blobs", validation_alias="RELAY_S3_BUCKET")
+    s3_region: str = Field("us-east-1", validation_alias="RELAY_S3_REGION")
 
-    grid_poll_wait_s: float = 30.0
+    grid_poll_wait_s: float = Field(30.0, validation_alias="RELAY_GRID_POLL_WAIT_S")
 
     # Killa Tamata (media): Coinbase Commerce, x402, mail and sign-in.
-    coinbase_api_base: str = "https://api.commerce.coinbase.com"
-    coinbase_api_key: str = "local-dev-secret"
-    coinbase_webhook_secret: str = "local-dev-secret"
-    x402_facilitator_url: str = "https://x402.org/facilitator"
-    x402_network: str = "eip155:84532"  # CAIP-2; Base Sepolia until production sets Base
-    x402_asset: str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"  # USDC on Base Sepolia
-    x402_pay_to: str = "0x0000000000000000000000000000000000000000"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    mail_from: str = "Killa Tamata <no-reply@killatamata.local>"
-    google_client_ids: list[str] = Field(default_factory=list)
+    coinbase_api_base: str = Field(
+        "https://api.commerce.coinbase.com", validation_alias="RELAY_COINBASE_API_BASE"
+    )
+    coinbase_api_key: str = Field("local-dev-secret", validation_alias="COINBASE_COMMERCE_API_KEY")
+    coinbase_webhook_secret: str = Field(
+        "local-dev-secret", validation_alias="COINBASE_COMMERCE_WEBHOOK_SECRET"
+    )
+    x402_facilitator_url: str = Field(
+        "https://x402.org/facilitator", validation_alias="RELAY_X402_FACILITATOR_URL"
+    )
+    # CAIP-2; Base Sepolia until production sets Base
+    x402_network: str = Field("eip155:84532", validation_alias="RELAY_X402_NETWORK")
+    # USDC on Base Sepolia
+    x402_asset: str = Field(
+        "0x036CbD53842c5426634e7929541eC2318f3dCF7e", validation_alias="RELAY_X402_ASSET"
+    )
+    x402_pay_to: str = Field(
+        "0x0000000000000000000000000000000000000000", validation_alias="RELAY_X402_PAY_TO"
+    )
+    smtp_host: str = Field("127.0.0.1", validation_alias="RELAY_SMTP_HOST")
+    smtp_port: int = Field(1025, validation_alias="RELAY_SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="RELAY_SMTP_USERNAME")
+    smtp_password: str | None = Field(None, validation_alias="RELAY_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, validation_alias="RELAY_SMTP_STARTTLS")
+    mail_from: str = Field(
+        "Killa Tamata <no-reply@killatamata.local>", validation_alias="RELAY_MAIL_FROM"
+    )
+    google_client_ids: StrList = Field(
+        default_factory=list, validation_alias="RELAY_GOOGLE_CLIENT_IDS"
+    )
     # Key for signed tokens the media site hands out (affiliate attribution).
-    media_token_key: str = "local-dev-secret"
-    media_public_url: str = "http://127.0.0.1:8082"
+    media_token_key: str = Field("local-dev-secret", validation_alias="RELAY_MEDIA_TOKEN_KEY")
+    media_public_url: str = Field(
+        "http://127.0.0.1:8082", validation_alias="RELAY_MEDIA_PUBLIC_URL"
+    )
     # Sign-in codes started per client IP per hour (per email: 1 a minute, 5 an hour).
-    media_email_ip_per_hour: int = 30
+    media_email_ip_per_hour: int = Field(30, validation_alias="RELAY_MEDIA_EMAIL_IP_PER_HOUR")
     # Code guesses per client IP per minute (each code also allows only 5 wrong guesses).
-    media_verify_ip_per_minute: int = 30
+    media_verify_ip_per_minute: int = Field(30, validation_alias="RELAY_MEDIA_VERIFY_IP_PER_MINUTE")
 
-    ledger_shards: int = Field(default=4, ge=1, le=64)
-    job_timeout_s: int = 600
-    dispatch_max_attempts: int = 5
-    allow_private_webhooks: bool = False
+    ledger_shards: int = Field(default=4, ge=1, le=64, validation_alias="RELAY_LEDGER_SHARDS")
+    job_timeout_s: int = Field(600, validation_alias="RELAY_JOB_TIMEOUT_S")
+    dispatch_max_attempts: int = Field(5, validation_alias="RELAY_DISPATCH_MAX_ATTEMPTS")
+    allow_private_webhooks: bool = Field(False, validation_alias="RELAY_ALLOW_PRIVATE_WEBHOOKS")
 
-    pics_rate_per_minute: int = 60
-    pics_rate_per_day: int = 1000
+    pics_rate_per_minute: int = Field(60, validation_alias="RELAY_PICS_RATE_PER_MINUTE")
+    pics_rate_per_day: int = Field(1000, validation_alias="RELAY_PICS_RATE_PER_DAY")
 
     @property
     def on_emulators(self) -> bool:
@@ -128,105 +203,45 @@ class Settings(BaseModel):
             raise SettingsError("private webhook targets are a local-development allowance")
 
 
-def _parse_map(raw: str) -> dict[str, str]:
-    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
-    return {k.strip(): v.strip() for k, v in pairs}
+class _FromEnvironment(Settings):
+    """The same fields, read from the process environment over an optional dotenv file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings)
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
+def dev_env_file() -> Path | None:
+    """The dotenv file this process takes defaults from, if any: RELAY_ENV_FILE, else the
+    dev stack's file when the process lacks the stack's environment; never in production."""
+    if os.environ.get("RELAY_ENV") == "production":
+        return None
+    named = os.environ.get("RELAY_ENV_FILE")
+    if not named and "FIRESTORE_EMULATOR_HOST" in os.environ:
+        return None
+    path = Path(named) if named else DEV_ENV_FILE
+    return path if path.exists() else None
 
 
-_ENV = {
-    "environment": "RELAY_ENV",
-    "project_id": "RELAY_PROJECT_ID",
-    "region": "RELAY_REGION",
-    "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
-    "storage_emulator_host": "STORAGE_EMULATOR_HOST",
-    "auth_emulator_host": "FIREBASE_AUTH_EMULATOR_HOST",
-    "tasks_emulator_host": "RELAY_TASKS_EMULATOR_HOST",
-    "tasks_queue": "RELAY_TASKS_QUEUE",
-    "functions_base_url": "RELAY_FUNCTIONS_URL",
-    "task_secret": "RELAY_TASK_SECRET",
-    "callback_secret": "RELAY_CALLBACK_SECRET",
-    "webhook_secret_key": "RELAY_WEBHOOK_KEY",
-    "bucket": "RELAY_BUCKET",
-    "signing_key_file": "RELAY_SIGNING_KEY_FILE",
-    "runpod_api_base": "RELAY_RUNPOD_API_BASE",
-    "runpod_api_key": "RUNPOD_API_KEY",
-    "runpod_endpoints": "RELAY_RUNPOD_ENDPOINTS",
-    "image_backends": "RELAY_IMAGE_BACKENDS",
-    "stripe_api_key": "STRIPE_SECRET_KEY",
-    "stripe_api_base": "RELAY_STRIPE_API_BASE",
-    "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET",
-    "public_url": "RELAY_PUBLIC_URL",
-    "s3_endpoint_url": "RELAY_S3_ENDPOINT_URL",
-    "s3_bucket": "RELAY_S3_BUCKET",
-    "s3_region": "RELAY_S3_REGION",
-    "grid_poll_wait_s": "RELAY_GRID_POLL_WAIT_S",
-    "coinbase_api_base": "RELAY_COINBASE_API_BASE",
-    "coinbase_api_key": "COINBASE_COMMERCE_API_KEY",
-    "coinbase_webhook_secret": "COINBASE_COMMERCE_WEBHOOK_SECRET",
-    "x402_facilitator_url": "RELAY_X402_FACILITATOR_URL",
-    "x402_network": "RELAY_X402_NETWORK",
-    "x402_asset": "RELAY_X402_ASSET",
-    "x402_pay_to": "RELAY_X402_PAY_TO",
-    "smtp_host": "RELAY_SMTP_HOST",
-    "smtp_port": "RELAY_SMTP_PORT",
-    "smtp_username": "RELAY_SMTP_USERNAME",
-    "smtp_password": "RELAY_SMTP_PASSWORD",
-    "smtp_starttls": "RELAY_SMTP_STARTTLS",
-    "mail_from": "RELAY_MAIL_FROM",
-    "google_client_ids": "RELAY_GOOGLE_CLIENT_IDS",
-    "media_token_key": "RELAY_MEDIA_TOKEN_KEY",
-    "media_public_url": "RELAY_MEDIA_PUBLIC_URL",
-    "media_email_ip_per_hour": "RELAY_MEDIA_EMAIL_IP_PER_HOUR",
-    "media_verify_ip_per_minute": "RELAY_MEDIA_VERIFY_IP_PER_MINUTE",
-    "ledger_shards": "RELAY_LEDGER_SHARDS",
-    "job_timeout_s": "RELAY_JOB_TIMEOUT_S",
-    "allow_private_webhooks": "RELAY_ALLOW_PRIVATE_WEBHOOKS",
-    "pics_rate_per_minute": "RELAY_PICS_RATE_PER_MINUTE",
-    "pics_rate_per_day": "RELAY_PICS_RATE_PER_DAY",
-}
-_MAPS = {"runpod_endpoints", "image_backends"}
-_LISTS = {"google_client_ids"}
-# Variables the Google client libraries read themselves; exported when taken from the file.
-_EXPORTED = ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
-
-
-def environ() -> dict[str, str]:
-    """The process environment, over the dev stack's file when this process lacks one."""
-    env = dict(os.environ)
-    file = env.get("RELAY_ENV_FILE")
-    path = Path(file) if file else DEV_ENV_FILE
-    wanted = (file or "FIRESTORE_EMULATOR_HOST" not in env) and env.get("RELAY_ENV") != "production"
-    if wanted and path.exists():
-        env = {**_read_env_file(path), **env}
-        for key in _EXPORTED:
-            if key in env:
-                os.environ.setdefault(key, env[key])
-    return env
-
-
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    env = environ() if env is None else env
-    values: dict[str, object] = {}
-    for field, var in _ENV.items():
-        if var in env:
-            raw = env[var]
-            if field in _MAPS:
-                values[field] = _parse_map(raw)
-            elif field in _LISTS:
-                values[field] = [item for item in re.split(r"[,;\s]+", raw) if item]
-            else:
-                values[field] = raw
-    settings = Settings.model_validate(values)
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `env` (variable name -> text) if given, else from the process."""
+    if env is not None:
+        settings = Settings.model_validate(dict(env))
+    else:
+        file = dev_env_file()
+        if file is not None:
+            for key, value in dotenv_values(file).items():
+                if key in EXPORTED_FROM_FILE and value is not None:
+                    os.environ.setdefault(key, value)
+        read = _FromEnvironment(_env_file=file)  # type: ignore[call-arg]
+        settings = Settings.model_validate(read.model_dump())
     settings.check_secrets()
     return settings
 

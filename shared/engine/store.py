@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -48,19 +49,30 @@ def transform_value(write_result: Any, index: int = 0) -> int:
 # (the client library retries after UNAVAILABLE; the retry then conflicts with the first,
 # successful attempt), which callers must recognise as their own write.
 
-_commit_observers: list[Callable[[Any, str], None]] = []
+
+@dataclass(frozen=True)
+class Committed:
+    """What a landed commit wrote: the batch's write protobufs, taken before the commit
+    (`WriteBatch.commit()` empties `batch._write_pbs`), and the write results."""
+
+    writes: list[Any]
+    results: list[Any]
+
+
+_commit_observers: list[Callable[[Committed, str], None]] = []
 _lost_responses: dict[str, int] = {}
 
 
-def on_commit(observer: Callable[[Any, str], None]) -> None:
-    """Call `observer(batch, label)` after every successful `commit`."""
+def on_commit(observer: Callable[[Committed, str], None]) -> None:
+    """Call `observer(committed, label)` after every successful `commit`."""
     _commit_observers.append(observer)
 
 
 def commit(batch: Any, *, label: str) -> Any:
+    writes = list(batch._write_pbs)
     results = batch.commit()
     for observer in _commit_observers:
-        observer(batch, label)
+        observer(Committed(writes=writes, results=list(results)), label)
     if _lost_responses.get(label, 0) > 0:
         _lost_responses[label] -= 1
         raise gexc.AlreadyExists(f"simulated lost response after a landed commit ({label})")

@@ -40,6 +40,7 @@ from shared.engine.netguard import check_url, guarded_post
 from shared.engine.queue import Target, enqueue
 from shared.engine.settings import PLACEHOLDER_SECRETS, get_settings
 from shared.engine.store import CONFLICTS, WEBHOOK_DELIVERIES, db
+from shared.engine.validate import DocId
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class DeliveryRecord(BaseModel):
 class DeliveryTask(BaseModel):
     """The Cloud Task payload. `sealed_secret` is opaque: sealed, never plaintext."""
 
-    delivery_id: str
+    delivery_id: DocId
     body_b64: str
     sealed_secret: str
 

@@ -21,6 +21,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobCreate, JobRecord, JobState
 from shared.engine.settings import get_settings
 from shared.engine.store import CONFLICTS, JOBS, db
+from shared.engine.validate import FieldKey
 from shared.grid import pricing, usage
 from shared.grid.ids import job_doc_id, new_id
 from shared.grid.workers import family
@@ -50,7 +51,7 @@ class JobCreateRequest(BaseModel):
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     priority: StrictInt | None = Field(default=None, ge=-1000, le=1000)
     timeout_seconds: StrictInt = Field(default=600, ge=1, le=86_400)
-    tag: StrictStr | None = Field(default=None, max_length=100)
+    tag: FieldKey | None = Field(default=None, max_length=100)  # a map key in usage counters
     webhook_url: StrictStr | None = Field(default=None, max_length=2048)
     priority_boost: StrictBool = False
     blob_ids: list[StrictInt] = Field(default_factory=list, max_length=20)

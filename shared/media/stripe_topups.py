@@ -6,7 +6,10 @@ Invariants (on top of shared/media/topups.py's): credit is the paid session's
 claim needs the session to be the caller's (our record and the session's metadata agree)
 and paid. `charge.refunded` takes back the newly refunded amount (its cumulative total
 minus the previous one), `charge.dispute.created` the disputed amount, each once by its
-own ledger ref, never below a zero balance, and the referrer's commission in proportion.
+own ledger ref, never below a zero balance, and the referrer's commission in proportion. A
+refund or dispute that arrives before the session's credit credits the session (found by
+its payment intent) with the take-back in the same batch: net = paid - taken, once.
+`charge.dispute.closed` with status `won` gives back what that dispute took, once.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
 from shared.engine.money import MICROS_PER_CENT
 from shared.engine.store import db
-from shared.media import affiliates, packages, topups
-from shared.media.recoveries import recover
+from shared.media import affiliates, packages, recoveries, topups
 from shared.providers.stripe import client as stripe_client
 
 log = logging.getLogger("relay.topups.stripe")
@@ -81,7 +83,9 @@ def stripe_checkout(
     }
 
 
-def _settle_stripe_session(session: dict[str, Any]) -> bool:
+def _settle_stripe_session(
+    session: dict[str, Any], take_back: topups.TakeBack | None = None
+) -> bool:
     metadata = session.get("metadata") or {}
     return topups.credit(
         provider=topups.Provider.STRIPE,
@@ -90,6 +94,7 @@ def _settle_stripe_session(session: dict[str, Any]) -> bool:
         package_code=metadata["package_code"],
         cents=int(session["amount_total"]),
         fields={"stripe_payment_intent": session.get("payment_intent")},
+        take_back=take_back,
     )
 
 
@@ -144,8 +149,12 @@ def stripe_event(event: dict[str, Any]) -> str:
             cents=int(obj["amount_refunded"]),
             previous_cents=None if previous is None else int(previous),
         )
-    if kind == "charge.dispute.created":
-        return _take_back(
+    if kind == "charge.dispute.created" or (
+        kind == "charge.dispute.closed" and obj.get("status") == "won"
+    ):
+        # A won dispute first makes sure its chargeback was applied (it may come first or
+        # alone; applying is idempotent), then gives back exactly what the chargeback took.
+        outcome = _take_back(
             event=event,
             payment_intent=obj.get("payment_intent"),
             kind=EntryKind.CHARGEBACK,
@@ -153,7 +162,51 @@ def stripe_event(event: dict[str, Any]) -> str:
             cents=int(obj["amount"]),
             previous_cents=0,
         )
+        if kind == "charge.dispute.closed" and outcome != "ignored":
+            return _reinstate(payment_intent=obj.get("payment_intent"), ref=f"stripe:{obj['id']}")
+        return outcome
     return "ignored"
+
+
+def _reinstate(*, payment_intent: str | None, ref: str) -> str:
+    snap = _topup_for_payment_intent(payment_intent)
+    if snap is None:
+        return "ignored"
+    data = snap.to_dict()
+    outcome = recoveries.reinstate(
+        account_id=data["account_id"], record=snap.reference, kind=EntryKind.CHARGEBACK, ref=ref
+    )
+    affiliates.reinstate_commission(
+        referred_account_id=data["account_id"],
+        topup_ref=f"{topups.Provider.STRIPE}:{data['external_id']}",
+        kind=EntryKind.CHARGEBACK,
+        ref=ref,
+    )
+    return outcome
+
+
+def _session_for_payment_intent(payment_intent: str | None) -> dict[str, Any] | None:
+    """Our paid top-up session behind a payment intent, asked of Stripe (for a refund or
+    dispute that arrives before the session's completion was applied)."""
+    if not payment_intent:
+        return None
+    try:
+        found = stripe_client().v1.checkout.sessions.list(
+            params={"payment_intent": payment_intent, "limit": 1}
+        )
+    except Exception as exc:  # the SDK's errors share no narrower base with httpx's
+        log.warning("stripe session lookup failed: %s", type(exc).__name__)
+        raise AppError(ErrorKind.UNAVAILABLE, "payment provider unavailable") from exc
+    for session in (s.to_dict() for s in found.data):
+        metadata = session.get("metadata") or {}
+        if (
+            metadata.get("purpose") == topups.PURPOSE
+            and metadata.get("account_id")
+            and metadata.get("package_code") is not None
+            and session.get("payment_status") == "paid"
+        ):
+            return session
+    return None
 
 
 def _topup_for_payment_intent(payment_intent: str | None) -> Any:
@@ -181,7 +234,19 @@ def _take_back(
 ) -> str:
     snap = _topup_for_payment_intent(payment_intent)
     if snap is None:
-        return "ignored"
+        # Before the top-up's credit: credit it now with this take-back in the same batch.
+        session = _session_for_payment_intent(payment_intent)
+        if session is None:
+            return "ignored"
+        taken = cents - (previous_cents or 0)
+        if taken > 0:
+            _settle_stripe_session(
+                session, topups.TakeBack(kind=kind, ref=ref, micros=taken * MICROS_PER_CENT)
+            )
+        snap = _topup_for_payment_intent(payment_intent)
+        if snap is None:
+            raise AppError(ErrorKind.UNAVAILABLE, "top-up is being credited; retry")
+        previous_cents = previous_cents or 0  # go on: the commission's share comes back below
     data = snap.to_dict()
     if previous_cents is None:
         previous_cents = int(data.get(f"{EntryKind.REFUND}_micros", 0)) // MICROS_PER_CENT
@@ -196,7 +261,7 @@ def _take_back(
         data={"cents": cents},
     )
     micros = cents * MICROS_PER_CENT
-    outcome = recover(
+    outcome = recoveries.recover(
         account_id=data["account_id"], record=snap.reference, kind=kind, ref=ref, micros=micros
     )
     # The referrer's commission on this top-up shrinks in the same proportion.

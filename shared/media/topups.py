@@ -15,7 +15,9 @@ Invariants:
   settled x402 authorization's amount.
 - Refunds and disputes debit through the ledger. A balance never goes negative: what the
   account has already spent is recorded on the top-up as `unrecovered_micros`
-  (shared/media/recoveries.py). The referrer's commission is taken back in proportion.
+  (shared/media/recoveries.py). The referrer's commission is taken back in proportion. One
+  that arrives before the payment's credit is applied in the credit's own batch (`TakeBack`),
+  so the net is exactly the payment less what was taken back, once.
 
 This module is the common part; each provider's flow is beside it: stripe_topups.py,
 coinbase_topups.py, x402_purchase.py.
@@ -33,8 +35,8 @@ from shared.engine import clock, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
 from shared.engine.money import MICROS_PER_CENT
-from shared.engine.store import CONFLICTS, db, increment
-from shared.media import affiliates
+from shared.engine.store import CONFLICTS, commit, db, increment
+from shared.media import affiliates, recoveries
 
 log = logging.getLogger("relay.topups")
 
@@ -47,6 +49,15 @@ class Provider(StrEnum):
     STRIPE = "stripe"
     COINBASE = "coinbase"
     X402 = "x402"
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """A refund or dispute (`<kind>:<ref>` of `micros`) of a payment not yet credited."""
+
+    kind: EntryKind
+    ref: str
+    micros: int
 
 
 @dataclass(frozen=True)
@@ -111,12 +122,15 @@ def credit(
     cents: int,
     part: str | None = None,
     fields: dict[str, Any] | None = None,
+    take_back: TakeBack | None = None,
 ) -> bool:
-    """Credit one payment of a top-up. False when it was credited before."""
+    """Credit one payment of a top-up. False when it was credited before. `take_back`: a
+    refund or dispute of this payment that arrived before its credit, applied in the same
+    batch (so the money it takes back is never spendable in between)."""
     entry_ref = f"{provider}:{external_id}" + (f":{part}" if part else "")
     micros = cents * MICROS_PER_CENT
     batch = db().batch()
-    ledger.credit_writes(
+    shard = ledger.credit_writes(
         batch,
         account_id=account_id,
         kind=EntryKind.TOPUP,
@@ -127,6 +141,26 @@ def credit(
     affiliates.commission_writes(
         batch, referred_account_id=account_id, topup_ref=entry_ref, deposit_micros=micros
     )
+    if take_back is not None:
+        taken = min(take_back.micros, micros)
+        ledger.covered_debit_writes(
+            batch,
+            account_id=account_id,
+            kind=take_back.kind,
+            ref=take_back.ref,
+            micros=taken,
+            shard=shard,
+            memo=f"{take_back.kind} before its top-up's credit",
+        )
+        recoveries.note_writes(
+            batch,
+            account_id=account_id,
+            record=record_ref(provider, external_id),
+            kind=take_back.kind,
+            ref=take_back.ref,
+            micros=take_back.micros,
+            taken=taken,
+        )
     batch.set(
         record_ref(provider, external_id),
         {
@@ -142,7 +176,7 @@ def credit(
         merge=True,
     )
     try:
-        batch.commit()
+        commit(batch, label="ledger.topup")
     except CONFLICTS:
         return False
     log.info("credited %s top-up %s: %d cents", provider, entry_ref, cents)
@@ -159,7 +193,7 @@ def settlement_from(provider: Provider, external_id: str, data: dict[str, Any]) 
         external_id=external_id,
         package_code=str(data.get("package_code", "")),
         deposit_cents=int(data.get("credited_cents", 0)),
-        balance_micros=ledger.balance(data["account_id"]).balance_micros,
+        balance_micros=ledger.balance(data["account_id"]).available_micros,
     )
 
 

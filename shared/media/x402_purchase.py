@@ -15,6 +15,9 @@ Invariants:
   nothing moved; if the authorization turns out used, the record is kept for
   reconciliation against the chain and the caller gets 409, never a second credit.
 - A payment already used by one account is never credited to another.
+- The record keeps what identifies the payment on chain (network, payer, nonce; the
+  transaction once known), so `relay x402 reconcile` (`reconcile()`) can finish a settled but
+  uncredited purchase (once) and list the unknown ones for an operator.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _body(record: dict[str, Any], account_id: str) -> dict[str, Any]:
         "network": record.get("network"),
         "depositUsdCents": cents,
         "creditedUsdMicros": cents * MICROS_PER_CENT,
-        "currentBalanceUsdMicros": ledger.balance(account_id).balance_micros,
+        "currentBalanceUsdMicros": ledger.balance(account_id).available_micros,
     }
 
 
@@ -102,6 +105,8 @@ def purchase(
                 "status": SETTLING,
                 "credited_cents": 0,
                 "created_at": clock.now(),
+                # Known before settling, so a settlement left pending can be found on chain.
+                **x402_gateway.payment_reference(header),
             }
         )
     except CONFLICTS:
@@ -125,8 +130,12 @@ def _settle(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
         )
     except Exception as exc:
         # The facilitator may or may not have settled: keep the claim (a retry of the same
-        # header settles again if nothing moved; see _replay).
-        ref.update({"status": UNKNOWN, "reason": str(exc)[:200]})
+        # header settles again if nothing moved; see _replay) and the transaction, if known.
+        known = exc.details.get("transaction") if isinstance(exc, AppError) else None
+        ref.update(
+            {"status": UNKNOWN, "reason": str(exc)[:200]}
+            | ({"transaction": known} if known else {})
+        )
         raise
     if settled.amount_atomic != usd_cents * x402_gateway.ATOMIC_PER_CENT:
         # The facilitator settled something other than the price: record it, credit nothing.
@@ -205,6 +214,39 @@ def _replay(ref: Any, account_id: str, header: str, usd_cents: int, resource_url
         if time.monotonic() > deadline:
             raise AppError(ErrorKind.UNAVAILABLE, "payment is still settling; retry shortly")
         time.sleep(0.1)
+
+
+def reconcile() -> dict[str, Any]:
+    """Operator: finish x402 purchases left mid-way. A settled purchase whose credit did not
+    land (`paid`) is credited (exactly once: the credit is idempotent); one whose settlement
+    is unknown, or whose claim was left by a dead request, is listed for an operator with
+    what identifies it on chain (network, payer, nonce, transaction when known)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    credited, needs_operator = 0, []
+    query = (
+        db()
+        .collection(topups.TOPUPS)
+        .where(filter=FieldFilter("status", "in", [PAID, UNKNOWN, SETTLING]))
+    )
+    for snap in query.stream():
+        record = snap.to_dict()
+        if record.get("provider") != str(Provider.X402):
+            continue
+        if record["status"] == PAID:
+            _credit(snap.reference, record["account_id"], int(record["price_cents"]), first=False)
+            credited += 1
+        elif record["status"] == UNKNOWN or record["created_at"] < clock.now() - STALE_SETTLING:
+            needs_operator.append(
+                {
+                    "paymentId": record["external_id"],
+                    "accountId": record["account_id"],
+                    "status": record["status"],
+                    "usdCents": int(record["price_cents"]),
+                    **{k: record.get(k) for k in ("network", "payer", "nonce", "transaction")},
+                }
+            )
+    return {"credited": credited, "needs_operator": needs_operator}
 
 
 def _write_option(**kwargs: Any) -> Any:

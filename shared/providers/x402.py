@@ -164,6 +164,17 @@ def payment_required_header(
     return encode_payment_required_header(answer)
 
 
+def payment_reference(header_value: str) -> dict[str, str]:
+    """What identifies the payment on chain before it settles: network, payer and the
+    EIP-3009 authorization nonce (kept on the purchase record for reconciliation)."""
+    parsed = _parse(header_value)
+    return {
+        "network": str(parsed.payload.accepted.network),
+        "payer": parsed.authorization.from_address,
+        "nonce": parsed.authorization.nonce,
+    }
+
+
 def verify_and_settle(
     *, header_value: str, usd_cents: int, resource_url: str, description: str
 ) -> Settlement:
@@ -225,7 +236,7 @@ def _parse(header_value: str) -> _Parsed:
         raise AppError(ErrorKind.INVALID, "missing or oversized x402 payment header")
     try:
         payload = decode_payment_signature_header(header_value.strip())
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # nested JSON
         raise AppError(ErrorKind.INVALID, "malformed x402 payment header") from exc
     if not isinstance(payload, PaymentPayload) or payload.x402_version != X402_VERSION:
         raise AppError(

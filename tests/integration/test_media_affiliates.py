@@ -24,6 +24,7 @@ from shared.media import affiliates, topups
 from tests.helpers import auth, site_url
 
 RELAY = Path(sys.executable).parent / "relay"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout's code, not the venv's install
 API = "/api/v1/affiliates"
 
 
@@ -80,7 +81,7 @@ def _relay(stack: Any, *args: str, ok: bool = True) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **stack.env},
+        env={**os.environ, **stack.env, "PYTHONPATH": str(ROOT)},
     )
     assert (result.returncode == 0) is ok, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -171,7 +172,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
         "paidUsdMicros": 10_500_000,
         "clawedBackUsdMicros": 0,
     }
-    _audited(aff_id, referred_id, affiliates.ledger_account(aff_id))
+    _audited(aff_id, referred_id, ledger.earnings_account(aff_id))
 
 
 def test_commission_settles_once_under_retries_and_concurrency(base: str) -> None:
@@ -191,14 +192,14 @@ def test_commission_settles_once_under_retries_and_concurrency(base: str) -> Non
     with ThreadPoolExecutor(10) as pool:
         assert sorted(pool.map(settle, range(10))) == [False] * 9 + [True]
 
-    entries = ledger.entries(affiliates.ledger_account(aff_id))
+    entries = ledger.entries(ledger.earnings_account(aff_id))
     assert sorted(e["kind"] for e in entries) == ["commission", "commission"]
-    assert ledger.balance(affiliates.ledger_account(aff_id)).balance_micros == 1_000_000
+    assert ledger.balance(ledger.earnings_account(aff_id)).balance_micros == 1_000_000
     profile = affiliates.get_profile(aff_id)
     assert profile.commission_count == 2 and profile.earned_micros == 1_000_000
     assert len(affiliates.list_commissions(account_id=aff_id, limit=100)) == 2
     assert ledger.balance(referred_id).balance_micros == 10_000_000
-    _audited(aff_id, referred_id, affiliates.ledger_account(aff_id))
+    _audited(aff_id, referred_id, ledger.earnings_account(aff_id))
 
 
 def test_no_commission_without_binding_or_after_the_window(base: str) -> None:
@@ -211,8 +212,8 @@ def test_no_commission_without_binding_or_after_the_window(base: str) -> None:
         assert _topup(referred_id)
     finally:
         clock.reset()
-    assert ledger.entries(affiliates.ledger_account(aff_id)) == []
-    _audited(stranger, referred_id, affiliates.ledger_account(aff_id))
+    assert ledger.entries(ledger.earnings_account(aff_id)) == []
+    _audited(stranger, referred_id, ledger.earnings_account(aff_id))
 
 
 def test_validate_code_is_case_insensitive_and_unknown_is_not_an_error(base: str) -> None:
@@ -300,7 +301,7 @@ def test_binding_rules(base: str) -> None:
     affiliates.bind_for_purchase(account_id=buyer, code=b_code.lower())
     affiliates.bind_for_purchase(account_id=buyer, code=a_code)
     assert _topup(buyer)
-    assert ledger.balance(affiliates.ledger_account(a_id)).balance_micros == 0
+    assert ledger.balance(ledger.earnings_account(a_id)).balance_micros == 0
     with pytest.raises(AppError) as unknown:
         affiliates.bind_for_purchase(account_id=buyer, code="NOPE2345")
     assert unknown.value.details["code"] == "invalid_affiliate_code"
@@ -359,11 +360,11 @@ def test_two_concurrent_payout_requests_one_wins(base: str) -> None:
     assert sorted(r.status_code for r in results) == [201, 409], [r.text for r in results]
     loser = next(r for r in results if r.status_code == 409)
     assert loser.json()["error"]["code"] == "not_eligible"
-    entries = ledger.entries(affiliates.ledger_account(aff_id))
+    entries = ledger.entries(ledger.earnings_account(aff_id))
     assert sorted(e["kind"] for e in entries) == ["commission", "payout"]
     listed = httpx.get(f"{base}/me/payout-requests", headers=auth(key)).json()["payoutRequests"]
     assert len(listed) == 1 and listed[0]["amountUsdMicros"] == 10_000_000
-    _audited(aff_id, referred_id, affiliates.ledger_account(aff_id))
+    _audited(aff_id, referred_id, ledger.earnings_account(aff_id))
 
 
 def test_bad_input_on_every_operation_is_a_400_envelope(base: str) -> None:

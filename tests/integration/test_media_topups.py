@@ -395,4 +395,4 @@ def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -
         "commissions"
     ]
     assert [c["clawedBackUsdMicros"] for c in commissions] == [500_000]
-    assert_audited(user_id, referrer_id, f"affiliate:{referrer_id}")
+    assert_audited(user_id, referrer_id, ledger.earnings_account(referrer_id))

@@ -1,13 +1,14 @@
 """Commissions on referred top-ups, and taking them back after a refund or dispute.
 
 Invariants: a top-up pays commission at most once: its ledger credit `commission:<top-up
-ref>` on `affiliate:<id>` and the record `affiliates/<id>/commissions/<top-up ref>` are
-create()s added to the top-up's own batch, whose `topup:<ref>` create already makes it
-exactly-once, and the profile's `commission_count` / `earned_micros` move in that batch; it
-is COMMISSION_RATE_BPS of the deposit, integer floor, and only inside the binding's window.
-A take-back is at most the commission, in proportion to what left the top-up (commission x
-taken / deposit), applied once per take-back ref through recoveries.recover(), which never
-debits more than is available and records the rest as `unrecovered_micros`.
+ref>` on `ledger.earnings_account(<id>)` and the record `affiliates/<id>/commissions/<top-
+up ref>` are create()s added to the top-up's own batch, whose `topup:<ref>` create already
+makes it exactly-once, and the profile's `commission_count` / `earned_micros` move in that
+batch; it is COMMISSION_RATE_BPS of the deposit, integer floor, and only inside the
+binding's window. A take-back is at most the commission, in proportion to what left the
+top-up (commission x taken / deposit), applied once per take-back ref through
+recoveries.recover(), which never debits more than is available and records the rest as
+`unrecovered_micros`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from shared.media.affiliates.models import (
     COMMISSIONS,
     Binding,
     Commission,
-    ledger_account,
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
-from shared.media.recoveries import recover
+from shared.media.recoveries import recover, reinstate
 
 
 def commission_writes(
@@ -45,7 +45,7 @@ def commission_writes(
     affiliate = binding.affiliate_account_id
     ledger.credit_writes(
         batch,
-        account_id=ledger_account(affiliate),
+        account_id=ledger.earnings_account(affiliate),
         kind=EntryKind.COMMISSION,
         ref=topup_ref,
         micros=commission,
@@ -95,11 +95,35 @@ def clawback(
         batch.set(profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
 
     return recover(
-        account_id=ledger_account(affiliate),
+        account_id=ledger.earnings_account(affiliate),
         record=record,
         kind=kind,
         ref=f"{ref}:commission",
         micros=micros,
+        extra=count,
+    )
+
+
+def reinstate_commission(
+    *, referred_account_id: str, topup_ref: str, kind: EntryKind, ref: str
+) -> str:
+    """Give back the commission share that take-back `<kind>:<ref>` clawed back (a dispute
+    won), once."""
+    binding = db().collection(BINDINGS).document(referred_account_id).get()
+    if not binding.exists:
+        return "no commission"
+    affiliate = str(binding.get("affiliate_account_id"))
+
+    def count(batch: Any, given_back: int) -> None:
+        batch.set(
+            profile_ref(affiliate), {"clawed_back_micros": increment(-given_back)}, merge=True
+        )
+
+    return reinstate(
+        account_id=ledger.earnings_account(affiliate),
+        record=profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref),
+        kind=kind,
+        ref=f"{ref}:commission",
         extra=count,
     )
 

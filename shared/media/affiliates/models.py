@@ -3,8 +3,8 @@
 Invariants: every collection name, rate, window and limit of the programme is defined here
 once and read from here by the other modules; the records are plain pydantic models with no
 behaviour, so importing this module touches no store and no settings; an affiliate's
-commissions live in their own ledger account, `ledger_account(<id>)`
-(`affiliate:<account id>`), never in their spending balance.
+commissions credit their earnings account, `ledger.earnings_account(<id>)`, never their
+prepaid (spending) balance, and payouts draw only on it.
 """
 
 from __future__ import annotations
@@ -112,8 +112,3 @@ class Dashboard(BaseModel):
     profile: Profile
     available_micros: int
     reasons: list[Reason]
-
-
-def ledger_account(affiliate_id: str) -> str:
-    """The ledger account holding an affiliate's commissions (not their spending money)."""
-    return f"affiliate:{affiliate_id}"

@@ -30,7 +30,6 @@ from shared.media.affiliates.models import (
     Profile,
     Reason,
     Status,
-    ledger_account,
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
 
@@ -54,7 +53,7 @@ def _reasons(profile: Profile, available_micros: int) -> list[Reason]:
 
 def dashboard(account_id: str) -> Dashboard:
     profile = get_profile(account_id)
-    available = ledger.balance(ledger_account(account_id)).available_micros
+    available = ledger.balance(ledger.earnings_account(account_id)).available_micros
     return Dashboard(
         profile=profile, available_micros=available, reasons=_reasons(profile, available)
     )
@@ -102,7 +101,7 @@ def request_payout(*, account_id: str, note: str | None) -> PayoutRequest:
 
     try:
         applied = ledger.debit(
-            account_id=ledger_account(account_id),
+            account_id=ledger.earnings_account(account_id),
             kind=EntryKind.PAYOUT,
             ref=request.id,
             micros=request.amount_micros,

@@ -1,7 +1,9 @@
-"""Request bodies of the Killa Tamata document, one pydantic model per schema.
+"""Killa Tamata's public shapes: request bodies and response bodies, in one place.
 
-The document's schemas forbid unknown properties (`additionalProperties: false`) and give
-length bounds; these models say the same, so a body the document rejects is a 400 here.
+Request models follow the document's schemas: they forbid unknown properties
+(`additionalProperties: false`) and keep its length bounds, so a body the document rejects
+is a 400 here. Response bodies are built only by the `*_view` functions below, which the
+site's handlers and any service that renders the same resource share.
 """
 
 from __future__ import annotations
@@ -9,6 +11,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from shared.engine import clock
+from shared.engine.identity import Account, ApiKey
+from shared.engine.validate import DocId
+from shared.media.signin import DeviceLink, IssuedKey
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AffiliateCode = Annotated[str, StringConstraints(min_length=4, max_length=32)]
@@ -73,13 +80,48 @@ class CryptoCheckoutRequest(Body):
 
 
 class ClaimStripeRequest(Body):
-    sessionId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    sessionId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class ClaimCryptoRequest(Body):
-    chargeId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    chargeId: Annotated[DocId, StringConstraints(min_length=1, max_length=256)]
 
 
 class X402CreditPurchaseRequest(Body):
     usdCents: int = Field(ge=100, le=900_719_925_474)
     affiliateCode: AffiliateCode | None = None
+
+
+# --- response bodies ---------------------------------------------------------------------
+
+
+def api_key_view(key: ApiKey) -> dict[str, object]:
+    return {
+        "id": key.id,
+        "label": key.label,
+        "hint": key.hint,
+        "createdAt": clock.iso(key.created_at),
+        "revokedAt": clock.iso(key.revoked_at),
+        "active": key.revoked_at is None,
+    }
+
+
+def account_view(account: Account) -> dict[str, object]:
+    return {"id": account.id, "email": account.email, "displayName": account.display_name}
+
+
+def issued_key_view(issued: IssuedKey) -> dict[str, object]:
+    return {
+        "apiKey": issued.api_key,
+        "keyLabel": issued.label,
+        "account": account_view(issued.account),
+    }
+
+
+def device_link_view(link: DeviceLink) -> dict[str, object]:
+    return {
+        "userCode": link.user_code,
+        "status": link.status,
+        "keyLabel": link.key_label,
+        "expiresAt": clock.iso(link.expires_at),
+    }

@@ -1,0 +1,160 @@
+"""Every query the code makes is served by infra/firestore/firestore.indexes.json.
+
+The emulator serves any query; production refuses one that needs a composite index it
+lacks. So this test runs the code's query paths against the emulator, records the shape of
+each query it actually sends (collection, equality fields, range and order fields), and
+checks each shape against the declared indexes. A shape needs no composite index when it
+touches one field, or only equality fields (Firestore merges single-field indexes). Otherwise
+it is covered by an index on its equality fields (any order) followed by its range/order
+fields in order, or, with one order field, by merging one such index per equality field.
+A source file that builds queries but is not exercised here fails the test, so a new query
+path cannot slip past it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import traceback
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud.firestore_v1.query import Query
+
+REPO = Path(__file__).resolve().parents[2]
+INDEXES = REPO / "infra" / "firestore" / "firestore.indexes.json"
+EQUALITY = {"EQUAL", "IN", "ARRAY_CONTAINS", "ARRAY_CONTAINS_ANY"}
+
+Shape = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
+
+
+def shape_of(query: Query) -> Shape:
+    proto = Query._to_protobuf(query)
+    where = proto.where
+    leaves = list(where.composite_filter.filters) if "composite_filter" in where else [where]
+    equal: set[str] = set()
+    ranged: list[str] = []
+    for leaf in leaves:
+        if "field_filter" not in leaf:
+            continue
+        field = leaf.field_filter.field.field_path
+        op = leaf.field_filter.op.name
+        (equal.add(field) if op in EQUALITY else ranged.append(field))
+    orders = [(o.field.field_path, o.direction.name) for o in proto.order_by]
+    ordered = {f for f, _ in orders}
+    # Firestore orders by the range field first (ascending) when the query does not say.
+    suffix = [(f, "ASCENDING") for f in ranged if f not in ordered] + orders
+    return proto.from_[0].collection_id, frozenset(equal), tuple(suffix)
+
+
+def needs_composite(shape: Shape) -> bool:
+    _, equal, suffix = shape
+    return bool(suffix) and len(equal) + len(suffix) > 1
+
+
+def declared() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    indexes = json.loads(INDEXES.read_text())["indexes"]
+    return {
+        (i["collectionGroup"], tuple((f["fieldPath"], f["order"]) for f in i["fields"]))
+        for i in indexes
+    }
+
+
+def covered(shape: Shape, indexes: set[tuple[str, tuple[tuple[str, str], ...]]]) -> bool:
+    collection, equal, suffix = shape
+    for group, fields in indexes:
+        n = len(equal)
+        if group == collection and {f for f, _ in fields[:n]} == equal and fields[n:] == suffix:
+            return True
+    # Index merging: one (equality field, sort field) index per equality field.
+    return len(suffix) == 1 and all(
+        (collection, ((e, "ASCENDING"), *suffix)) in indexes for e in equal
+    )
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> Iterator[dict[Shape, set[str]]]:
+    """Query shapes sent while the test runs, with the shared/ files that built them."""
+    shapes: dict[Shape, set[str]] = {}
+    real_stream = Query.stream
+
+    def stream(self: Query, *args: Any, **kwargs: Any) -> Any:
+        callers = {
+            str(Path(f.filename).resolve().relative_to(REPO))
+            for f in traceback.extract_stack()
+            if f.filename.startswith(str(REPO / "shared"))
+        }
+        shapes.setdefault(shape_of(self), set()).update(callers)
+        return real_stream(self, *args, **kwargs)
+
+    monkeypatch.setattr(Query, "stream", stream)
+    yield shapes
+
+
+def _run_every_query_path() -> None:
+    from shared.engine import audit, identity, jobs, ledger
+    from shared.engine.store import db
+    from shared.grid import jobs as grid_jobs
+    from shared.grid import work, workers
+    from shared.media import stripe_topups
+    from shared.media.affiliates import profiles
+
+    now = dt.datetime.now(dt.UTC)
+    account = identity.create_account(email=f"idx-{uuid.uuid4().hex[:10]}@example.com")
+    key_raw = identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
+    key = identity.authenticate_key(key_raw)
+    filters: list[dict[str, Any]] = [
+        {},
+        {"status": "pending"},
+        {"model": "m"},
+        {"tag": "t"},
+        {"start": now - dt.timedelta(days=1), "end": now},
+        {"status": "running", "model": "m", "tag": "t", "start": now, "end": now},
+    ]
+    for extra in filters:
+        args = {"status": None, "model": None, "tag": None, "start": None, "end": None, **extra}
+        grid_jobs.list_jobs(account_id=account.id, offset=0, **args)
+    grid_jobs.cancel_all(account_id=account.id)
+    grid_jobs.release_quota_held(now=now)
+    work._candidates(models={"m"}, families={"f"}, catch_all=True)
+    work.sweep_grid(now=now)
+    workers.register(
+        key=key, request=workers.RegisterRequest(name="idx", models=[]), key_worker_id=None
+    )
+    workers.catalog(now)
+    jobs.overdue(now=now)
+    ledger.expire_reservations()
+    ledger.entries(account.id)
+    audit.check(account.id)
+    identity.list_api_keys(account.id)
+    stripe_topups._topup_for_payment_intent(f"pi_{uuid.uuid4().hex}")
+    profiles.newest(
+        db().collection("affiliates").document(account.id).collection("commissions"),
+        field="created_at",
+        limit=5,
+    )
+
+
+def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:
+    _run_every_query_path()
+    indexes = declared()
+    missing = [
+        f"{s[0]}: equal {sorted(s[1])} then {list(s[2])} (built in {sorted(files)})"
+        for s, files in recorded.items()
+        if needs_composite(s) and not covered(s, indexes)
+    ]
+    assert not missing, "\n".join(["no composite index for:", *missing])
+
+
+def test_every_file_that_builds_queries_is_exercised(stack, recorded) -> None:
+    _run_every_query_path()
+    exercised = set().union(*recorded.values())
+    building = {
+        str(p.relative_to(REPO))
+        for p in (REPO / "shared").rglob("*.py")
+        if ".where(" in p.read_text() or ".order_by(" in p.read_text()
+    }
+    assert building <= exercised, sorted(building - exercised)
