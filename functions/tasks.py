@@ -8,7 +8,6 @@ import flask
 import functions_framework
 from pydantic import BaseModel
 
-import shared.grid  # noqa: F401  (registers the grid's sweep hook)
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
 from shared.engine import dispatch

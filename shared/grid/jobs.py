@@ -137,6 +137,12 @@ def _create(
             )
         except CONFLICTS:
             continue  # the id is taken: another one
+        except AppError as exc:
+            # An engine that refuses a taken id says CONFLICT: take another id only when the
+            # id really is another job's (not, say, an Idempotency-Key reused).
+            if exc.kind is ErrorKind.CONFLICT and _taken_by_another(doc_id, nonce=nonce):
+                continue
+            raise
         if job.site_fields.get("nonce") == nonce:
             return job, True
         if (
@@ -147,6 +153,11 @@ def _create(
             return job, False
         # An id collision answered with someone else's job: never show it, try another id.
     raise AppError(ErrorKind.UNAVAILABLE, "could not allocate a job id, retry")
+
+
+def _taken_by_another(doc_id: str, *, nonce: str) -> bool:
+    existing = jobs.find(doc_id)
+    return existing is not None and existing.site_fields.get("nonce") != nonce
 
 
 def get_owned(*, account_id: str, grid_id: int) -> JobRecord:
