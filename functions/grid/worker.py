@@ -12,7 +12,7 @@ from shared.grid import credits, views, work, workers
 
 def register(request: flask.Request) -> flask.Response:
     key, secret = authenticate(request)
-    body = parse_body(request, workers.RegisterRequest)
+    body = parse_body(request, views.RegisterRequest)
     worker = workers.register(key=key, request=body, key_worker_id=key.worker_id)
     return json_response({"worker_token": secret, "worker_id": worker.id}, 201)
 
@@ -24,7 +24,7 @@ def heartbeat(request: flask.Request) -> flask.Response:
 
 def update_models(request: flask.Request) -> flask.Response:
     worker = authenticate_worker(request)
-    body = parse_body(request, workers.ModelsUpdate)
+    body = parse_body(request, views.ModelsUpdate)
     count = workers.update_models(worker.id, body.models)
     return json_response({"status": "updated", "model_count": count})
 

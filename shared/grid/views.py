@@ -71,6 +71,35 @@ class FailRequest(BaseModel):
     error: StrictStr = Field(default="no reason given", max_length=10_000)
 
 
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr = Field(max_length=200)
+    serves_family: StrictBool = False
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr | None = Field(default=None, max_length=200)
+    agent_version: StrictStr | None = Field(default=None, max_length=50)
+    platform: StrictStr | None = Field(default=None, max_length=100)
+    models: list[ModelEntry] = Field(max_length=200)
+    catch_all: StrictBool = False
+
+
+class ModelsUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[ModelEntry] = Field(default_factory=list, max_length=200)
+
+
+class BlobCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    blob_type: str = "image"
+
+
 def job(record: JobRecord) -> dict[str, Any]:
     """The document's `Job` (plus `priority_boost` when the client asked for one)."""
     sf = fields.of(record)
