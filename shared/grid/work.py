@@ -1,10 +1,10 @@
 """Grid jobs, worker side: claim, start, result, fail, and the sweep's requeue.
 
 What can never happen:
-- A job is claimed by two workers: a claim is a transition from QUEUED preconditioned on
-  the update time of the snapshot that showed it QUEUED; of two racing workers one write
-  fails and that worker moves on. Pollers shuffle the top candidates so 32 of them do not
-  all race for the head of the queue.
+- A job is claimed by two workers: a claim is a `jobs.transition` from QUEUED,
+  preconditioned on the update time of the snapshot that showed it QUEUED (and not failed
+  by this worker); of two racing workers one write fails and that worker moves on.
+  Pollers shuffle the top candidates so 32 of them do not all race for the head.
 - A job is offered again to a worker that failed one of its runs (`failed_workers`).
 - A worker moves, completes or fails a job it does not hold: start, result and fail
   require, on the very snapshot their write is preconditioned on, that the job is held by
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATES = 16  # how far down the queue a poll looks
 SPREAD = 8  # claims are spread over this many of the best candidates
-MAX_ATTEMPTS = 3  # runs of one job before a worker failure fails it for the client
+MAX_ATTEMPTS = 3  # claims of one run before the sweep fails it (a lapsed claim requeues)
 POLL_INTERVAL_S = (0.2, 0.5)
 # What choosing and claiming needs; the prompt and the rest are read after a claim.
 CLAIM_FIELDS = [
@@ -64,6 +64,7 @@ class _Candidate:
     def __init__(self, job_id: str, data: dict[str, Any]):
         self.id = job_id
         self.model = data.get("model", "")
+        self.created_at = data["created_at"]
         self.site_fields = data.get("site_fields", {})
 
 
@@ -81,9 +82,9 @@ def matches(
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[tuple[Any, Any]]:
-    """The head of the queue *for this worker*: (snapshot, update time) of the best QUEUED
-    grid jobs it may take, best first.
+def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[_Candidate]:
+    """The head of the queue *for this worker*: the best QUEUED grid jobs it may take,
+    best first.
 
     One query per way a job can match (its model among the worker's; its family among the
     worker's, for family jobs; any job, for catch-all workers), so jobs no online worker
@@ -122,16 +123,13 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> lis
         )
     if catch_all:
         queries.append(head(FieldFilter("site_fields.model_match", "==", "any")))
-    found: dict[str, tuple[Any, Any]] = {}
+    found: dict[str, _Candidate] = {}
     for query in queries:
         for snap in query.stream():
-            found[snap.id] = (snap, snap.update_time)
+            found[snap.id] = _Candidate(snap.id, snap.to_dict())
     return sorted(
         found.values(),
-        key=lambda pair: (
-            -int((pair[0].to_dict().get("site_fields") or {}).get("priority", 0)),
-            pair[0].to_dict()["created_at"],
-        ),
+        key=lambda job: (-int(job.site_fields.get("priority", 0)), job.created_at),
     )
 
 
@@ -145,16 +143,16 @@ def claim_next(
     """
     deadline = time.monotonic() + wait_s
     while True:
-        fitting = []
-        for snap, seen in _candidates(models=models, families=families, catch_all=catch_all):
-            job = _Candidate(snap.id, snap.to_dict())
-            if worker.id in (job.site_fields.get("failed_workers") or []):
-                continue  # it failed a run of this job: never offered it again
-            if matches(job, models=models, families=families, catch_all=catch_all):
-                fitting.append((job, seen))
+        fitting = [
+            job
+            for job in _candidates(models=models, families=families, catch_all=catch_all)
+            # A worker that failed a run of a job is never offered it again.
+            if worker.id not in (job.site_fields.get("failed_workers") or [])
+            and matches(job, models=models, families=families, catch_all=catch_all)
+        ]
         head, tail = fitting[:SPREAD], fitting[SPREAD:]
         random.shuffle(head)
-        for job, _seen in head + tail:
+        for job in head + tail:
             claimed = _claim(job, worker=worker)
             if claimed is not None:
                 return claimed
