@@ -172,3 +172,21 @@ def test_a_job_id_collision_never_returns_another_accounts_job(stack, monkeypatc
     job = grid_jobs.submit(account_id=second_account, api_key="k", request=request)
     assert (job.account_id, job.site_fields["grid_id"]) == (second_account, taken_id + 1)
     assert jobs.get(job_doc_id(taken_id)).account_id == first_account
+
+
+def test_concurrent_payout_requests_pay_the_earnings_once(stack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _model()
+    worker, worker_account = register_worker(stack, model)
+    _, _, job_id = _submit(stack, model)
+    _claim_and_start(worker, model, job_id)
+    assert _result(worker, job_id, output="z" * 250, tokens=250).status_code == 200
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: worker.post("/worker/payout_request"), range(4)))
+    paid = [a.json()["amount_credits"] for a in answers if a.status_code == 201]
+    assert paid == [0.25] and {a.status_code for a in answers} <= {201, 422}
+    assert earned_micros(worker_account) == 0
+    payouts = ledger.entries(ledger.earnings_account(worker_account))
+    assert sorted(e["kind"] for e in payouts) == ["earning", "payout"]
+    assert audit.check(ledger.earnings_account(worker_account))["ok"]
