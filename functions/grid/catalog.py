@@ -2,19 +2,12 @@
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict
 
 from functions.grid.site import authenticate, render_error
 from functions.http import entry_point, json_response, parse_json
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
-from shared.grid import blobs, usage, workers
-
-
-class BlobCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    blob_type: str = "image"
+from shared.grid import blobs, usage, views, workers
 
 
 def list_models(request: flask.Request) -> flask.Response:
@@ -38,7 +31,7 @@ def create_blob(request: flask.Request) -> flask.Response:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise AppError(ErrorKind.INVALID, "body must be a JSON object")
-    body = BlobCreate.model_validate(raw)
+    body = views.BlobCreate.model_validate(raw)
     return json_response(blobs.create(account_id=key.account_id, blob_type=body.blob_type), 201)
 
 

@@ -7,10 +7,19 @@ from functions.grid.site import authenticate, render_error, render_submit_error
 from functions.http import entry_point, json_response, parse_body
 from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
-from shared.grid import jobs
+from shared.grid import jobs, views
 
 MAX_OFFSET = 100_000
 STATUSES = {"pending", "claimed", "running", "completed", "failed", "cancelled"}
+
+
+def _idempotency_key(request: flask.Request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not raw.strip() or len(raw) > views.MAX_IDEMPOTENCY_KEY_CHARS:
+        raise AppError(ErrorKind.INVALID, "Idempotency-Key must be 1 to 255 characters")
+    return raw
 
 
 def list_jobs(request: flask.Request) -> flask.Response:
@@ -32,19 +41,24 @@ def list_jobs(request: flask.Request) -> flask.Response:
         end=validate.query_moment(args.get("to"), name="to"),
         offset=max(offset, 0),
     )
-    return json_response([jobs.render(job) for job in found])
+    return json_response([views.job(job) for job in found])
 
 
 def submit(request: flask.Request) -> flask.Response:
     key, secret = authenticate(request)
-    body = parse_body(request, jobs.JobCreateRequest)
-    job = jobs.submit(account_id=key.account_id, api_key=secret, request=body)
-    return json_response(jobs.render(job), 201)
+    body = parse_body(request, views.JobCreateRequest)
+    job = jobs.submit(
+        account_id=key.account_id,
+        api_key=secret,
+        request=body,
+        idempotency_key=_idempotency_key(request),
+    )
+    return json_response(views.job(job), 201)
 
 
 def get_job(request: flask.Request, job_id: int) -> flask.Response:
     key, _ = authenticate(request)
-    return json_response(jobs.render(jobs.get_owned(account_id=key.account_id, grid_id=job_id)))
+    return json_response(views.job(jobs.get_owned(account_id=key.account_id, grid_id=job_id)))
 
 
 def cancel(request: flask.Request, job_id: int) -> flask.Response:
@@ -61,7 +75,7 @@ def cancel_all(request: flask.Request) -> flask.Response:
 
 def priority(request: flask.Request, job_id: int) -> flask.Response:
     key, _ = authenticate(request)
-    body = parse_body(request, jobs.PriorityChange)
+    body = parse_body(request, views.PriorityChange)
     job = jobs.get_owned(account_id=key.account_id, grid_id=job_id)
     return json_response({"priority": jobs.change_priority(job, body.priority)})
 
@@ -69,7 +83,7 @@ def priority(request: flask.Request, job_id: int) -> flask.Response:
 def retry(request: flask.Request, job_id: int) -> flask.Response:
     key, _ = authenticate(request)
     job = jobs.get_owned(account_id=key.account_id, grid_id=job_id)
-    return json_response(jobs.render(jobs.retry(job)))
+    return json_response(views.job(jobs.retry(job)))
 
 
 _handle = entry_point(

@@ -47,9 +47,10 @@ def render_error(exc: AppError) -> flask.Response:
 
 
 def render_submit_error(exc: AppError) -> flask.Response:
-    """POST /jobs reports validation errors as a list."""
-    if exc.kind is ErrorKind.INVALID and "errors" not in exc.details:
-        exc = AppError(exc.kind, exc.message, {"errors": [exc.message]})
+    """POST /jobs reports its 422s (validation, an Idempotency-Key reused with another
+    request) as a list, the document's only 422 body for it."""
+    if ERRORS[exc.kind][0] == 422 and "errors" not in exc.details:
+        exc = AppError(exc.kind, exc.message, {**exc.details, "errors": [exc.message]})
     return render_error(exc)
 
 

@@ -2,34 +2,17 @@
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from functions.grid.site import authenticate, authenticate_worker, render_error
-from functions.http import entry_point, json_response, parse_body, read_body
+from functions.http import entry_point, json_response, parse_body, parse_optional_body
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-from shared.grid import credits, work, workers
-
-
-class ResultRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    output: StrictStr = Field(max_length=1_000_000)
-    input_tokens: StrictInt = Field(default=0, ge=0, le=10_000_000)
-    output_tokens: StrictInt = Field(ge=0, le=10_000_000)
-    duration_ms: StrictInt = Field(ge=0, le=86_400_000)
-    model_used: StrictStr | None = Field(default=None, max_length=200)
-
-
-class FailRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    error: StrictStr = Field(max_length=10_000)
+from shared.grid import credits, views, work, workers
 
 
 def register(request: flask.Request) -> flask.Response:
     key, secret = authenticate(request)
-    body = parse_body(request, workers.RegisterRequest)
+    body = parse_body(request, views.RegisterRequest)
     worker = workers.register(key=key, request=body, key_worker_id=key.worker_id)
     return json_response({"worker_token": secret, "worker_id": worker.id}, 201)
 
@@ -41,7 +24,7 @@ def heartbeat(request: flask.Request) -> flask.Response:
 
 def update_models(request: flask.Request) -> flask.Response:
     worker = authenticate_worker(request)
-    body = parse_body(request, workers.ModelsUpdate)
+    body = parse_body(request, views.ModelsUpdate)
     count = workers.update_models(worker.id, body.models)
     return json_response({"status": "updated", "model_count": count})
 
@@ -68,7 +51,7 @@ def next_job(request: flask.Request) -> flask.Response:
     )
     if job is None:
         return flask.Response(status=204)
-    return json_response(work.assignment(job))
+    return json_response(views.assignment(job))
 
 
 def start(request: flask.Request, job_id: int) -> flask.Response:
@@ -78,24 +61,15 @@ def start(request: flask.Request, job_id: int) -> flask.Response:
 
 def result(request: flask.Request, job_id: int) -> flask.Response:
     worker = authenticate_worker(request)
-    body = parse_body(request, ResultRequest)
-    work.submit_result(
-        worker=worker,
-        grid_id=job_id,
-        output=body.output,
-        input_tokens=body.input_tokens,
-        output_tokens=body.output_tokens,
-        duration_ms=body.duration_ms,
-        model_used=body.model_used,
-    )
+    body = parse_body(request, views.ResultRequest)
+    work.submit_result(worker=worker, grid_id=job_id, result=body)
     return json_response({"status": "accepted"})
 
 
 def fail(request: flask.Request, job_id: int) -> flask.Response:
     worker = authenticate_worker(request)
-    # The document makes this body optional.
-    error = parse_body(request, FailRequest).error if read_body(request) else "no reason given"
-    return json_response({"status": work.fail(worker=worker, grid_id=job_id, error=error)})
+    body = parse_optional_body(request, views.FailRequest)  # the document makes it optional
+    return json_response({"status": work.fail(worker=worker, grid_id=job_id, error=body.error)})
 
 
 def credit_summary(request: flask.Request) -> flask.Response:

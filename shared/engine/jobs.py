@@ -317,6 +317,17 @@ def transition(
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
 
 
+def reopen(
+    job_id: str, *, to_state: JobState, fields: dict[str, Any] | None = None
+) -> JobRecord | None:
+    """Put a FAILED job back in line for a new run (a client's retry, where the site allows
+    it), in place and preconditioned like `transition`; None when it is not FAILED. No
+    money moves: a site whose runs are paid places the new run's hold itself."""
+    if to_state in TERMINAL:
+        raise ValueError("reopen() moves a failed job to a non-terminal state")
+    return transition(job_id, from_states={JobState.FAILED}, to_state=to_state, fields=fields)
+
+
 def update_fields(job_id: str, fields: dict[str, Any]) -> None:
     """Record facts about a job (boost status, ...) without touching its state."""
     batch = db().batch()

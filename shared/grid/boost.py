@@ -82,10 +82,3 @@ def apply_payment(session: dict[str, Any]) -> str:
             return "paid late"
         return "already applied"
     return "applied"
-
-
-def render(job: JobRecord) -> dict[str, Any] | None:
-    boost = job.site_fields.get("boost")
-    if not boost:
-        return None
-    return {k: boost[k] for k in ("status", "checkout_url") if k in boost}

@@ -1,26 +1,24 @@
-"""Grid prices, in integer micros (1 credit = 10,000 micros).
+"""Grid money, in integer micros (1 credit = 10,000 micros).
 
-- A worker earns output_tokens / 1000 credits: 10 micros per output token.
-- A consumer pays 20 micros per output token (2 credits per 1,000); input tokens are free.
-  The platform keeps the difference.
-- Output is capped at MAX_OUTPUT_TOKENS per job; the hold at submit is that cap's price,
-  and the capture is what was produced (never more than the hold).
+Clients pay nothing: the document sells the free tier (100 requests and 50,000 tokens a
+day; over it a job waits, it is never refused), so a job places no hold and has no output
+cap. A worker earns output_tokens / 1000 credits, 10 micros per output token, paid by the
+platform as an expense. A worker may not claim more tokens than its output can hold.
 """
 
 from __future__ import annotations
 
 WORKER_MICROS_PER_OUTPUT_TOKEN = 10
-CONSUMER_MICROS_PER_OUTPUT_TOKEN = 20
-MAX_OUTPUT_TOKENS = 2048
-HOLD_MICROS = MAX_OUTPUT_TOKENS * CONSUMER_MICROS_PER_OUTPUT_TOKEN
-
-
-def consumer_charge(output_tokens: int) -> int:
-    return min(output_tokens, MAX_OUTPUT_TOKENS) * CONSUMER_MICROS_PER_OUTPUT_TOKEN
 
 
 def worker_earning(output_tokens: int) -> int:
-    return min(output_tokens, MAX_OUTPUT_TOKENS) * WORKER_MICROS_PER_OUTPUT_TOKEN
+    return output_tokens * WORKER_MICROS_PER_OUTPUT_TOKEN
+
+
+def plausible_token_count(*, output: str, output_tokens: int) -> bool:
+    """A token of a byte-level tokenizer decodes to at least one UTF-8 byte, so a result
+    never has more output tokens than its output has bytes."""
+    return output_tokens <= len(output.encode())
 
 
 def credits(micros: int) -> float:

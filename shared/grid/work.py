@@ -1,14 +1,20 @@
 """Grid jobs, worker side: claim, start, result, fail, and the sweep's requeue.
 
 What can never happen:
-- A job is claimed by two workers. A claim is an update preconditioned on the update
-  time of the snapshot that showed the job QUEUED; of two workers racing for it, one
-  write fails and that worker moves on. Pollers shuffle the top candidates so 32 of them
-  do not all race for the head of the queue (the emulator fails most transactions once
-  ~8 contend on one document; preconditioned writes do not lock at all).
-- A worker is paid twice, or paid for a job it does not hold: the result is accepted only
-  from the job's current worker while RUNNING, and the terminal transition, the
-  consumer's capture, the worker's earning and the platform's revenue are one batch.
+- A job is claimed by two workers: a claim is a `jobs.transition` from QUEUED,
+  preconditioned on the update time of the snapshot that showed it QUEUED (and not failed
+  by this worker); of two racing workers one write fails and that worker moves on.
+  Pollers shuffle the top candidates so 32 of them do not all race for the head.
+- A job is offered again to a worker that failed one of its runs (`failed_workers`).
+- A worker moves, completes or fails a job it does not hold: start, result and fail
+  require, on the very snapshot their write is preconditioned on, that the job is held by
+  this worker. A worker that lost its claim to the sweep gets 422 and is paid nothing.
+- A worker is paid twice, or paid for tokens its output cannot hold: the completion, the
+  worker's earning (`earning:<job>` on its earnings account) and the platform's matching
+  expense (`expense:<job>`) are one batch; a result claiming more output tokens than its
+  output has UTF-8 bytes is refused before anything is written.
+- A failed run comes back by itself: a worker's fail is terminal (the client retries);
+  only the sweep requeues the claims of silent or timed-out workers.
 """
 
 from __future__ import annotations
@@ -18,22 +24,25 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from shared.engine import clock, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobRecord, JobState
-from shared.engine.store import CONFLICTS, JOBS, db
-from shared.grid import pricing, usage
+from shared.engine.store import JOBS, db
+from shared.grid import fields, pricing, usage, views
+from shared.grid.fields import path
 from shared.grid.ids import job_doc_id
 from shared.grid.jobs import BACKEND, QUEUE_LIFETIME, SITE
+from shared.grid.notify import notify
 from shared.grid.workers import Worker, offline_ids
 
 log = logging.getLogger(__name__)
 
 CANDIDATES = 16  # how far down the queue a poll looks
 SPREAD = 8  # claims are spread over this many of the best candidates
-MAX_ATTEMPTS = 3  # runs of one job before a worker failure fails it for the client
+MAX_ATTEMPTS = 3  # claims of one run before the sweep fails it (a lapsed claim requeues)
 POLL_INTERVAL_S = (0.2, 0.5)
 # What choosing and claiming needs; the prompt and the rest are read after a claim.
 CLAIM_FIELDS = [
@@ -44,7 +53,9 @@ CLAIM_FIELDS = [
     "site_fields.model_family",
     "site_fields.timeout_seconds",
     "site_fields.attempts",
+    "site_fields.failed_workers",
 ]
+HELD = frozenset({JobState.CLAIMED, JobState.RUNNING})
 
 
 class _Candidate:
@@ -53,6 +64,7 @@ class _Candidate:
     def __init__(self, job_id: str, data: dict[str, Any]):
         self.id = job_id
         self.model = data.get("model", "")
+        self.created_at = data["created_at"]
         self.site_fields = data.get("site_fields", {})
 
 
@@ -70,9 +82,9 @@ def matches(
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[tuple[Any, Any]]:
-    """The head of the queue *for this worker*: (snapshot, update time) of the best QUEUED
-    grid jobs it may take, best first.
+def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[_Candidate]:
+    """The head of the queue *for this worker*: the best QUEUED grid jobs it may take,
+    best first.
 
     One query per way a job can match (its model among the worker's; its family among the
     worker's, for family jobs; any job, for catch-all workers), so jobs no online worker
@@ -111,16 +123,13 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> lis
         )
     if catch_all:
         queries.append(head(FieldFilter("site_fields.model_match", "==", "any")))
-    found: dict[str, tuple[Any, Any]] = {}
+    found: dict[str, _Candidate] = {}
     for query in queries:
         for snap in query.stream():
-            found[snap.id] = (snap, snap.update_time)
+            found[snap.id] = _Candidate(snap.id, snap.to_dict())
     return sorted(
         found.values(),
-        key=lambda pair: (
-            -int((pair[0].to_dict().get("site_fields") or {}).get("priority", 0)),
-            pair[0].to_dict()["created_at"],
-        ),
+        key=lambda job: (-int(job.site_fields.get("priority", 0)), job.created_at),
     )
 
 
@@ -132,174 +141,204 @@ def claim_next(
     Tries the best SPREAD fitting jobs in random order, then the rest in queue order, so a
     worker that loses a race moves on without asking the queue again.
     """
-    from google.cloud import firestore
-
     deadline = time.monotonic() + wait_s
     while True:
-        fitting = []
-        for snap, seen in _candidates(models=models, families=families, catch_all=catch_all):
-            job = _Candidate(snap.id, snap.to_dict())
-            if matches(job, models=models, families=families, catch_all=catch_all):
-                fitting.append((job, seen))
+        fitting = [
+            job
+            for job in _candidates(models=models, families=families, catch_all=catch_all)
+            # A worker that failed a run of a job is never offered it again.
+            if worker.id not in (job.site_fields.get("failed_workers") or [])
+            and matches(job, models=models, families=families, catch_all=catch_all)
+        ]
         head, tail = fitting[:SPREAD], fitting[SPREAD:]
         random.shuffle(head)
-        for job, seen in head + tail:
-            now = clock.now()
-            timeout = int(job.site_fields.get("timeout_seconds", 600))
-            claim_id = uuid.uuid4().hex
-            claim = {
-                "state": str(JobState.CLAIMED),
-                "site_fields.claim_id": claim_id,
-                "site_fields.worker_id": worker.id,
-                "site_fields.claimed_at": now,
-                "site_fields.attempts": int(job.site_fields.get("attempts", 0)) + 1,
-                "timeout_at": now + dt.timedelta(seconds=timeout),
-            }
-            try:
-                jobs.document(job.id).update(
-                    claim, option=firestore.Client.write_option(last_update_time=seen)
-                )
-            except CONFLICTS:
-                # A commit retried by the client library can report a conflict with its
-                # own first, successful attempt: the claim id tells ours from another's.
-                mine = jobs.get(job.id)
-                if mine.site_fields.get("claim_id") != claim_id:
-                    continue
-                return mine
-            return jobs.get(job.id)
+        for job in head + tail:
+            claimed = _claim(job, worker=worker)
+            if claimed is not None:
+                return claimed
         if time.monotonic() >= deadline:
             return None
         time.sleep(min(random.uniform(*POLL_INTERVAL_S), max(0.0, deadline - time.monotonic())))
 
 
-def assignment(job: JobRecord) -> dict[str, Any]:
-    from shared.grid.blobs import assignment_blobs
+def _claim(candidate: _Candidate, *, worker: Worker) -> JobRecord | None:
+    """Claim one QUEUED job for this worker, or None if someone else was faster."""
+    job_id = candidate.id
+    attempts = int(candidate.site_fields.get("attempts", 0))
+    timeout = int(candidate.site_fields.get("timeout_seconds", 600))
+    now = clock.now()
+    claim_id = uuid.uuid4().hex
 
-    return {
-        "job_id": int(job.site_fields["grid_id"]),
-        "model": job.model or None,
-        "model_family": job.site_fields.get("model_family"),
-        "model_match": job.site_fields.get("model_match", "family"),
-        "prompt": job.input["prompt"],
-        "blobs": assignment_blobs(job.site_fields.get("blob_ids") or []),
-    }
+    def claimable(job: JobRecord) -> bool:
+        sf = fields.of(job)
+        return worker.id not in sf.failed_workers and sf.attempts == attempts
+
+    moved = jobs.transition(
+        job_id,
+        from_states={JobState.QUEUED},
+        to_state=JobState.CLAIMED,
+        fields={
+            path("claim_id"): claim_id,
+            path("worker_id"): worker.id,
+            path("claimed_at"): now,
+            path("attempts"): attempts + 1,
+            "timeout_at": now + dt.timedelta(seconds=timeout),
+        },
+        require=claimable,
+    )
+    if moved is None:
+        # A commit retried by the client library can report a conflict with its own
+        # first, successful attempt: the claim id tells ours from another's.
+        current = jobs.find(job_id)
+        if current is None or fields.of(current).claim_id != claim_id:
+            return None
+        return current
+    return moved
 
 
-def _held_job(*, worker: Worker, grid_id: int) -> JobRecord:
+def _worker_job(grid_id: int) -> JobRecord:
     job = jobs.find(job_doc_id(grid_id))
-    if job is None or job.site != SITE or job.site_fields.get("worker_id") != worker.id:
+    if job is None or job.site != SITE:
         raise AppError(ErrorKind.NOT_FOUND, "not_found")
     return job
 
 
+def _held_by(worker: Worker, *states: JobState) -> Callable[[JobRecord], bool]:
+    """Whether a job (the snapshot a write is preconditioned on) is held by this worker."""
+
+    def held(job: JobRecord) -> bool:
+        return job.state in states and fields.of(job).worker_id == worker.id
+
+    return held
+
+
 def start(*, worker: Worker, grid_id: int) -> None:
-    job = _held_job(worker=worker, grid_id=grid_id)
+    job = _worker_job(grid_id)
     moved = jobs.transition(
         job.id,
         from_states={JobState.CLAIMED},
         to_state=JobState.RUNNING,
         fields={"started_at": clock.now()},
+        require=_held_by(worker, JobState.CLAIMED),
     )
-    if moved is None or moved.site_fields.get("worker_id") != worker.id:
-        raise AppError(ErrorKind.CONFLICT, "job is not claimed")
+    if moved is None:
+        raise AppError(ErrorKind.CONFLICT, "job is not claimed by this worker")
 
 
-def submit_result(
-    *,
-    worker: Worker,
-    grid_id: int,
-    output: str,
-    input_tokens: int,
-    output_tokens: int,
-    duration_ms: int,
-    model_used: str | None,
-) -> JobRecord:
-    job = _held_job(worker=worker, grid_id=grid_id)
-    if job.state is not JobState.RUNNING:
-        raise AppError(ErrorKind.CONFLICT, "job is not running")
+def submit_result(*, worker: Worker, grid_id: int, result: views.ResultRequest) -> JobRecord:
+    job = _worker_job(grid_id)
+    if not pricing.plausible_token_count(output=result.output, output_tokens=result.output_tokens):
+        raise AppError(ErrorKind.INVALID, "output_tokens is more than the output's length in bytes")
     now = clock.now()
-    charge = pricing.consumer_charge(output_tokens)
-    earning = pricing.worker_earning(output_tokens)
+    earning = pricing.worker_earning(result.output_tokens)
+    result_id = uuid.uuid4().hex
 
-    def settle_shares(batch: Any, held: JobRecord, captured: int) -> None:
-        # captured = worker earning + platform revenue, in the same batch as the capture.
-        paid = min(earning, captured)
-        ref = held.hold_ref or held.id
-        if paid:
+    def pay(batch: Any, held: JobRecord, _captured: int) -> None:
+        # The platform pays the worker: earning and expense share the ref, in one batch.
+        if earning:
             ledger.credit_writes(
                 batch,
-                account_id=worker.account_id,
+                account_id=ledger.earnings_account(worker.account_id),
                 kind=ledger.EntryKind.EARNING,
-                ref=ref,
-                micros=paid,
+                ref=held.id,
+                micros=earning,
                 job_id=held.id,
                 memo=f"grid worker {worker.id}",
             )
-        if captured - paid:
-            ledger.credit_writes(
+            ledger.house_debit_writes(
                 batch,
-                account_id=ledger.PLATFORM_ACCOUNT,
-                kind=ledger.EntryKind.REVENUE,
-                ref=ref,
-                micros=captured - paid,
+                kind=ledger.EntryKind.EXPENSE,
+                ref=held.id,
+                micros=earning,
                 job_id=held.id,
+                memo=f"grid worker {worker.id} earning",
             )
         usage.record_tokens_writes(
             batch,
             account_id=held.account_id,
-            tag=held.site_fields.get("tag"),
-            tokens=input_tokens + output_tokens,
+            tag=fields.of(held).tag,
+            tokens=result.input_tokens + result.output_tokens,
             now=now,
         )
 
     done = jobs.finish(
         job.id,
         state=JobState.COMPLETED,
-        capture_micros=charge,
         only_from={JobState.RUNNING},
+        require=_held_by(worker, JobState.RUNNING),
         fields={
-            "site_fields.output": output,
-            "site_fields.input_tokens": input_tokens,
-            "site_fields.output_tokens": output_tokens,
-            "site_fields.duration_ms": duration_ms,
-            "site_fields.model_used": model_used,
-            "site_fields.earned_micros": earning,
+            path("result_id"): result_id,
+            path("output"): result.output,
+            path("input_tokens"): result.input_tokens,
+            path("output_tokens"): result.output_tokens,
+            path("duration_ms"): result.duration_ms,
+            path("model_used"): result.model_used,
+            path("earned_micros"): earning,
         },
-        extra_writes=settle_shares,
+        extra_writes=pay,
     )
-    if done.state is not JobState.COMPLETED or done.site_fields.get("worker_id") != worker.id:
-        raise AppError(ErrorKind.CONFLICT, "job is not running")
-    _notify(done)
+    if fields.of(done).result_id != result_id:
+        raise AppError(ErrorKind.CONFLICT, "job is not running on this worker")
+    notify(done)
     return done
 
 
 def fail(*, worker: Worker, grid_id: int, error: str) -> str:
-    """A worker could not run the job: back to the queue, or failed after MAX_ATTEMPTS."""
-    job = _held_job(worker=worker, grid_id=grid_id)
-    if job.terminal:
-        return "failed" if job.state is JobState.FAILED else str(job.state).lower()
-    return requeue_or_fail(job, reason=error[:2000], worker_id=worker.id)
+    """The worker could not run the job: it is failed (terminal, the client's webhook is
+    sent); the client may retry it, and this worker is not offered it again."""
+    job = _worker_job(grid_id)
+    from google.cloud import firestore
+
+    failure_id = uuid.uuid4().hex
+    done = jobs.finish(
+        job.id,
+        state=JobState.FAILED,
+        error=error[:2000],
+        only_from=HELD,
+        require=_held_by(worker, *HELD),
+        fields={
+            path("failure_id"): failure_id,
+            path("failed_workers"): firestore.ArrayUnion([worker.id]),
+            path("last_error"): error[:2000],
+        },
+    )
+    if fields.of(done).failure_id == failure_id:
+        notify(done)
+        return "failed"
+    if done.state is JobState.FAILED and worker.id in fields.of(done).failed_workers:
+        return "failed"  # a repeat of this worker's own report
+    raise AppError(ErrorKind.CONFLICT, "job is not held by this worker")
 
 
-def requeue_or_fail(job: JobRecord, *, reason: str, worker_id: int | None = None) -> str:
-    active = {JobState.CLAIMED, JobState.RUNNING}
-    if int(job.site_fields.get("attempts", 0)) >= MAX_ATTEMPTS:
-        done = jobs.finish(job.id, state=JobState.FAILED, error=reason, only_from=active)
-        if done.state is JobState.FAILED:
-            _notify(done)
+def requeue_or_fail(job: JobRecord, *, reason: str) -> str:
+    """The sweep's verdict on a lapsed claim: back to the queue, or failed (and the client
+    told) once the run has had MAX_ATTEMPTS claims. Only while that claim still holds."""
+    claim_id = fields.of(job).claim_id
+
+    def same_claim(current: JobRecord) -> bool:
+        return fields.of(current).claim_id == claim_id
+
+    if fields.of(job).attempts >= MAX_ATTEMPTS:
+        done = jobs.finish(
+            job.id, state=JobState.FAILED, error=reason, only_from=HELD, require=same_claim
+        )
+        if done.state is JobState.FAILED and done.error == reason:
+            notify(done)
         return "failed"
     moved = jobs.transition(
         job.id,
-        from_states=active,
+        from_states=HELD,
         to_state=JobState.QUEUED,
+        require=same_claim,
         fields={
-            "site_fields.worker_id": None,
-            "site_fields.last_error": reason,
+            path("worker_id"): None,
+            path("claim_id"): None,
+            path("last_error"): reason,
             "timeout_at": clock.now() + QUEUE_LIFETIME,
             "started_at": None,
         },
     )
-    return "pending" if moved is not None else "failed"
+    return "pending" if moved is not None else "unchanged"
 
 
 def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
@@ -310,56 +349,22 @@ def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
         db()
         .collection(JOBS)
         .where(filter=FieldFilter("site", "==", SITE))
-        .where(filter=FieldFilter("state", "in", [str(JobState.CLAIMED), str(JobState.RUNNING)]))
+        .where(filter=FieldFilter("state", "in", [str(s) for s in HELD]))
     )
     held = [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
-    silent = offline_ids(
-        {
-            int(j.site_fields["worker_id"])
-            for j in held
-            if j.site_fields.get("worker_id") is not None
-        },
-        now,
-    )
+    holders = {fields.of(j).worker_id for j in held}
+    silent = offline_ids({w for w in holders if w is not None}, now)
     requeued = 0
     for job in held:
-        if job.site_fields.get("worker_id") in silent:
-            requeue_or_fail(job, reason="worker went offline")
-            requeued += 1
+        if fields.of(job).worker_id in silent:
+            requeued += requeue_or_fail(job, reason="worker went offline") != "unchanged"
         elif job.timeout_at < now:
-            requeue_or_fail(job, reason="timed out")
-            requeued += 1
+            requeued += requeue_or_fail(job, reason="timed out") != "unchanged"
     return {"requeued": requeued}
-
-
-def _notify(job: JobRecord) -> None:
-    """Enqueue the client's webhook; the sealed signing key then lives only in the task."""
-    url = job.site_fields.get("webhook_url")
-    sealed = job.site_fields.get("webhook_secret")
-    if not url or not sealed:
-        return
-    from google.cloud import firestore
-
-    from shared.engine.webhooks import enqueue_delivery
-    from shared.grid.jobs import render
-
-    try:
-        enqueue_delivery(
-            delivery_id=job.id + (f":{job.hold_ref}" if job.hold_ref else ""),
-            url=url,
-            payload=render(job),
-            sealed_secret=sealed,
-            context=job.id,
-        )
-    except AppError as exc:
-        # The job's result stands; a webhook that can no longer be sent is only logged.
-        log.warning("webhook for %s not enqueued: %s", job.id, exc.message)
-    jobs.document(job.id).update({"site_fields.webhook_secret": firestore.DELETE_FIELD})
 
 
 __all__ = [
     "BACKEND",
-    "assignment",
     "claim_next",
     "fail",
     "matches",

@@ -10,40 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel
 
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import ApiKey
 from shared.engine.store import API_KEYS, CONFLICTS, db
 from shared.grid.ids import new_id
+from shared.grid.views import ModelEntry, RegisterRequest
 from shared.schemas.text import model_family as family
 
 WORKERS = "grid_workers"
 OFFLINE_AFTER = dt.timedelta(seconds=90)
-
-
-class ModelEntry(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: StrictStr = Field(max_length=200)
-    serves_family: StrictBool = False
-
-
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: StrictStr | None = Field(default=None, max_length=200)
-    agent_version: StrictStr | None = Field(default=None, max_length=50)
-    platform: StrictStr | None = Field(default=None, max_length=100)
-    models: list[ModelEntry] = Field(max_length=200)
-    catch_all: StrictBool = False
-
-
-class ModelsUpdate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    models: list[ModelEntry] = Field(default_factory=list, max_length=200)
 
 
 class Worker(BaseModel):

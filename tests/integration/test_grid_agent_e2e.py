@@ -78,7 +78,7 @@ def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
         start_new_session=True,
     )
     try:
-        client_account, client_key = _account_key(credits=10)
+        client_account, client_key = _account_key()  # no credit: the free tier
         headers = {"Authorization": f"Bearer {client_key}"}
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
         created = httpx.post(
@@ -115,8 +115,8 @@ def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
         assert payout.status_code == 201 and payout.json()["amount_credits"] == round(
             tokens / 1000, 4
         )
-        assert ledger.balance(worker_account).balance_micros == 0
-        for account_id in (client_account, worker_account):
+        assert ledger.balance(ledger.earnings_account(worker_account)).balance_micros == 0
+        for account_id in (client_account, worker_account, ledger.earnings_account(worker_account)):
             assert audit.check(account_id)["ok"]
     finally:
         os.killpg(agent.pid, signal.SIGTERM)

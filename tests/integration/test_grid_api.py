@@ -4,42 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 
-from shared.engine import audit, identity, ledger
-from tests.helpers import site_url
-
-
-def _key(credits: int = 0, *, email: str | None = None) -> tuple[str, str]:
-    account = identity.create_account(email=email or f"grid-{uuid.uuid4().hex[:10]}@example.com")
-    if credits:
-        ledger.credit(
-            account_id=account.id,
-            kind=ledger.EntryKind.GRANT,
-            ref=str(uuid.uuid4()),
-            micros=credits * 10_000,
-        )
-    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
-
-
-class Api:
-    def __init__(self, stack, key: str):
-        self.base = f"{site_url(stack, 'grid')}/api/v1"
-        self.headers = {"Authorization": f"Bearer {key}"}
-
-    def __getattr__(self, method: str):
-        def call(path: str, **kwargs):
-            return httpx.request(
-                method.upper(), self.base + path, headers=self.headers, timeout=60, **kwargs
-            )
-
-        return call
+from shared.engine import audit, ledger
+from tests.integration.grid_client import Api, earned_micros, grid_key
 
 
 @pytest.fixture
 def worker(stack):
-    account_id, key = _key()
+    account_id, key = grid_key()
     api = Api(stack, key)
     model = f"m{uuid.uuid4().hex[:6]}:7b"
     registered = api.post(
@@ -51,9 +24,11 @@ def worker(stack):
     return api, account_id, model
 
 
-def test_job_flows_from_client_to_worker_and_pays_both_exactly_once(stack, worker) -> None:
+def test_account_without_credit_submits_and_its_worker_earns_output_tokens_over_1000(
+    stack, worker
+) -> None:
     wapi, worker_account, model = worker
-    client_account, key = _key(credits=10)
+    client_account, key = grid_key()  # no credit: the free tier costs nothing
     client = Api(stack, key)
     created = client.post("/jobs", json={"model": model, "prompt": "hello", "tag": "t1"})
     assert created.status_code == 201, created.text
@@ -66,9 +41,10 @@ def test_job_flows_from_client_to_worker_and_pays_both_exactly_once(stack, worke
     assert assignment["job_id"] == job["job_id"] and assignment["prompt"] == "hello"
     assert client.get(f"/jobs/{job['job_id']}").json()["status"] == "claimed"
     assert wapi.patch(f"/worker/jobs/{job['job_id']}/start").json() == {"status": "running"}
+    output = "hi there " * 60  # 540 bytes: room for 500 tokens
     result = wapi.post(
         f"/worker/jobs/{job['job_id']}/result",
-        json={"output": "hi there", "input_tokens": 3, "output_tokens": 500, "duration_ms": 42},
+        json={"output": output, "input_tokens": 3, "output_tokens": 500, "duration_ms": 42},
     )
     assert result.json() == {"status": "accepted"}
     again = wapi.post(
@@ -77,22 +53,38 @@ def test_job_flows_from_client_to_worker_and_pays_both_exactly_once(stack, worke
     )
     assert again.status_code == 422
     done = client.get(f"/jobs/{job['job_id']}").json()
-    assert (done["status"], done["output"], done["output_tokens"]) == ("completed", "hi there", 500)
-    # Consumer pays 20 micros per output token; the worker earns output_tokens/1000 credits.
-    assert ledger.balance(client_account).balance_micros == 100_000 - 500 * 20
+    assert (done["status"], done["output"], done["output_tokens"]) == ("completed", output, 500)
+    # The client pays nothing; the platform pays the worker output_tokens/1000 credits.
+    assert ledger.entries(client_account) == []
+    assert earned_micros(worker_account) == 500 * 10
+    assert ledger.balance(worker_account).balance_micros == 0  # prepaid money untouched
+    [earning] = ledger.entries(ledger.earnings_account(worker_account))
+    [expense] = [
+        e
+        for e in ledger.entries(ledger.PLATFORM_ACCOUNT)
+        if e["kind"] == ledger.EntryKind.EXPENSE and e["job_id"] == earning["job_id"]
+    ]
+    assert (earning["kind"], earning["ref"]) == (ledger.EntryKind.EARNING, expense["ref"])
+    assert expense["balance_delta_micros"] == -earning["balance_delta_micros"] == -5_000
+    assert not [
+        e
+        for e in ledger.entries(ledger.PLATFORM_ACCOUNT)
+        if e["kind"] == "revenue" and e["job_id"] == earning["job_id"]
+    ]
     credits = wapi.get("/worker/credits").json()
     assert credits["balance"] == 0.5 and credits["total_earned"] == 0.5
     assert credits["history"][0]["output_tokens"] == 500
-    assert all(
-        audit.check(a)["ok"] for a in (client_account, worker_account, ledger.PLATFORM_ACCOUNT)
-    )
+    for account in (client_account, worker_account, ledger.earnings_account(worker_account)):
+        assert audit.check(account)["ok"], audit.check(account)
     usage = client.get("/usage", params={"tag": "t1"}).json()
     assert usage["tokens_used"] == 503 and usage["requests_used"] == 1
     payout = wapi.post("/worker/payout_request")
     assert payout.status_code == 201 and payout.json()["amount_credits"] == 0.5
     assert wapi.post("/worker/payout_request").status_code == 422
     assert wapi.get("/worker/credits").json()["balance"] == 0.0
-    assert audit.check(worker_account)["ok"]
+    assert wapi.get("/worker/credits").json()["history"][0]["paid_out"] is True
+    assert earned_micros(worker_account) == 0
+    assert audit.check(ledger.earnings_account(worker_account))["ok"]
 
 
 def test_nothing_to_do_is_204(stack, worker) -> None:
@@ -101,7 +93,7 @@ def test_nothing_to_do_is_204(stack, worker) -> None:
 
 
 def test_cancel_priority_and_bad_states(stack) -> None:
-    account_id, key = _key(credits=10)
+    account_id, key = grid_key()
     client = Api(stack, key)
     job = client.post("/jobs", json={"model": "nobody-serves:1b", "prompt": "x"}).json()
     assert client.patch(f"/jobs/{job['job_id']}/priority", json={"priority": 7}).json() == {
@@ -111,7 +103,7 @@ def test_cancel_priority_and_bad_states(stack) -> None:
     assert client.delete(f"/jobs/{job['job_id']}").json() == {"status": "cancelled"}
     assert client.delete(f"/jobs/{job['job_id']}").status_code == 422
     assert client.post(f"/jobs/{job['job_id']}/retry").status_code == 422
-    assert ledger.balance(account_id).available_micros == 100_000
+    assert ledger.entries(account_id) == []
     listed = client.get("/jobs", params={"status": "cancelled"}).json()
     assert [j["job_id"] for j in listed] == [job["job_id"]]
     assert audit.check(account_id)["ok"]
@@ -129,7 +121,7 @@ def test_cancel_priority_and_bad_states(stack) -> None:
     ],
 )
 def test_invalid_submissions_are_422_with_errors_and_change_nothing(stack, body, fragment) -> None:
-    account_id, key = _key(credits=10)
+    account_id, key = grid_key(credits=10)
     response = Api(stack, key).post("/jobs", json=body)
     assert response.status_code == 422
     errors = response.json()["errors"]
@@ -141,7 +133,7 @@ def test_auth_and_ids(stack) -> None:
     api = Api(stack, "vk_live_nope")
     assert api.get("/jobs").status_code == 401
     assert api.get("/jobs").json() == {"error": "unauthorized"}
-    _, key = _key()
+    _, key = grid_key()
     client = Api(stack, key)
     assert client.get("/jobs/abc").status_code == 404
     assert client.get("/jobs/12345").json() == {"error": "not_found"}
@@ -151,7 +143,7 @@ def test_auth_and_ids(stack) -> None:
 
 def test_jobs_no_worker_can_serve_never_block_the_queue(stack, worker) -> None:
     wapi, _, model = worker
-    _, key = _key(credits=200)
+    _, key = grid_key()
     client = Api(stack, key)
     for _ in range(40):  # more than a poll reads, all older and more urgent
         assert (

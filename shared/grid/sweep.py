@@ -1,0 +1,22 @@
+"""The grid's part of the scheduled sweep, registered with the engine as "grid".
+
+Requeues claims whose worker went silent or which ran past their timeout (failing a run
+after its last attempt), then queues the jobs the quota held back whose day has reset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from shared.engine import sweeps
+
+
+def sweep(now: dt.datetime) -> dict[str, int]:
+    from shared.grid.jobs import release_quota_held
+    from shared.grid.work import sweep_grid
+
+    requeued = sweep_grid(now=now)["requeued"]
+    return {"requeued": requeued, "quota_released": release_quota_held(now=now)}
+
+
+sweeps.register("grid", sweep)
