@@ -50,8 +50,14 @@ log = logging.getLogger("relay")
 
 
 def bind(**fields: str | None) -> None:
-    """Add fields (job_id, account_id, ...) to every later line of this request or task."""
-    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+    """Add fields (job_id, account_id, ...) to every later line of this request or task.
+
+    Outside a request or task (a CLI command, a test calling a service) there is nothing to
+    scope them to, so nothing is bound: they would stick to the thread for good."""
+    context = _context.get()
+    if "request_id" not in context:
+        return
+    _context.set({**context, **{k: v for k, v in fields.items() if v}})
 
 
 def current() -> Mapping[str, str]:
