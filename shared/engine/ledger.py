@@ -96,6 +96,20 @@ def entry_id(kind: EntryKind, ref: str) -> str:
     return f"{kind}:{ref}"
 
 
+def _shard_for(eid: str) -> int:
+    """The shard an unreserved entry lands on: fixed by its id, so a retry picks the same."""
+    return int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
+
+
+def _write_entry(batch: Any, **fields: Any) -> None:
+    """Create entry `ledger/<kind>:<ref>` in the caller's batch: the batch fails as a whole
+    when it exists, which is what makes every movement of money happen once."""
+    batch.create(
+        db().collection(LEDGER).document(entry_id(fields["kind"], fields["ref"])),
+        _entry(**fields),
+    )
+
+
 def _entry(
     *,
     account_id: str,
@@ -176,20 +190,18 @@ def credit_writes(
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "credit amount must be positive")
     eid = entry_id(kind, ref)
-    shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
-    batch.create(
-        db().collection(LEDGER).document(eid),
-        _entry(
-            account_id=account_id,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=micros,
-            held_delta=0,
-            job_id=job_id,
-            memo=memo,
-            attempt=attempt,
-        ),
+    shard = _shard_for(eid)
+    _write_entry(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        shard=shard,
+        balance_delta=micros,
+        held_delta=0,
+        job_id=job_id,
+        memo=memo,
+        attempt=attempt,
     )
     batch.set(
         shard_ref(account_id, shard),
@@ -205,19 +217,36 @@ def covered_debit_writes(
     """A debit paid out of a credit of at least `micros` that the same batch writes to
     `shard` (e.g. a refund that arrived before the top-up it refunds, applied with it), so
     it needs no reservation: the batch as a whole never lowers what the shard had."""
+    _unreserved_debit_writes(
+        batch, account_id=account_id, kind=kind, ref=ref, micros=micros, shard=shard, memo=memo
+    )
+
+
+def _unreserved_debit_writes(
+    batch: Any,
+    *,
+    account_id: str,
+    kind: EntryKind,
+    ref: str,
+    micros: int,
+    shard: int,
+    memo: str,
+    job_id: str | None = None,
+) -> None:
+    """The entry and shard change of a debit that needs no reservation (its callers say
+    why it is covered, or that the account is the house)."""
     if micros <= 0:
         raise AppError(ErrorKind.INVALID, "debit amount must be positive")
-    batch.create(
-        db().collection(LEDGER).document(entry_id(kind, ref)),
-        _entry(
-            account_id=account_id,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=-micros,
-            held_delta=0,
-            memo=memo,
-        ),
+    _write_entry(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        shard=shard,
+        balance_delta=-micros,
+        held_delta=0,
+        job_id=job_id,
+        memo=memo,
     )
     batch.set(
         shard_ref(account_id, shard),
@@ -258,18 +287,16 @@ def debit(
     attempt = uuid.uuid4().hex
     batch = db().batch()
     batch.delete(reservation_ref(eid), option=exists_option())
-    batch.create(
-        db().collection(LEDGER).document(eid),
-        _entry(
-            account_id=account_id,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=-micros,
-            held_delta=0,
-            memo=memo,
-            attempt=attempt,
-        ),
+    _write_entry(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        shard=shard,
+        balance_delta=-micros,
+        held_delta=0,
+        memo=memo,
+        attempt=attempt,
     )
     batch.set(shard_ref(account_id, shard), {"balance_micros": increment(-micros)}, merge=True)
     if extra is not None:
@@ -302,27 +329,17 @@ def house_debit_writes(
     """The platform (the house) pays `micros`, in the caller's batch, with no reservation:
     the platform account alone may go below zero (e.g. grid worker earnings, which the
     free tier's clients do not pay for)."""
-    if micros <= 0:
-        raise AppError(ErrorKind.INVALID, "debit amount must be positive")
     eid = entry_id(kind, ref)
-    shard = int(hashlib.sha256(eid.encode()).hexdigest(), 16) % get_settings().ledger_shards
-    batch.create(
-        db().collection(LEDGER).document(eid),
-        _entry(
-            account_id=PLATFORM_ACCOUNT,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=-micros,
-            held_delta=0,
-            job_id=job_id,
-            memo=memo,
-        ),
-    )
-    batch.set(
-        shard_ref(PLATFORM_ACCOUNT, shard),
-        {"balance_micros": increment(-micros), "available_micros": increment(-micros)},
-        merge=True,
+    shard = _shard_for(eid)
+    _unreserved_debit_writes(
+        batch,
+        account_id=PLATFORM_ACCOUNT,
+        kind=kind,
+        ref=ref,
+        micros=micros,
+        shard=shard,
+        memo=memo,
+        job_id=job_id,
     )
 
 
@@ -351,17 +368,15 @@ def hold_writes(
     batch.delete(
         reservation_ref(reservation_id or ref), option=firestore.Client.write_option(exists=True)
     )
-    batch.create(
-        db().collection(LEDGER).document(entry_id(EntryKind.HOLD, ref)),
-        _entry(
-            account_id=account_id,
-            kind=EntryKind.HOLD,
-            ref=ref,
-            shard=shard,
-            balance_delta=0,
-            held_delta=micros,
-            job_id=job_id,
-        ),
+    _write_entry(
+        batch,
+        account_id=account_id,
+        kind=EntryKind.HOLD,
+        ref=ref,
+        shard=shard,
+        balance_delta=0,
+        held_delta=micros,
+        job_id=job_id,
     )
     batch.set(shard_ref(account_id, shard), {"held_micros": increment(micros)}, merge=True)
 
@@ -385,17 +400,15 @@ def settle_writes(
         raise ValueError("capture must be between 0 and the hold")
     kind = EntryKind.CAPTURE if capture_micros else EntryKind.RELEASE
     ref = ref or job_id
-    batch.create(
-        db().collection(LEDGER).document(entry_id(kind, ref)),
-        _entry(
-            account_id=account_id,
-            kind=kind,
-            ref=ref,
-            shard=shard,
-            balance_delta=-capture_micros,
-            held_delta=-held_micros,
-            job_id=job_id,
-        ),
+    _write_entry(
+        batch,
+        account_id=account_id,
+        kind=kind,
+        ref=ref,
+        shard=shard,
+        balance_delta=-capture_micros,
+        held_delta=-held_micros,
+        job_id=job_id,
     )
     batch.set(
         shard_ref(account_id, shard),
