@@ -276,8 +276,8 @@ def sweep(*, budget_s: float = SWEEP_BUDGET_S) -> dict[str, int]:
 def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
     """Settle one overdue job: its backend's definitive answer if it has one, else FAILED
     ("timed out") with its hold released and its run cancelled."""
-    if job.backend == "grid" and job.state in (JobState.CLAIMED, JobState.RUNNING):
-        return "left_to_site"  # a worker's lapsed claim is the grid hook's to requeue
+    if sweeps.is_pull_backend(job.backend) and job.state in (JobState.CLAIMED, JobState.RUNNING):
+        return "left_to_site"  # a worker's lapsed claim is its site's hook to requeue
     if job.backend_job_id and job.backend not in unreachable:
         timeout = max(0.5, min(SWEEP_CALL_TIMEOUT_S, deadline - time.monotonic()))
         try:
