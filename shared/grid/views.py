@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the services import this module for its request models
     from shared.grid.workers import CatalogEntry
 
 MAX_PROMPT_CHARS = 200_000
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 CREDIT_VALUE_USD = 0.01
 STATUS_WORDS = {
     JobState.PENDING: "pending",
