@@ -27,13 +27,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.engine import clock, jobs, ledger, sweeps
+from shared.engine import clock, jobs, ledger, sweeps, validate
 from shared.engine.backends import (
     DEFINITIVE_FAILURES,
     BackendStatus,
@@ -190,8 +189,8 @@ def _error_message(error: Any) -> str | None:
     """The runpod SDK reports a raised exception as a JSON string; keep its message."""
     if isinstance(error, str) and error.startswith("{"):
         try:
-            return str(json.loads(error).get("error_message") or error)
-        except (ValueError, AttributeError):
+            return str(validate.loads_json(error.encode()).get("error_message") or error)
+        except (AppError, AttributeError):
             return error
     return str(error) if error else None
 
