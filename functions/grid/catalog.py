@@ -12,7 +12,7 @@ from shared.grid import blobs, usage, views, workers
 
 def list_models(request: flask.Request) -> flask.Response:
     authenticate(request)
-    return json_response(workers.catalog(clock.now()))
+    return json_response(views.catalog(workers.catalog(clock.now())))
 
 
 def get_usage(request: flask.Request) -> flask.Response:
@@ -20,9 +20,8 @@ def get_usage(request: flask.Request) -> flask.Response:
     period = request.args.get("period", "daily")
     if period not in usage.PERIOD_DAYS:
         raise AppError(ErrorKind.INVALID, "period must be daily, weekly or monthly")
-    return json_response(
-        usage.usage(account_id=key.account_id, period=period, tag=request.args.get("tag"))
-    )
+    used = usage.usage(account_id=key.account_id, period=period, tag=request.args.get("tag"))
+    return json_response(views.usage(used))
 
 
 def create_blob(request: flask.Request) -> flask.Response:

@@ -5,7 +5,7 @@ import functions_framework
 
 from functions.grid.site import authenticate, render_error, render_submit_error
 from functions.http import entry_point, json_response, parse_body
-from shared.engine import validate
+from shared.engine import idempotency, validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.grid import jobs, views
 
@@ -14,12 +14,10 @@ STATUSES = {"pending", "claimed", "running", "completed", "failed", "cancelled"}
 
 
 def _idempotency_key(request: flask.Request) -> str | None:
+    """The engine's key rule, checked before the quota counts the request; its INVALID
+    renders as the document's 422 `{"errors": [...]}` (render_submit_error)."""
     raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    if not raw.strip() or len(raw) > views.MAX_IDEMPOTENCY_KEY_CHARS:
-        raise AppError(ErrorKind.INVALID, "Idempotency-Key must be 1 to 255 characters")
-    return raw
+    return None if raw is None else idempotency.validate_key(raw)
 
 
 def list_jobs(request: flask.Request) -> flask.Response:

@@ -73,11 +73,11 @@ def fail(request: flask.Request, job_id: int) -> flask.Response:
 
 
 def credit_summary(request: flask.Request) -> flask.Response:
-    return json_response(credits.summary(authenticate_worker(request)))
+    return json_response(views.credit_summary(credits.summary(authenticate_worker(request))))
 
 
 def payout(request: flask.Request) -> flask.Response:
-    return json_response(credits.request_payout(authenticate_worker(request)), 201)
+    return json_response(views.payout(credits.request_payout(authenticate_worker(request))), 201)
 
 
 _handle = entry_point(

@@ -12,10 +12,10 @@ from pydantic import EmailStr, StringConstraints
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
 from functions.media.site import authenticate, render_error
-from shared.engine import clock, validate
+from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
-from shared.media import affiliates, sessions
-from shared.media.affiliates import Binding, Capture, Commission, PayoutRequest, Profile, Reason
+from shared.media import affiliates, sessions, views
+from shared.media.affiliates import Capture
 from shared.media.views import AffiliateCode, Body
 
 DisplayName = Annotated[str, StringConstraints(min_length=2, max_length=120)]
@@ -66,61 +66,6 @@ def _limit(request: flask.Request, default: int) -> int:
 # --- render ------------------------------------------------------------------------------
 
 
-def _profile(p: Profile) -> dict[str, object]:
-    return {
-        "accountId": p.account_id,
-        "code": p.code,
-        "status": str(p.status),
-        "displayName": p.display_name,
-        "contactEmail": p.contact_email,
-        "countryCode": p.country_code,
-        "payoutAddress": p.payout_address,
-        "termsVersion": p.terms_version,
-        "referralUrl": affiliates.referral_url(p.code),
-        "commissionRateBps": affiliates.COMMISSION_RATE_BPS,
-        "createdAt": clock.iso(p.created_at),
-        "updatedAt": clock.iso(p.updated_at),
-    }
-
-
-def _eligibility(reasons: list[Reason]) -> dict[str, object]:
-    return {"eligible": not reasons, "reasons": [str(r) for r in reasons]}
-
-
-def _commission(c: Commission) -> dict[str, object]:
-    return {
-        "id": c.id,
-        "status": c.status,
-        "depositUsdMicros": c.deposit_micros,
-        "commissionUsdMicros": c.commission_micros,
-        "clawedBackUsdMicros": c.recovered_micros,
-        "rateBps": c.rate_bps,
-        "createdAt": clock.iso(c.created_at),
-    }
-
-
-def _payout(r: PayoutRequest) -> dict[str, object]:
-    return {
-        "id": r.id,
-        "status": str(r.status),
-        "amountUsdMicros": r.amount_micros,
-        "note": r.note,
-        "payoutAddress": r.payout_address,
-        "requestedAt": clock.iso(r.created_at),
-        "paidAt": clock.iso(r.paid_at),
-        "reference": r.reference,
-    }
-
-
-def _binding(b: Binding) -> dict[str, object]:
-    return {
-        "bound": True,
-        "code": b.code,
-        "boundAt": clock.iso(b.bound_at),
-        "commissionUntil": clock.iso(b.commission_until),
-    }
-
-
 def _with_cookie(response: flask.Response, captured: Capture) -> flask.Response:
     response.set_cookie(
         affiliates.ATTRIBUTION_COOKIE,
@@ -143,13 +88,7 @@ def validate_code(request: flask.Request) -> flask.Response:
 def capture(request: flask.Request) -> flask.Response:
     body = parse_body(request, AffiliateCaptureRequest)
     captured = affiliates.capture(body.code)
-    payload = {
-        "code": captured.code,
-        "captureToken": captured.token,
-        "cookie": affiliates.ATTRIBUTION_COOKIE,
-        "expiresAt": clock.iso(captured.expires_at),
-    }
-    return _with_cookie(json_response(payload), captured)
+    return _with_cookie(json_response(views.capture_view(captured)), captured)
 
 
 def referral_redirect(request: flask.Request) -> flask.Response:
@@ -158,7 +97,7 @@ def referral_redirect(request: flask.Request) -> flask.Response:
         raise AppError(ErrorKind.INVALID, "code: between 4 and 32 characters required")
     captured = affiliates.capture(code)
     target = affiliates.landing_url(captured.code)
-    response = json_response({"redirectTo": target, "code": captured.code}, 302)
+    response = json_response(views.referral_redirect_view(captured, target=target), 302)
     response.headers["Location"] = target
     return _with_cookie(response, captured)
 
@@ -177,12 +116,12 @@ def apply(request: flask.Request) -> flask.Response:
         payout_address=body.payoutAddress,
         terms_version=body.termsVersion,
     )
-    return json_response(_profile(profile), 201)
+    return json_response(views.affiliate_profile_view(profile), 201)
 
 
 def get_me(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
-    return json_response(_profile(affiliates.get_profile(caller.account_id)))
+    return json_response(views.affiliate_profile_view(affiliates.get_profile(caller.account_id)))
 
 
 def update_me(request: flask.Request) -> flask.Response:
@@ -195,82 +134,47 @@ def update_me(request: flask.Request) -> flask.Response:
         country_code=body.countryCode,
         payout_address=body.payoutAddress,
     )
-    return json_response(_profile(profile))
+    return json_response(views.affiliate_profile_view(profile))
 
 
 def get_code(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     profile = affiliates.get_profile(caller.account_id)
-    return json_response(
-        {
-            "code": profile.code,
-            "status": str(profile.status),
-            "referralUrl": affiliates.referral_url(profile.code),
-            "landingUrl": affiliates.landing_url(profile.code),
-        }
-    )
+    return json_response(views.affiliate_code_view(profile))
 
 
 def get_dashboard(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     state = affiliates.dashboard(caller.account_id)
-    p = state.profile
-    return json_response(
-        {
-            "code": p.code,
-            "status": str(p.status),
-            "referralUrl": affiliates.referral_url(p.code),
-            "referredAccounts": p.referred_count,
-            "commissionsCount": p.commission_count,
-            "commissionRateBps": affiliates.COMMISSION_RATE_BPS,
-            "commissionWindowDays": affiliates.COMMISSION_WINDOW.days,
-            "payoutMinimumUsdMicros": affiliates.PAYOUT_MINIMUM_MICROS,
-            "totals": {
-                "earnedUsdMicros": p.earned_micros,
-                "availableUsdMicros": state.available_micros,
-                "requestedUsdMicros": p.requested_micros,
-                "paidUsdMicros": p.paid_micros,
-                "clawedBackUsdMicros": p.clawed_back_micros,
-            },
-            "eligibility": _eligibility(state.reasons),
-        }
-    )
+    return json_response(views.affiliate_dashboard_view(state))
 
 
 def list_commissions(request: flask.Request) -> flask.Response:
     limit = _limit(request, 100)
     caller = authenticate(request)
     found = affiliates.list_commissions(account_id=caller.account_id, limit=limit)
-    return json_response({"commissions": [_commission(c) for c in found], "limit": limit})
+    return json_response(views.commissions_view(found, limit=limit))
 
 
 def list_payouts(request: flask.Request) -> flask.Response:
     limit = _limit(request, 20)
     caller = authenticate(request)
     found = affiliates.list_payouts(account_id=caller.account_id, limit=limit)
-    return json_response({"payouts": [_payout(p) for p in found], "limit": limit})
+    return json_response(views.affiliate_payouts_view(found, limit=limit))
 
 
 def list_payout_requests(request: flask.Request) -> flask.Response:
     limit = _limit(request, 20)
     caller = authenticate(request)
     found, state = affiliates.list_payout_requests(account_id=caller.account_id, limit=limit)
-    return json_response(
-        {
-            "payoutRequests": [_payout(r) for r in found],
-            "availableUsdMicros": state.available_micros,
-            "payoutMinimumUsdMicros": affiliates.PAYOUT_MINIMUM_MICROS,
-            "eligibility": _eligibility(state.reasons),
-            "limit": limit,
-        }
-    )
+    return json_response(views.payout_requests_view(found, state, limit=limit))
 
 
 def create_payout_request(request: flask.Request) -> flask.Response:
     body = parse_optional_body(request, AffiliatePayoutRequestCreateRequest)
     caller = authenticate(request)
     created = affiliates.request_payout(account_id=caller.account_id, note=body.note)
-    return json_response(_payout(created), 201)
+    return json_response(views.affiliate_payout_view(created), 201)
 
 
 # --- the referred account ----------------------------------------------------------------
@@ -285,7 +189,9 @@ def bind_code(request: flask.Request) -> flask.Response:
         capture_token=body.captureToken,
         cookie_token=request.cookies.get(affiliates.ATTRIBUTION_COOKIE),
     )
-    return json_response({**_binding(binding), "created": created}, 201 if created else 200)
+    return json_response(
+        views.affiliate_binding_view(binding, created=created), 201 if created else 200
+    )
 
 
 _handle = entry_point(

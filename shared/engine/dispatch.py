@@ -27,13 +27,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.engine import clock, jobs, ledger, sweeps
+from shared.engine import clock, jobs, ledger, sweeps, validate
 from shared.engine.backends import (
     DEFINITIVE_FAILURES,
     BackendStatus,
@@ -190,8 +189,8 @@ def _error_message(error: Any) -> str | None:
     """The runpod SDK reports a raised exception as a JSON string; keep its message."""
     if isinstance(error, str) and error.startswith("{"):
         try:
-            return str(json.loads(error).get("error_message") or error)
-        except (ValueError, AttributeError):
+            return str(validate.loads_json(error.encode()).get("error_message") or error)
+        except (AppError, AttributeError):
             return error
     return str(error) if error else None
 
@@ -276,8 +275,8 @@ def sweep(*, budget_s: float = SWEEP_BUDGET_S) -> dict[str, int]:
 def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
     """Settle one overdue job: its backend's definitive answer if it has one, else FAILED
     ("timed out") with its hold released and its run cancelled."""
-    if job.backend == "grid" and job.state in (JobState.CLAIMED, JobState.RUNNING):
-        return "left_to_site"  # a worker's lapsed claim is the grid hook's to requeue
+    if sweeps.is_pull_backend(job.backend) and job.state in (JobState.CLAIMED, JobState.RUNNING):
+        return "left_to_site"  # a worker's lapsed claim is its site's hook to requeue
     if job.backend_job_id and job.backend not in unreachable:
         timeout = max(0.5, min(SWEEP_CALL_TIMEOUT_S, deadline - time.monotonic()))
         try:

@@ -9,10 +9,17 @@ What can never happen:
   before any money moves.
 - A key answers for another account: the account is part of the record's id.
 The job id is never derived from the key; the record maps key -> job id.
+
+A record is kept at least RETENTION (30 days): it carries `expires_at`, and a Firestore TTL
+policy on `idempotency.expires_at` (infra/firestore/firestore.indexes.json) deletes it
+some time after that (TTL deletion lags, typically under a day). Once it is gone the key is
+free again: the money reservation a keyed submit uses is deleted when spent, so a later
+submit with that key is a new request, not a conflict.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from typing import Any
@@ -24,6 +31,10 @@ from shared.engine.store import db
 IDEMPOTENCY = "idempotency"
 MAX_KEY_LENGTH = 255
 REUSED = "IDEMPOTENCY_KEY_REUSED"
+# Far past any client's retry horizon (Stripe keeps keys 24 h; a client that queued a
+# request offline for days must still not pay twice), and a record costs one small document.
+RETENTION = dt.timedelta(days=30)
+EXPIRES_AT = "expires_at"  # the field the TTL policy reads
 
 
 def validate_key(key: str) -> str:
@@ -54,13 +65,15 @@ def create_writes(
     batch: Any, *, account_id: str, key: str, job_id: str, fingerprint: str | None
 ) -> None:
     """Add the record to the submit's batch (create: fails the batch when it exists)."""
+    now = clock.now()
     batch.create(
         _ref(account_id=account_id, key=key),
         {
             "account_id": account_id,
             "job_id": job_id,
             "request_fingerprint": fingerprint,
-            "created_at": clock.now(),
+            "created_at": now,
+            EXPIRES_AT: now + RETENTION,
         },
     )
 

@@ -17,6 +17,9 @@ What can never happen:
 - A write is lost to a lost response: every job write commits through `store.commit` and
   stores a random token; a writer whose retried commit conflicts re-reads the document and,
   finding its own token, carries on (enqueue, dispatch) as if the commit had answered.
+
+The states and record models, and the plain reads, live in shared/engine/job_records.py;
+this module re-exports them, so callers keep using `jobs.JobRecord`, `jobs.get`, ...
 """
 
 from __future__ import annotations
@@ -24,16 +27,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from shared.engine import clock, idempotency, ledger, store
+from shared.engine import clock, idempotency, job_records, ledger, store
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.job_records import ACTIVE as ACTIVE
+from shared.engine.job_records import TERMINAL as TERMINAL
+from shared.engine.job_records import JobCreate as JobCreate
+from shared.engine.job_records import JobRecord as JobRecord
+from shared.engine.job_records import JobState as JobState
+from shared.engine.job_records import find as find
+from shared.engine.job_records import get as get
+from shared.engine.job_records import overdue as overdue
 from shared.engine.queue import Target, enqueue
 from shared.engine.settings import get_settings
-from shared.engine.store import CONFLICTS, JOBS, db
+from shared.engine.store import CONFLICTS, db
 
 MAX_TRANSITION_TRIES = 20
 MAX_ID_TRIES = 5
@@ -44,86 +52,9 @@ SUBMIT_TOKEN = "submit_token"
 WRITE_TOKEN = "write_token"
 
 
-class JobState(StrEnum):
-    PENDING = "PENDING"
-    QUEUED = "QUEUED"
-    CLAIMED = "CLAIMED"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
-ACTIVE = frozenset(JobState) - TERMINAL
-
-
-class JobCreate(BaseModel):
-    """A validated, priced request to run something."""
-
-    account_id: str
-    site: str
-    model: str
-    backend: str
-    input: dict[str, Any]
-    price_micros: int = Field(ge=0)
-    site_fields: dict[str, Any] = {}
-    idempotency_key: str | None = None
-    # A digest of the client's request: the same idempotency key with another request is
-    # refused (AppError CONFLICT, details code IDEMPOTENCY_KEY_REUSED).
-    request_fingerprint: str | None = None
-    timeout_s: int | None = None
-
-
-class JobRecord(BaseModel):
-    id: str
-    account_id: str
-    site: str
-    model: str
-    backend: str
-    input: dict[str, Any]
-    state: JobState
-    price_micros: int
-    hold_shard: int | None = None
-    hold_ref: str | None = None  # the current hold's ledger ref (None: the job id)
-    captured_micros: int | None = None
-    site_fields: dict[str, Any] = {}
-    idempotency_key: str | None = None
-    backend_job_id: str | None = None
-    outputs: list[str] = []
-    error: str | None = None
-    created_at: dt.datetime
-    queued_at: dt.datetime | None = None
-    started_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    timeout_at: dt.datetime
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL
-
-
-def _ref(job_id: str) -> Any:
-    return db().collection(JOBS).document(job_id)
-
-
-document = _ref  # for services that batch their own job writes (grid retry)
-
-
-def _record(snap: Any) -> JobRecord:
-    return JobRecord(id=snap.id, **snap.to_dict())
-
-
-def get(job_id: str) -> JobRecord:
-    snap = _ref(job_id).get()
-    if not snap.exists:
-        raise AppError(ErrorKind.NOT_FOUND, "Job not found")
-    return _record(snap)
-
-
-def find(job_id: str) -> JobRecord | None:
-    snap = _ref(job_id).get()
-    return _record(snap) if snap.exists else None
+_ref = job_records.ref
+_record = job_records.record
+document = job_records.ref  # for services that batch their own job writes (grid retry)
 
 
 def find_by_idempotency_key(*, account_id: str, key: str) -> JobRecord | None:
@@ -407,16 +338,3 @@ def finish(
             continue  # re-read: a landed write with a lost response shows as terminal
         return _record(_ref(job_id).get())
     raise AppError(ErrorKind.UNAVAILABLE, "job is too busy, retry")
-
-
-def overdue(*, now: dt.datetime, limit: int = 200) -> list[JobRecord]:
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    query = (
-        db()
-        .collection(JOBS)
-        .where(filter=FieldFilter("state", "in", [str(s) for s in ACTIVE]))
-        .where(filter=FieldFilter("timeout_at", "<", now))
-        .limit(limit)
-    )
-    return [_record(snap) for snap in query.stream()]

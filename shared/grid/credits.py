@@ -10,18 +10,42 @@ be paid out.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from pydantic import BaseModel
 
 from shared.engine import clock, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import db
-from shared.grid import pricing
 from shared.grid.ids import new_id
 from shared.grid.workers import Worker
 
 PAYOUTS = "grid_payouts"
-CREDIT_VALUE_USD = 0.01
 HISTORY = 100
+
+
+class Earning(BaseModel):
+    """One job's earning, and whether payouts have already covered it."""
+
+    grid_id: int | None
+    micros: int
+    output_tokens: int | None
+    duration_ms: int | None
+    paid_out: bool
+    created_at: dt.datetime
+
+
+class Summary(BaseModel):
+    balance_micros: int
+    total_earned_micros: int
+    history: list[Earning]  # newest first, at most HISTORY
+
+
+class Payout(BaseModel):
+    batch_id: int
+    amount_micros: int
+    status: str
 
 
 def _entries(account: str, kind: ledger.EntryKind) -> list[dict[str, Any]]:
@@ -29,7 +53,7 @@ def _entries(account: str, kind: ledger.EntryKind) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda e: e["created_at"])
 
 
-def summary(worker: Worker) -> dict[str, Any]:
+def summary(worker: Worker) -> Summary:
     account = ledger.earnings_account(worker.account_id)
     earnings = _entries(account, ledger.EntryKind.EARNING)
     paid = -sum(int(e["balance_delta_micros"]) for e in _entries(account, ledger.EntryKind.PAYOUT))
@@ -39,30 +63,30 @@ def summary(worker: Worker) -> dict[str, Any]:
         for s in (db().get_all(job_refs) if job_refs else [])
         if s.exists
     }
-    history, running = [], 0
+    history: list[Earning] = []
+    running = 0
     for e in earnings:
         micros = int(e["balance_delta_micros"])
         running += micros
         sf = details.get(e.get("job_id") or "", {})
         history.append(
-            {
-                "id": int(sf.get("grid_id", 0)) or None,
-                "credits_earned": pricing.credits(micros),
-                "output_tokens": sf.get("output_tokens"),
-                "duration_ms": sf.get("duration_ms"),
-                "paid_out": running <= paid,  # payouts pay the oldest earnings first
-                "created_at": clock.iso(e["created_at"]),
-            }
+            Earning(
+                grid_id=int(sf.get("grid_id", 0)) or None,
+                micros=micros,
+                output_tokens=sf.get("output_tokens"),
+                duration_ms=sf.get("duration_ms"),
+                paid_out=running <= paid,  # payouts pay the oldest earnings first
+                created_at=e["created_at"],
+            )
         )
-    return {
-        "balance": pricing.credits(ledger.balance(account).balance_micros),
-        "total_earned": pricing.credits(running),
-        "credit_value_usd": CREDIT_VALUE_USD,
-        "history": list(reversed(history))[:HISTORY],
-    }
+    return Summary(
+        balance_micros=ledger.balance(account).balance_micros,
+        total_earned_micros=running,
+        history=list(reversed(history))[:HISTORY],
+    )
 
 
-def request_payout(worker: Worker) -> dict[str, Any]:
+def request_payout(worker: Worker) -> Payout:
     """Pay out everything the worker has earned and not yet been paid (422 if nothing)."""
     account = ledger.earnings_account(worker.account_id)
     amount = ledger.balance(account).available_micros
@@ -96,10 +120,4 @@ def request_payout(worker: Worker) -> dict[str, Any]:
         raise
     if not applied:
         raise AppError(ErrorKind.CONFLICT, "payout in progress, retry")
-    credits = pricing.credits(amount)
-    return {
-        "batch_id": batch_id,
-        "amount_credits": credits,
-        "amount_usd": round(credits * CREDIT_VALUE_USD, 6),
-        "status": "pending",
-    }
+    return Payout(batch_id=batch_id, amount_micros=amount, status="pending")

@@ -1,5 +1,8 @@
 """The grid's part of the scheduled sweep, registered with the engine as "grid".
 
+The grid backend is pull-based: the engine's timeout step leaves its claimed and running
+jobs to this hook (`sweeps.register_pull_backend`).
+
 Requeues claims whose worker went silent or which ran past their timeout (failing a run
 after its last attempt), then queues the jobs the quota held back whose day has reset.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from shared.engine import sweeps
+from shared.grid.jobs import BACKEND
 
 
 def sweep(now: dt.datetime) -> dict[str, int]:
@@ -20,3 +24,4 @@ def sweep(now: dt.datetime) -> dict[str, int]:
 
 
 sweeps.register("grid", sweep)
+sweeps.register_pull_backend(BACKEND)

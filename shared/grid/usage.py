@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.engine import clock
 from shared.engine.store import db, increment
 
@@ -17,6 +19,16 @@ USAGE = "grid_usage"
 REQUESTS_PER_DAY = 100
 TOKENS_PER_DAY = 50_000
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
+
+
+class Usage(BaseModel):
+    """An account's use over a period (one tag's, when a tag is given)."""
+
+    period: str
+    tag: str | None
+    tokens: int
+    requests: int
+    by_tag: dict[str, int]
 
 
 def _day(moment: dt.datetime) -> str:
@@ -86,7 +98,7 @@ def record_tokens_writes(
         )
 
 
-def usage(*, account_id: str, period: str, tag: str | None) -> dict[str, Any]:
+def usage(*, account_id: str, period: str, tag: str | None) -> Usage:
     today = clock.now()
     days = [_day(today - dt.timedelta(days=i)) for i in range(PERIOD_DAYS[period])]
     tokens = requests = 0
@@ -103,10 +115,4 @@ def usage(*, account_id: str, period: str, tag: str | None) -> dict[str, Any]:
         elif not tag:
             tokens += int(data.get("tokens", 0))
             requests += int(data.get("requests", 0))
-    return {
-        "period": period,
-        "tag": tag,
-        "tokens_used": tokens,
-        "requests_used": requests,
-        "by_tag": by_tag,
-    }
+    return Usage(period=period, tag=tag, tokens=tokens, requests=requests, by_tag=by_tag)

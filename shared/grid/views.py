@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from shared.engine import clock
 from shared.engine.jobs import JobRecord, JobState
 from shared.engine.validate import FieldKey
-from shared.grid import fields
+from shared.grid import fields, pricing
+
+if TYPE_CHECKING:  # the services import this module for its request models
+    from shared.grid.credits import Payout, Summary
+    from shared.grid.usage import Usage
+    from shared.grid.workers import CatalogEntry
 
 MAX_PROMPT_CHARS = 200_000
-MAX_IDEMPOTENCY_KEY_CHARS = 255
+CREDIT_VALUE_USD = 0.01
 STATUS_WORDS = {
     JobState.PENDING: "pending",
     JobState.QUEUED: "pending",
@@ -138,4 +143,61 @@ def assignment(record: JobRecord) -> dict[str, Any]:
         "model_match": sf.model_match,
         "prompt": record.input["prompt"],
         "blobs": assignment_blobs(sf.blob_ids),
+    }
+
+
+def catalog(entries: list[CatalogEntry]) -> list[dict[str, Any]]:
+    """`GET /models`: the document's `ModelInfo` list."""
+    return [
+        {
+            "name": e.name,
+            "family": e.family,
+            "display_name": e.name,
+            "description": None,
+            "worker_count": e.worker_count,
+            "family_worker_count": e.family_worker_count,
+        }
+        for e in entries
+    ]
+
+
+def usage(used: Usage) -> dict[str, Any]:
+    """`GET /usage`."""
+    return {
+        "period": used.period,
+        "tag": used.tag,
+        "tokens_used": used.tokens,
+        "requests_used": used.requests,
+        "by_tag": used.by_tag,
+    }
+
+
+def credit_summary(summary: Summary) -> dict[str, Any]:
+    """`GET /worker/credits`: balances in credits (4 decimals), newest earnings first."""
+    return {
+        "balance": pricing.credits(summary.balance_micros),
+        "total_earned": pricing.credits(summary.total_earned_micros),
+        "credit_value_usd": CREDIT_VALUE_USD,
+        "history": [
+            {
+                "id": e.grid_id,
+                "credits_earned": pricing.credits(e.micros),
+                "output_tokens": e.output_tokens,
+                "duration_ms": e.duration_ms,
+                "paid_out": e.paid_out,
+                "created_at": clock.iso(e.created_at),
+            }
+            for e in summary.history
+        ],
+    }
+
+
+def payout(created: Payout) -> dict[str, Any]:
+    """`POST /worker/payout`."""
+    credits = pricing.credits(created.amount_micros)
+    return {
+        "batch_id": created.batch_id,
+        "amount_credits": credits,
+        "amount_usd": round(credits * CREDIT_VALUE_USD, 6),
+        "status": created.status,
     }

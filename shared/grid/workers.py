@@ -39,6 +39,15 @@ class Worker(BaseModel):
         return now - self.last_seen < OFFLINE_AFTER
 
 
+class CatalogEntry(BaseModel):
+    """A model some online worker serves, with how many serve it and its family."""
+
+    name: str
+    family: str
+    worker_count: int
+    family_worker_count: int
+
+
 def _served(models: list[ModelEntry]) -> list[dict[str, Any]]:
     """The entries a worker can actually serve: blank names are dropped, not refused."""
     return [
@@ -123,7 +132,7 @@ def offline_ids(worker_ids: set[int], now: dt.datetime) -> set[int]:
     return worker_ids - alive
 
 
-def catalog(now: dt.datetime) -> list[dict[str, Any]]:
+def catalog(now: dt.datetime) -> list[CatalogEntry]:
     """Models with at least one online worker, by worker count (GET /models)."""
     exact: dict[str, set[int]] = {}
     families: dict[str, set[int]] = {}
@@ -132,14 +141,12 @@ def catalog(now: dt.datetime) -> list[dict[str, Any]]:
             exact.setdefault(entry.name, set()).add(worker.id)
             families.setdefault(family(entry.name), set()).add(worker.id)
     rows = [
-        {
-            "name": name,
-            "family": family(name),
-            "display_name": name,
-            "description": None,
-            "worker_count": len(ids),
-            "family_worker_count": len(families[family(name)]),
-        }
+        CatalogEntry(
+            name=name,
+            family=family(name),
+            worker_count=len(ids),
+            family_worker_count=len(families[family(name)]),
+        )
         for name, ids in exact.items()
     ]
-    return sorted(rows, key=lambda r: (-r["worker_count"], r["name"]))
+    return sorted(rows, key=lambda r: (-r.worker_count, r.name))

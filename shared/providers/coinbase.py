@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -27,6 +26,7 @@ import httpx
 from shared.engine.clients import http_client
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
+from shared.engine.validate import loads_json
 
 API_VERSION = "2018-03-22"
 CONFIRMED = "CONFIRMED"
@@ -123,10 +123,7 @@ def verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest().encode()
     if not hmac.compare_digest(expected, signature.strip().lower().encode()):
         raise AppError(ErrorKind.INVALID, "invalid Coinbase webhook signature")
-    try:
-        delivery = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise AppError(ErrorKind.INVALID, "Coinbase webhook body is not JSON") from exc
+    delivery = loads_json(payload)  # depth-safe, INVALID on anything but JSON
     event = delivery.get("event") if isinstance(delivery, dict) else None
     if (
         not isinstance(event, dict)

@@ -67,3 +67,15 @@ def test_blank_or_oversized_idempotency_key_is_422(stack) -> None:
         response = client.post("/jobs", json={"prompt": "a"}, headers={"Idempotency-Key": bad})
         assert response.status_code == 422 and response.json()["errors"]
     assert client.get("/jobs").json() == []
+
+
+def test_idempotency_key_outside_printable_ascii_is_422_and_counts_nothing(stack) -> None:
+    """The grid applies the engine's one key rule, before the quota counts the request."""
+    account_id, key = grid_key()
+    client = Api(stack, key)
+    for bad in ("caf\u00e9".encode(), b"tab\there"):  # bytes: sent as they are
+        response = client.post("/jobs", json={"prompt": "a"}, headers={"Idempotency-Key": bad})
+        assert response.status_code == 422, response.text
+        assert "printable ASCII" in response.json()["errors"][0]
+    assert client.get("/jobs").json() == []
+    assert _requests_today(account_id) == 0

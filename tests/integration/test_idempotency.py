@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.engine import audit, jobs, ledger
+from shared.engine import audit, idempotency, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
 from tests.helpers import auth, new_account, site_url
 from tests.integration.runpod_faults import idle_create
 
+INDEXES = Path(__file__).parents[2] / "infra" / "firestore" / "firestore.indexes.json"
 BODY = {"prompt": "a lighthouse", "model": "z-image-turbo", "tier": "basic", "width": 64}
 
 
@@ -100,3 +105,44 @@ def test_engine_submit_refuses_a_reused_key_before_reserving(stack) -> None:
     found = jobs.find_by_idempotency_key(account_id=account_id, key=idem)
     assert found is not None and found.id == first.id
     assert ledger.balance(account_id).available_micros == 10_000
+
+
+def test_idempotency_record_is_kept_thirty_days_under_a_ttl_policy(stack) -> None:
+    account_id, _ = new_account(credits=1)
+    idem = f"ttl-{uuid.uuid4()}"
+    jobs.submit(
+        idle_create(account_id, idempotency_key=idem, request_fingerprint="a"), dispatch=False
+    )
+    ref = (
+        db()
+        .collection(idempotency.IDEMPOTENCY)
+        .document(idempotency.record_id(account_id=account_id, key=idem))
+    )
+    record = ref.get().to_dict()
+    assert record[idempotency.EXPIRES_AT] - record["created_at"] == dt.timedelta(days=30)
+    overrides = json.loads(INDEXES.read_text())["fieldOverrides"]
+    assert {
+        "collectionGroup": idempotency.IDEMPOTENCY,
+        "fieldPath": idempotency.EXPIRES_AT,
+        "ttl": True,
+        "indexes": [],
+    } in overrides
+
+
+def test_key_whose_record_expired_makes_a_new_job_not_a_stuck_conflict(stack) -> None:
+    account_id, _ = new_account(credits=2)
+    idem = f"expired-{uuid.uuid4()}"
+    first = jobs.submit(
+        idle_create(account_id, idempotency_key=idem, request_fingerprint="a"), dispatch=False
+    )
+    # What the TTL policy does once the record's expires_at has passed.
+    db().collection(idempotency.IDEMPOTENCY).document(
+        idempotency.record_id(account_id=account_id, key=idem)
+    ).delete()
+    second = jobs.submit(
+        idle_create(account_id, idempotency_key=idem, request_fingerprint="b"), dispatch=False
+    )
+    assert second.id != first.id
+    assert len(_holds(account_id)) == 2
+    assert ledger.balance(account_id).available_micros == 0
+    assert audit.check(account_id)["ok"]

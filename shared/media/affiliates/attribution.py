@@ -16,7 +16,9 @@ import hmac
 import json
 
 from shared.engine import clock
+from shared.engine.errors import AppError
 from shared.engine.settings import get_settings
+from shared.engine.validate import loads_json
 from shared.media.affiliates.models import ATTRIBUTION_TTL, Capture
 from shared.media.affiliates.profiles import known
 
@@ -50,8 +52,8 @@ def token_code(token: str) -> str | None:
     if not body or not hmac.compare_digest(signature.encode(), _sign(body).encode()):
         return None
     try:
-        payload = json.loads(_unb64(body))
+        payload = loads_json(_unb64(body))
         code, exp = str(payload["code"]), int(payload["exp"])
-    except (ValueError, KeyError, TypeError):
+    except (AppError, ValueError, KeyError, TypeError):
         return None
     return code if exp > clock.now().timestamp() else None
