@@ -62,4 +62,4 @@ def fresh_firestore(request: pytest.FixtureRequest) -> Iterator[None]:
         wipe_firestore(request.getfixturevalue("stack"))
     yield
     if uses_stack and not request.node.get_closest_marker("no_ledger_audit"):
-        audit_module_ledger(request.module.__name__)
+        audit_module_ledger(request.node.nodeid)
