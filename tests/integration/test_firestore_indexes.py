@@ -99,7 +99,7 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
-    from shared.media import stripe_topups
+    from shared.media import stripe_topups, x402_purchase
     from shared.media.affiliates import profiles
 
     now = dt.datetime.now(dt.UTC)
@@ -131,6 +131,7 @@ def _run_every_query_path() -> None:
     audit.check(account.id)
     identity.list_api_keys(account.id)
     stripe_topups._topup_for_payment_intent(f"pi_{uuid.uuid4().hex}")
+    x402_purchase.reconcile()
     profiles.newest(
         db().collection("affiliates").document(account.id).collection("commissions"),
         field="created_at",
