@@ -93,7 +93,7 @@ def test_sweep_against_a_hung_runpod_returns_money_and_keeps_its_deadline(stack)
         counts = dispatch.sweep(budget_s=budget)
         elapsed = time.monotonic() - started
     assert elapsed < budget + dispatch.SWEEP_CALL_TIMEOUT_S + 2, counts
-    assert counts["reservations"] >= 1
+    assert counts["reservations"] == 1
     for job in overdue:
         swept = jobs.get(job.id)
         assert swept.state is JobState.FAILED and swept.error == "timed out"
@@ -121,7 +121,7 @@ def test_sweep_hooks_run_isolated_and_a_failing_one_is_counted(stack) -> None:
         sweeps._hooks.pop("test_healthy", None)
     assert calls == ["healthy"]
     assert counts["test_healthy_done"] == 2
-    assert counts["errors"] >= 1
+    assert counts["errors"] == 1
 
 
 def test_sweep_task_redelivered_is_harmless(stack) -> None:
