@@ -43,6 +43,7 @@ test: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared --ignore-missing-imports
 
 bench: install
 	$(PY) bench/submit.py

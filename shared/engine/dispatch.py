@@ -277,11 +277,12 @@ def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
     ("timed out") with its hold released and its run cancelled."""
     if sweeps.is_pull_backend(job.backend) and job.state in (JobState.CLAIMED, JobState.RUNNING):
         return "left_to_site"  # a worker's lapsed claim is its site's hook to requeue
-    if job.backend_job_id and job.backend not in unreachable:
+    run_id = job.backend_job_id
+    if run_id and job.backend not in unreachable:
         timeout = max(0.5, min(SWEEP_CALL_TIMEOUT_S, deadline - time.monotonic()))
         try:
             status = backend(job.backend).status(
-                model=job.model, backend_job_id=job.backend_job_id, timeout_s=timeout
+                model=job.model, backend_job_id=run_id, timeout_s=timeout
             )
         except BackendUnavailable:
             unreachable.add(job.backend)
@@ -289,9 +290,7 @@ def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
             job = apply_status(job, status)
             if job.terminal:
                 return "settled_late"
-        if job.backend not in unreachable and not _cancel_quietly(
-            job, job.backend_job_id, timeout_s=timeout
-        ):
+        if job.backend not in unreachable and not _cancel_quietly(job, run_id, timeout_s=timeout):
             unreachable.add(job.backend)
     jobs.finish(job.id, state=JobState.FAILED, error="timed out")
     return "timed_out"

@@ -137,10 +137,23 @@ def _create(
             record.hold_shard = ledger.reserve(
                 account_id=account_id, reservation_id=reservation, micros=micros
             )
+        except AppError as exc:
+            # The same key's first submit may have landed (spending the money) between our
+            # replay check and this reservation: answer with its job, not "insufficient".
+            if not key or exc.kind is not ErrorKind.INSUFFICIENT_FUNDS:
+                raise
+            replayed = _replay(create)
+            if replayed is None:
+                raise
+            return replayed, False
         except CONFLICTS:
             # Another submit holds this reservation: the same key racing us, or (no key) a
             # job id someone else is creating right now.
-            return (_replay(create, wait=True), False) if key else None
+            if not key:
+                return None
+            replayed = _replay(create, wait=True)
+            assert replayed is not None  # waiting, it answers a job or raises CONFLICT
+            return replayed, False
     batch = db().batch()
     batch.create(
         _ref(job_id),

@@ -264,7 +264,7 @@ def submit_result(*, worker: Worker, grid_id: int, result: views.ResultRequest) 
     done = jobs.finish(
         job.id,
         state=JobState.COMPLETED,
-        only_from={JobState.RUNNING},
+        only_from=frozenset({JobState.RUNNING}),
         require=_held_by(worker, JobState.RUNNING),
         fields={
             path("result_id"): result_id,

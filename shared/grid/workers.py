@@ -100,6 +100,8 @@ def register(*, key: ApiKey, request: RegisterRequest, key_worker_id: int | None
                 break
             except CONFLICTS:
                 continue
+        else:
+            raise AppError(ErrorKind.UNAVAILABLE, "could not allocate a worker id, retry")
     db().collection(API_KEYS).document(key.key_hash).update({"worker_id": worker_id})
     return get(int(worker_id))
 

@@ -201,7 +201,7 @@ def record_event(
     *, provider: Provider, external_id: str, event_id: str, kind: str, data: dict[str, Any]
 ) -> None:
     """Keep what a provider said about a top-up (idempotent by event id)."""
-    with contextlib.suppress(CONFLICTS):
+    with contextlib.suppress(*CONFLICTS):
         record_ref(provider, external_id).collection(EVENTS).document(event_id).create(
             {"type": kind, "received_at": clock.now(), **data}
         )

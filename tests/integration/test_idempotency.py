@@ -107,6 +107,25 @@ def test_engine_submit_refuses_a_reused_key_before_reserving(stack) -> None:
     assert ledger.balance(account_id).available_micros == 10_000
 
 
+def test_a_duplicate_reserving_after_the_first_landed_answers_the_first_job(stack) -> None:
+    """The window the 20-way race hits now and then: a duplicate checked for the key just
+    before the first submit landed, then reserves after the first one spent the account's
+    last money. It must answer the first job, not "insufficient credits"."""
+    account_id, _ = new_account(credits=1)  # affords exactly one job
+    create = idle_create(
+        account_id, idempotency_key=f"late-{uuid.uuid4()}", request_fingerprint="a"
+    )
+    first = jobs.submit(create, dispatch=False)
+    # The racing duplicate's next step after its (too early) replay check: the atomic create.
+    again, created = jobs._create(
+        create, job_id=str(uuid.uuid4()), initial_state=jobs.JobState.PENDING, fields=None
+    )
+    assert (again.id, created) == (first.id, False)
+    assert len(_holds(account_id)) == 1
+    assert ledger.balance(account_id).available_micros == 0
+    assert audit.check(account_id)["ok"]
+
+
 def test_idempotency_record_is_kept_thirty_days_under_a_ttl_policy(stack) -> None:
     account_id, _ = new_account(credits=1)
     idem = f"ttl-{uuid.uuid4()}"
