@@ -15,18 +15,25 @@ def site_url(stack: Any, site: str) -> str:
     return f"http://127.0.0.1:{stack.ports[site]}"
 
 
-def new_account(*, credits: int = 0, email: str | None = None) -> tuple[str, str]:
-    """A fresh account with a pics key and `credits` credits; returns (account id, key)."""
-    email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
+def new_account(
+    *,
+    credits: int = 0,
+    micros: int = 0,
+    email: str | None = None,
+    site: identity.Site = identity.Site.PICS,
+) -> tuple[str, str]:
+    """A fresh account with a key minted by `site` and `credits` credits (or `micros`)
+    granted on its prepaid account; returns (account id, key)."""
+    email = email or f"{site}-{uuid.uuid4().hex[:12]}@example.com"
     account = identity.create_account(email=email)
-    if credits:
+    if credits or micros:
         ledger.credit(
             account_id=account.id,
             kind=ledger.EntryKind.GRANT,
             ref=str(uuid.uuid4()),
-            micros=credits * 10_000,
+            micros=micros + credits * 10_000,
         )
-    key = identity.create_api_key(account_id=account.id, site=identity.Site.PICS)
+    key = identity.create_api_key(account_id=account.id, site=site)
     return account.id, key
 
 
@@ -51,12 +58,7 @@ def media_api(stack: Any) -> str:
 def media_account(*, email: str | None = None, micros: int = 0) -> tuple[str, str]:
     """A fresh account with a Killa Tamata key (and `micros` granted); (account id, key)."""
     email = email or f"kt-{uuid.uuid4().hex[:12]}@example.com"
-    account = identity.create_account(email=email)
-    if micros:
-        ledger.credit(
-            account_id=account.id, kind=ledger.EntryKind.GRANT, ref=str(uuid.uuid4()), micros=micros
-        )
-    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.MEDIA)
+    return new_account(micros=micros, email=email, site=identity.Site.MEDIA)
 
 
 def google_id_token(stack: Any, email: str, *, verified: bool = True) -> str:
@@ -107,3 +109,24 @@ def assert_audited(*account_ids: str) -> None:
     for account_id in account_ids:
         result = audit.check(account_id)
         assert result["ok"], result
+
+
+def stripe_url(stack: Any) -> str:
+    """The local Stripe server of the test stack."""
+    return f"http://127.0.0.1:{stack.ports['stripe']}"
+
+
+def stripe_event(stack: Any, kind: str, object_id: str) -> dict[str, Any]:
+    """The local Stripe server's event of `kind` about `object_id` (waits up to 10 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = httpx.get(
+            f"{stripe_url(stack)}/v1/events",
+            params={"type": kind, "limit": 100},
+            headers={"Authorization": "Bearer sk_test_local"},
+        ).json()["data"]
+        for event in events:
+            if event["data"]["object"]["id"] == object_id:
+                return event
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event for {object_id}")

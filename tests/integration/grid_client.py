@@ -8,20 +8,12 @@ from typing import Any
 import httpx
 
 from shared.engine import identity, ledger
-from tests.helpers import site_url
+from tests.helpers import new_account, site_url
 
 
 def grid_key(credits: int = 0, *, email: str | None = None) -> tuple[str, str]:
     """A fresh account with a grid key and `credits` prepaid credits: (account id, key)."""
-    account = identity.create_account(email=email or f"grid-{uuid.uuid4().hex[:10]}@example.com")
-    if credits:
-        ledger.credit(
-            account_id=account.id,
-            kind=ledger.EntryKind.GRANT,
-            ref=str(uuid.uuid4()),
-            micros=credits * 10_000,
-        )
-    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
+    return new_account(credits=credits, email=email, site=identity.Site.GRID)
 
 
 class Api:

@@ -11,15 +11,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
-from shared.engine import audit, identity, ledger
+from shared.engine import audit, ledger
 from shared.engine.webhooks import verify
 from tests.helpers import site_url
+from tests.integration.grid_client import grid_key
 
 MODELS = Path(__file__).resolve().parents[2] / ".local" / "models" / "tiny-llm"
 
@@ -37,23 +37,11 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def _account_key(*, credits: int = 0) -> tuple[str, str]:
-    account = identity.create_account(email=f"e2e-{uuid.uuid4().hex[:10]}@example.com")
-    if credits:
-        ledger.credit(
-            account_id=account.id,
-            kind=ledger.EntryKind.GRANT,
-            ref=str(uuid.uuid4()),
-            micros=credits * 10_000,
-        )
-    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
-
-
 def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = f"{site_url(stack, 'grid')}/api/v1"
-    worker_account, worker_key = _account_key()
+    worker_account, worker_key = grid_key()
     agent = subprocess.Popen(
         [
             sys.executable,
@@ -78,7 +66,7 @@ def test_agent_runs_a_webhook_job_and_is_paid(stack) -> None:
         start_new_session=True,
     )
     try:
-        client_account, client_key = _account_key()  # no credit: the free tier
+        client_account, client_key = grid_key()  # no credit: the free tier
         headers = {"Authorization": f"Bearer {client_key}"}
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
         created = httpx.post(

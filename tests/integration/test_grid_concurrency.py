@@ -10,27 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from shared.engine import audit, clock, identity, jobs, ledger
+from shared.engine import audit, clock, jobs, ledger
 from shared.engine.jobs import JobState
 from shared.grid import pricing
 from shared.grid.ids import job_doc_id
 from shared.grid.work import sweep_grid
 from tests.helpers import site_url
+from tests.integration.grid_client import grid_key
 
 WORKERS = 32
 JOBS = 500
-
-
-def _account(credits: int) -> tuple[str, str]:
-    account = identity.create_account(email=f"load-{uuid.uuid4().hex[:10]}@example.com")
-    if credits:
-        ledger.credit(
-            account_id=account.id,
-            kind=ledger.EntryKind.GRANT,
-            ref=str(uuid.uuid4()),
-            micros=credits * 10_000,
-        )
-    return account.id, identity.create_api_key(account_id=account.id, site=identity.Site.GRID)
 
 
 def _register(base: str, key: str, model: str) -> httpx.Client:
@@ -48,7 +37,7 @@ def _register(base: str, key: str, model: str) -> httpx.Client:
 def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> None:
     base = f"{site_url(stack, 'grid')}/api/v1"
     model = f"load{uuid.uuid4().hex[:6]}:1b"
-    client_account, client_key = _account(credits=0)
+    client_account, client_key = grid_key()
     with (
         httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {client_key}"}, timeout=60
@@ -77,7 +66,7 @@ def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> N
         clock.reset()
     states = {jobs.get(job_doc_id(j)).state for j in job_ids}
     assert states == {JobState.QUEUED}
-    worker_accounts = [_account(0) for _ in range(WORKERS)]
+    worker_accounts = [grid_key() for _ in range(WORKERS)]
     completed: dict[int, list[int]] = {}
     lock = threading.Lock()
     deadline = time.monotonic() + 300
@@ -124,11 +113,11 @@ def test_32_workers_complete_500_jobs_exactly_once_and_money_adds_up(stack) -> N
 def test_job_of_a_killed_worker_is_requeued_and_paid_once(stack) -> None:
     base = f"{site_url(stack, 'grid')}/api/v1"
     model = f"kill{uuid.uuid4().hex[:6]}:1b"
-    client_account, client_key = _account(credits=0)
+    client_account, client_key = grid_key()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {client_key}"}) as c:
         job_id = c.post("/jobs", json={"model": model, "prompt": "p"}).json()["job_id"]
-    dead_account, dead_key = _account(0)
-    live_account, live_key = _account(0)
+    dead_account, dead_key = grid_key()
+    live_account, live_key = grid_key()
     dead = _register(base, dead_key, model)
     assert dead.get("/worker/jobs/next", params={"models[]": [model]}).json()["job_id"] == job_id
     assert dead.patch(f"/worker/jobs/{job_id}/start").status_code == 200

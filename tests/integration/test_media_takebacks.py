@@ -14,12 +14,16 @@ from shared.engine import jobs, ledger
 from shared.engine.jobs import JobCreate
 from shared.engine.store import db
 from shared.providers.stripe import client as stripe_client
-from tests.helpers import assert_audited, auth, ledger_entries, media_account, media_api
+from tests.helpers import (
+    assert_audited,
+    auth,
+    ledger_entries,
+    media_account,
+    media_api,
+    stripe_event,
+    stripe_url,
+)
 from tests.stack_fixture import IDLE_MODEL
-
-
-def _stripe(stack: Any) -> str:
-    return f"http://127.0.0.1:{stack.ports['stripe']}"
 
 
 def _balance(api: str, key: str) -> dict[str, Any]:
@@ -33,30 +37,15 @@ def _wait_balance(api: str, key: str, micros: int, timeout: float = 20) -> None:
         time.sleep(0.2)
 
 
-def _event(stack: Any, kind: str, object_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        events = httpx.get(
-            f"{_stripe(stack)}/v1/events",
-            params={"type": kind, "limit": 100},
-            headers={"Authorization": "Bearer sk_test_local"},
-        ).json()["data"]
-        for event in events:
-            if event["data"]["object"]["id"] == object_id:
-                return event
-        time.sleep(0.2)
-    raise AssertionError(f"no {kind} event for {object_id}")
-
-
 def _resend(stack: Any, event_id: str) -> None:
-    assert httpx.post(f"{_stripe(stack)}/_local/events/{event_id}/resend").status_code == 200
+    assert httpx.post(f"{stripe_url(stack)}/_local/events/{event_id}/resend").status_code == 200
 
 
 @contextlib.contextmanager
 def _checkout_completions_delayed(stack: Any) -> Iterator[None]:
     """Stripe's webhook endpoints stop receiving checkout events (charges still arrive),
     as when `checkout.session.completed` is delayed behind a refund."""
-    base = f"{_stripe(stack)}/_local/webhook_endpoints"
+    base = f"{stripe_url(stack)}/_local/webhook_endpoints"
     endpoints = httpx.get(base).json()["data"]
 
     def replace(events: list[str]) -> None:
@@ -89,7 +78,7 @@ def _checkout(stack: Any, key: str, package: str = "creator_20") -> str:
 
 
 def _pay(stack: Any, session_id: str) -> str:
-    done = httpx.post(f"{_stripe(stack)}/_local/checkout/{session_id}/complete")
+    done = httpx.post(f"{stripe_url(stack)}/_local/checkout/{session_id}/complete")
     assert done.status_code == 200, done.text
     return stripe_client().v1.checkout.sessions.retrieve(session_id).payment_intent
 
@@ -102,13 +91,13 @@ def test_refund_before_the_credit_nets_to_zero_once(stack: Any) -> None:
         intent = _pay(stack, session_id)
         stripe_client().v1.refunds.create(params={"payment_intent": intent})
         charge = stripe_client().v1.payment_intents.retrieve(intent).latest_charge
-        refunded = _event(stack, "charge.refunded", charge)
+        refunded = stripe_event(stack, "charge.refunded", charge)
         deadline = time.monotonic() + 20
         while not ledger_entries(account_id, ledger.EntryKind.REFUND):
             assert time.monotonic() < deadline, "the refund was never applied"
             time.sleep(0.2)
     # The delayed completion arrives now, twice, and the refund is replayed: nothing moves.
-    completed = _event(stack, "checkout.session.completed", session_id)
+    completed = stripe_event(stack, "checkout.session.completed", session_id)
     for event_id in (completed["id"], completed["id"], refunded["id"]):
         _resend(stack, event_id)
     claim = httpx.post(f"{api}/claim/stripe", json={"sessionId": session_id}, headers=auth(key))
@@ -132,14 +121,14 @@ def test_won_dispute_recredits_once_even_when_replayed(stack: Any) -> None:
     intent = _pay(stack, session_id)
     _wait_balance(api, key, 20_000_000)
     charge = stripe_client().v1.payment_intents.retrieve(intent).latest_charge
-    dispute = httpx.post(f"{_stripe(stack)}/_local/charges/{charge}/dispute").json()
+    dispute = httpx.post(f"{stripe_url(stack)}/_local/charges/{charge}/dispute").json()
     _wait_balance(api, key, 0)
     closed = httpx.post(
-        f"{_stripe(stack)}/_local/disputes/{dispute['id']}/close", json={"status": "won"}
+        f"{stripe_url(stack)}/_local/disputes/{dispute['id']}/close", json={"status": "won"}
     )
     assert closed.status_code == 200, closed.text
     _wait_balance(api, key, 20_000_000)
-    event = _event(stack, "charge.dispute.closed", dispute["id"])
+    event = stripe_event(stack, "charge.dispute.closed", dispute["id"])
     _resend(stack, event["id"])
     _resend(stack, event["id"])
     time.sleep(1.5)

@@ -26,14 +26,12 @@ from tests.helpers import (
     media_account,
     media_api,
     media_balance,
+    stripe_event,
+    stripe_url,
 )
 
 STRIPE_SECRET = "whsec_local"
 COINBASE_SECRET = "coinbase_whsec_local"
-
-
-def _stripe(stack) -> str:
-    return f"http://127.0.0.1:{stack.ports['stripe']}"
 
 
 def _coinbase(stack) -> str:
@@ -53,28 +51,13 @@ def _stripe_signed(payload: bytes) -> str:
     return f"t={ts},v1={mac.hexdigest()}"
 
 
-def _stripe_event(stack, kind: str, object_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        events = httpx.get(
-            f"{_stripe(stack)}/v1/events",
-            params={"type": kind, "limit": 100},
-            headers={"Authorization": "Bearer sk_test_local"},
-        ).json()["data"]
-        for event in events:
-            if event["data"]["object"]["id"] == object_id:
-                return event
-        time.sleep(0.2)
-    raise AssertionError(f"no {kind} event for {object_id}")
-
-
 def _paid_stripe_checkout(stack, key: str, package: str = "creator_20") -> str:
     api = media_api(stack)
     created = httpx.post(f"{api}/checkout/stripe", json={"packageCode": package}, headers=auth(key))
     assert created.status_code == 201, created.text
     session_id = created.json()["sessionId"]
-    assert created.json()["checkoutUrl"].startswith(_stripe(stack))
-    done = httpx.post(f"{_stripe(stack)}/_local/checkout/{session_id}/complete")
+    assert created.json()["checkoutUrl"].startswith(stripe_url(stack))
+    done = httpx.post(f"{stripe_url(stack)}/_local/checkout/{session_id}/complete")
     assert done.status_code == 200, done.text
     return session_id
 
@@ -86,7 +69,7 @@ def test_stripe_event_ten_times_with_the_claim_credits_once(stack) -> None:
     api = media_api(stack)
     account_id, key = media_account()
     session_id = _paid_stripe_checkout(stack, key)
-    event = _stripe_event(stack, "checkout.session.completed", session_id)
+    event = stripe_event(stack, "checkout.session.completed", session_id)
     payload = json.dumps(event).encode()
     webhook = f"{api}/webhooks/stripe"
 
@@ -114,7 +97,7 @@ def test_stripe_event_ten_times_with_the_claim_credits_once(stack) -> None:
     assert len(ledger_entries(account_id, ledger.EntryKind.TOPUP)) == 1
     # Stripe's own resends (to the function's URL) change nothing either.
     for _ in range(3):
-        httpx.post(f"{_stripe(stack)}/_local/events/{event['id']}/resend")
+        httpx.post(f"{stripe_url(stack)}/_local/events/{event['id']}/resend")
     time.sleep(1)
     assert claim(0).json() == {**bodies[0], "currentBalanceUsdMicros": 20_000_000}
     assert media_balance(api, key) == 20_000_000
@@ -131,7 +114,7 @@ def test_unpaid_and_foreign_sessions_are_refused(stack) -> None:
     session_id = created.json()["sessionId"]
     unpaid = httpx.post(f"{api}/claim/stripe", json={"sessionId": session_id}, headers=auth(owner))
     assert unpaid.status_code == 409 and unpaid.json()["error"]["code"] == "payment_pending"
-    httpx.post(f"{_stripe(stack)}/_local/checkout/{session_id}/complete").raise_for_status()
+    httpx.post(f"{stripe_url(stack)}/_local/checkout/{session_id}/complete").raise_for_status()
     stolen = httpx.post(f"{api}/claim/stripe", json={"sessionId": session_id}, headers=auth(thief))
     assert stolen.status_code == 403, stolen.text
     unknown = httpx.post(
@@ -189,11 +172,11 @@ def test_refunds_and_disputes_debit_and_never_go_negative(stack) -> None:
     # A second partial refund is its own debit; replays of either change nothing.
     stripe_client().v1.refunds.create(params={"payment_intent": intent, "amount": 300})
     _waitmedia_balance(api, key, 12_000_000)
-    refund = _stripe_event(
+    refund = stripe_event(
         stack, "charge.refunded", stripe_client().v1.payment_intents.retrieve(intent).latest_charge
     )
     for _ in range(3):
-        httpx.post(f"{_stripe(stack)}/_local/events/{refund['id']}/resend")
+        httpx.post(f"{stripe_url(stack)}/_local/events/{refund['id']}/resend")
     time.sleep(1)
     assert media_balance(api, key) == 12_000_000
     assert len(ledger_entries(account_id, ledger.EntryKind.REFUND)) == 2
@@ -214,7 +197,7 @@ def test_refunds_and_disputes_debit_and_never_go_negative(stack) -> None:
         )
         .latest_charge
     )
-    disputed = httpx.post(f"{_stripe(stack)}/_local/charges/{charge}/dispute")
+    disputed = httpx.post(f"{stripe_url(stack)}/_local/charges/{charge}/dispute")
     assert disputed.status_code == 200, disputed.text
     _waitmedia_balance(api, key, 0)
     record = db().collection("topups").document(f"stripe:{second}").get().to_dict()
@@ -360,7 +343,7 @@ def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -
         headers=auth(user),
     )
     session_id = created.json()["sessionId"]
-    httpx.post(f"{_stripe(stack)}/_local/checkout/{session_id}/complete").raise_for_status()
+    httpx.post(f"{stripe_url(stack)}/_local/checkout/{session_id}/complete").raise_for_status()
     _waitmedia_balance(api, user, 20_000_000)
 
     def totals() -> dict[str, int]:
@@ -375,13 +358,13 @@ def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -
     while totals()["availableUsdMicros"] != 1_500_000:
         assert time.monotonic() < deadline, totals()
         time.sleep(0.2)
-    refund = _stripe_event(
+    refund = stripe_event(
         stack,
         "charge.refunded",
         stripe_client().v1.payment_intents.retrieve(intent).latest_charge,
     )
     for _ in range(3):
-        httpx.post(f"{_stripe(stack)}/_local/events/{refund['id']}/resend")
+        httpx.post(f"{stripe_url(stack)}/_local/events/{refund['id']}/resend")
     time.sleep(1)
     after = totals()
     assert after["availableUsdMicros"] == 1_500_000 and after["clawedBackUsdMicros"] == 500_000
