@@ -153,7 +153,7 @@ class Endpoint:
         if worker is not None and job.id not in worker.stop:
             worker.stop.append(job.id)
 
-    def release_stale(self, worker: Worker, still_running: set[str]) -> None:
+    def release_stale(self, worker: Worker, *, still_running: set[str]) -> None:
         """Forget held jobs the worker no longer runs, unless they are still ours to finish.
 
         Only jobs already decided elsewhere (cancelled, timed out, reassigned) are released: the
