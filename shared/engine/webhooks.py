@@ -14,6 +14,7 @@ What can never happen:
 - The client's key rests anywhere in plaintext: it travels sealed (AES-256-GCM under a
   key derived from the server's webhook key, bound to the job as associated data) in the
   task payload only, never in Firestore or a log line, and is gone with the last task.
+  Signing and sealing live in `webhook_signing` (re-exported here).
 - A URL that netguard refuses is called: it is checked at enqueue and before each send.
 More than MAX_ATTEMPTS sends never happen; the waits between them grow exponentially.
 """
@@ -23,12 +24,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import json
 import logging
-import os
 from enum import StrEnum
 from typing import Any
 
@@ -38,14 +37,20 @@ from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.netguard import check_url, guarded_post
 from shared.engine.queue import Target, enqueue
-from shared.engine.settings import PLACEHOLDER_SECRETS, get_settings
+from shared.engine.settings import get_settings
 from shared.engine.store import CONFLICTS, WEBHOOK_DELIVERIES, db
 from shared.engine.validate import DocId
+from shared.engine.webhook_signing import SIGNATURE_HEADER as SIGNATURE_HEADER
+from shared.engine.webhook_signing import Sealer as Sealer
+from shared.engine.webhook_signing import seal as seal
+from shared.engine.webhook_signing import sign as sign
+from shared.engine.webhook_signing import unseal as unseal
+from shared.engine.webhook_signing import verify as verify
+from shared.engine.webhook_signing import verify_headers as verify_headers
 
 log = logging.getLogger(__name__)
 
 DELIVER_TARGET = Target.DELIVER_WEBHOOK
-SIGNATURE_HEADER = "X-Vibe-Signature"
 DELIVERY_HEADER = "X-Relay-Delivery"
 ATTEMPT_HEADER = "X-Relay-Attempt"
 USER_AGENT = "Relay-Webhooks/1.0"
@@ -63,9 +68,6 @@ MAX_BODY_BYTES = 512 * 1024  # a Cloud Task holds 1 MB; base64 adds a third
 RECORD_TTL = dt.timedelta(days=30)
 MAX_CLAIM_TRIES = 10
 RETRYABLE_CODES = frozenset({408, 429})
-
-_SEAL_VERSION = "v1"
-_SEAL_INFO = b"relay/webhook-secret-seal/v1"
 
 
 class DeliveryStatus(StrEnum):
@@ -102,99 +104,6 @@ class DeliveryTask(BaseModel):
     delivery_id: DocId
     body_b64: str
     sealed_secret: str
-
-
-# -- signing -----------------------------------------------------------------------------
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-Vibe-Signature` value: `sha256=` + hex HMAC-SHA256 of the exact body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(body: bytes, header: str | None, secret: str) -> bool:
-    """Whether a signature header value matches `body` under `secret` (constant time)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(body, secret).encode(), header.strip().encode())
-
-
-def verify_headers(
-    body: bytes, headers: Any, secret: str, *, header: str = SIGNATURE_HEADER
-) -> bool:
-    """`verify` reading the signature from a request's headers (any mapping with .get)."""
-    return verify(body, headers.get(header), secret)
-
-
-# -- sealing -----------------------------------------------------------------------------
-
-
-class Sealer:
-    """AES-256-GCM under a key derived (HKDF-SHA256) from one server secret.
-
-    A token is `v1.<urlsafe base64 of nonce || ciphertext || tag>`; the context is the
-    associated data, so a token opens only for the context it was sealed for.
-    """
-
-    def __init__(self, master_secret: str):
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(
-            master_secret.encode()
-        )
-        self._aead = AESGCM(key)
-
-    def seal(self, secret: str, *, context: str) -> str:
-        if not secret or not context:
-            raise AppError(ErrorKind.INVALID, "nothing to seal, or no context to bind it to")
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, secret.encode(), _associated_data(context))
-        return f"{_SEAL_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
-
-    def unseal(self, token: str, *, context: str) -> str:
-        from cryptography.exceptions import InvalidTag
-
-        version, _, encoded = token.partition(".")
-        try:
-            raw = base64.urlsafe_b64decode(encoded.encode())
-            if version != _SEAL_VERSION or len(raw) < 12 + 16:
-                raise ValueError("not a sealed secret")
-            opened = self._aead.decrypt(raw[:12], raw[12:], _associated_data(context))
-        except (ValueError, binascii.Error, InvalidTag) as exc:
-            raise AppError(
-                ErrorKind.INVALID, "sealed secret does not open for this context"
-            ) from exc
-        return opened.decode()
-
-
-def _associated_data(context: str) -> bytes:
-    return b"relay webhook secret\x00" + context.encode()
-
-
-@functools.lru_cache(maxsize=4)
-def _sealer_for(master_secret: str) -> Sealer:
-    return Sealer(master_secret)
-
-
-def _sealer() -> Sealer:
-    settings = get_settings()
-    master = settings.webhook_secret_key
-    local = settings.on_emulators and settings.environment != "production"
-    if master in PLACEHOLDER_SECRETS and not local:
-        raise AppError(ErrorKind.INTERNAL, "webhook sealing key is a placeholder")
-    return _sealer_for(master)
-
-
-def seal(secret: str, *, context: str) -> str:
-    """Encrypt a client's signing secret (its API key) for one context (the job id)."""
-    return _sealer().seal(secret, context=context)
-
-
-def unseal(token: str, *, context: str) -> str:
-    """Open a sealed secret; AppError(INVALID) when tampered with or for another context."""
-    return _sealer().unseal(token, context=context)
 
 
 # -- delivery records --------------------------------------------------------------------

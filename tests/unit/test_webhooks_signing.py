@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from shared.engine import webhooks
+from shared.engine import webhook_signing, webhooks
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import Settings
 from shared.engine.webhooks import Sealer, sign, verify, verify_headers
@@ -119,7 +119,7 @@ def test_nothing_is_sealed_without_a_secret_and_a_context() -> None:
 
 def test_the_dev_sealing_key_works_on_the_emulators(monkeypatch: pytest.MonkeyPatch) -> None:
     local = Settings(firestore_emulator_host="127.0.0.1:1")
-    monkeypatch.setattr(webhooks, "get_settings", lambda: local)
+    monkeypatch.setattr(webhook_signing, "get_settings", lambda: local)
     token = webhooks.seal(KEY, context="job-1")
     assert webhooks.unseal(token, context="job-1") == KEY
 
@@ -135,7 +135,7 @@ def test_the_dev_sealing_key_works_on_the_emulators(monkeypatch: pytest.MonkeyPa
 def test_a_placeholder_sealing_key_is_refused_outside_the_emulators(
     monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
-    monkeypatch.setattr(webhooks, "get_settings", lambda: settings)
+    monkeypatch.setattr(webhook_signing, "get_settings", lambda: settings)
     with pytest.raises(AppError) as caught:
         webhooks.seal(KEY, context="job-1")
     assert "placeholder" in caught.value.message
@@ -149,11 +149,11 @@ def test_a_real_sealing_key_works_in_production(monkeypatch: pytest.MonkeyPatch)
     production = Settings.model_validate(
         {"environment": "production", "webhook_secret_key": "w" * 48}
     )
-    monkeypatch.setattr(webhooks, "get_settings", lambda: production)
+    monkeypatch.setattr(webhook_signing, "get_settings", lambda: production)
     token = webhooks.seal(KEY, context="job-1")
     assert webhooks.unseal(token, context="job-1") == KEY
     other = Settings.model_validate({"environment": "production", "webhook_secret_key": "x" * 48})
-    monkeypatch.setattr(webhooks, "get_settings", lambda: other)
+    monkeypatch.setattr(webhook_signing, "get_settings", lambda: other)
     with pytest.raises(AppError):
         webhooks.unseal(token, context="job-1")
 
