@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,20 +60,27 @@ class Committed:
     results: list[Any]
 
 
+_log = logging.getLogger(__name__)
 _commit_observers: list[Callable[[Committed, str], None]] = []
 _lost_responses: dict[str, int] = {}
 
 
-def on_commit(observer: Callable[[Committed, str], None]) -> None:
-    """Call `observer(committed, label)` after every successful `commit`."""
+def on_commit(observer: Callable[[Committed, str], None]) -> Callable[[], None]:
+    """Call `observer(committed, label)` after every successful `commit`; returns the call
+    that stops it."""
     _commit_observers.append(observer)
+    return lambda: _commit_observers.remove(observer)
 
 
 def commit(batch: Any, *, label: str) -> Any:
     writes = list(batch._write_pbs)
     results = batch.commit()
+    committed = Committed(writes=writes, results=list(results))
     for observer in _commit_observers:
-        observer(Committed(writes=writes, results=list(results)), label)
+        try:
+            observer(committed, label)
+        except Exception:  # isolation boundary: the write landed; a log must not undo that
+            _log.exception("commit observer failed after %s landed", label)
     if _lost_responses.get(label, 0) > 0:
         _lost_responses[label] -= 1
         raise gexc.AlreadyExists(f"simulated lost response after a landed commit ({label})")

@@ -14,7 +14,7 @@ import pytest
 
 from shared.engine import commit_log, ledger, logs, queue, store
 from shared.engine.store import JOBS, db
-from tests.helpers import mail_code, media_account, media_api
+from tests.helpers import mail_code, media_account, media_api, new_account
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -139,3 +139,21 @@ def test_an_enqueued_task_carries_the_trace_to_its_target(stack) -> None:
     )
     assert lines and all(line["status"] == 200 for line in lines)
     assert any(line.get("job_id") == missing_job for line in lines)
+
+
+def test_an_observer_that_fails_never_makes_a_landed_commit_look_failed(stack) -> None:
+    """Logging must not undo money: a broken observer is logged, the commit still counts."""
+
+    def broken(_committed: object, _label: str) -> None:
+        raise RuntimeError("observer bug")
+
+    account, _ = new_account()
+    stop = store.on_commit(broken)
+    try:
+        applied = ledger.credit(
+            account_id=account, kind=ledger.EntryKind.GRANT, ref=f"obs-{uuid.uuid4()}", micros=5
+        )
+    finally:
+        stop()
+    assert applied is True
+    assert ledger.balance(account).balance_micros == 5
