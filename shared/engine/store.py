@@ -73,7 +73,7 @@ def on_commit(observer: Callable[[Committed, str], None]) -> Callable[[], None]:
 
 
 def commit(batch: Any, *, label: str) -> Any:
-    writes = list(batch._write_pbs)
+    writes = list(getattr(batch, "_write_pbs", ()))  # the client's pending writes (pinned version)
     results = batch.commit()
     committed = Committed(writes=writes, results=list(results))
     for observer in _commit_observers:
