@@ -8,37 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from shared.engine import audit, dispatch, jobs, ledger
-from shared.engine.jobs import JobCreate, JobState
+from shared.engine.jobs import JobState
 from shared.engine.queue import TASK_SECRET_HEADER
 from tests.helpers import auth, new_account, site_url
+from tests.integration.runpod_faults import idle_create, wait_dispatched
 from tests.stack_fixture import IDLE_MODEL
 
 
 def _idle_job(account_id: str, micros: int = 10_000, **extra: object) -> jobs.JobRecord:
     """A held job dispatched to a RunPod endpoint with no workers: it waits there."""
-    return jobs.submit(
-        JobCreate(
-            account_id=account_id,
-            site="pics",
-            model=IDLE_MODEL,
-            backend="runpod",
-            input={"prompt": "x"},
-            price_micros=micros,
-            **extra,
-        )
-    )
-
-
-def _wait_dispatched(job_id: str, timeout: float = 30.0) -> jobs.JobRecord:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = jobs.get(job_id)
-        if job.backend_job_id:
-            return job
-        time.sleep(0.1)
-    raise AssertionError("job was not dispatched")
+    return jobs.submit(idle_create(account_id, micros, **extra))
 
 
 def test_fifty_concurrent_submits_on_an_account_that_affords_thirty(stack) -> None:
@@ -85,7 +64,7 @@ def test_insufficient_credits_reports_balance_and_price(stack) -> None:
 
 def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
     account_id, _ = new_account(credits=3)
-    job = _wait_dispatched(_idle_job(account_id, micros=30_000).id)
+    job = wait_dispatched(_idle_job(account_id, micros=30_000).id)
     assert ledger.balance(account_id).available_micros == 0
     url = dispatch.callback_url(job.id)
     payload = {"id": job.backend_job_id, "status": "FAILED", "error": "CUDA out of memory"}
@@ -105,7 +84,7 @@ def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
 
 def test_callback_with_a_wrong_token_changes_nothing(stack) -> None:
     account_id, _ = new_account(credits=1)
-    job = _wait_dispatched(_idle_job(account_id).id)
+    job = wait_dispatched(_idle_job(account_id).id)
     url = dispatch.callback_url(job.id).replace("token=", "token=0")
     response = httpx.post(url, json={"id": job.backend_job_id, "status": "FAILED"})
     assert response.status_code == 401
@@ -130,7 +109,7 @@ def test_dispatch_task_delivered_twice_dispatches_once(stack) -> None:
             )
         )
     assert codes == [200, 200]
-    first = _wait_dispatched(job.id)
+    first = wait_dispatched(job.id)
     # The queue's own delivery is a third: still one RunPod job, the one recorded.
     runpod = f"http://127.0.0.1:{stack.ports['runpod']}/v2/{IDLE_MODEL}/status/"
     status = httpx.get(
@@ -152,7 +131,7 @@ def test_sweep_fails_overdue_jobs_and_releases_their_holds(stack) -> None:
     import time
 
     account_id, _ = new_account(credits=2)
-    job = _wait_dispatched(_idle_job(account_id, micros=20_000, timeout_s=1).id)
+    job = wait_dispatched(_idle_job(account_id, micros=20_000, timeout_s=1).id)
     time.sleep(1.5)
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_sweep"
     response = httpx.post(
