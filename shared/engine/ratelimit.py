@@ -11,7 +11,7 @@ import datetime as dt
 
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.store import RATE_WINDOWS, db, increment
+from shared.engine.store import RATE_WINDOWS, db, increment, transform_value
 
 
 def hit(*, subject: str, limits: list[tuple[int, int]]) -> None:
@@ -31,7 +31,7 @@ def hit(*, subject: str, limits: list[tuple[int, int]]) -> None:
         windows.append((start + seconds - epoch, limit))
     results = batch.commit()
     for result, (retry_after, limit) in zip(results, windows, strict=True):
-        if int(result.transform_results[0].integer_value) > limit:
+        if transform_value(result) > limit:
             raise AppError(
                 ErrorKind.RATE_LIMITED, "Rate limit exceeded", {"retry_after": max(1, retry_after)}
             )

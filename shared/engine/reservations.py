@@ -27,7 +27,16 @@ from typing import Any
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-from shared.engine.store import ACCOUNTS, CONFLICTS, RESERVATIONS, SHARDS, commit, db, increment
+from shared.engine.store import (
+    ACCOUNTS,
+    CONFLICTS,
+    RESERVATIONS,
+    SHARDS,
+    commit,
+    db,
+    increment,
+    transform_value,
+)
 
 RESERVE_DEADLINE_S = 5.0
 STALE_RESERVATION = dt.timedelta(minutes=2)
@@ -99,7 +108,7 @@ def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) 
     batch.set(shard_ref(account_id, shard), {"available_micros": increment(-micros)}, merge=True)
     try:
         results = commit(batch, label="ledger.reserve")
-        left = int(results[1].transform_results[0].integer_value)
+        left = transform_value(results[1])
     except CONFLICTS:
         snap = reservation_ref(reservation_id).get()
         if not (snap.exists and (snap.to_dict() or {}).get("attempt") == attempt):

@@ -12,13 +12,11 @@ from __future__ import annotations
 import datetime as dt
 
 from shared.engine import sweeps
-from shared.grid.jobs import BACKEND
+from shared.grid.jobs import BACKEND, release_quota_held
+from shared.grid.work import sweep_grid
 
 
 def sweep(now: dt.datetime) -> dict[str, int]:
-    from shared.grid.jobs import release_quota_held
-    from shared.grid.work import sweep_grid
-
     requeued = sweep_grid(now=now)["requeued"]
     return {"requeued": requeued, "quota_released": release_quota_held(now=now)}
 
