@@ -12,6 +12,13 @@ from functions.callbacks import callback_gpu
 from functions.grid.catalog import grid_catalog
 from functions.grid.jobs import grid_jobs
 from functions.grid.worker import grid_worker
+from functions.market.admin import market_admin
+from functions.market.docs import market_docs
+from functions.market.earnings import market_earnings
+from functions.market.models import market_models
+from functions.market.notebooks import market_notebooks
+from functions.market.runs import market_runs
+from functions.market.studio import market_studio
 from functions.media.account import media_account
 from functions.media.affiliates import media_affiliates
 from functions.media.auth import media_auth
@@ -33,6 +40,13 @@ __all__ = [
     "grid_catalog",
     "grid_jobs",
     "grid_worker",
+    "market_admin",
+    "market_docs",
+    "market_earnings",
+    "market_models",
+    "market_notebooks",
+    "market_runs",
+    "market_studio",
     "media_account",
     "media_affiliates",
     "media_auth",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from typing import Annotated, Any
 
 import typer
@@ -104,37 +103,21 @@ def credits_grant(
 @app.command("token")
 def token(email: Email) -> None:
     """A Firebase ID token for the account (Auth emulator only)."""
-    from firebase_admin import auth
-
-    from shared.engine.clients import firebase_app, http_client
+    from infra.local.firebase_tokens import emulator_id_token
     from shared.engine.identity import find_account_by_email
     from shared.engine.settings import get_settings
 
-    settings = get_settings()
-    if not settings.auth_emulator_host:
+    if not get_settings().auth_emulator_host:
         _fail("relay token works against the Auth emulator only")
     try:
         account = find_account_by_email(email)
     except AppError as exc:
         _fail(exc.message)
-    fb = firebase_app()
-    password = secrets.token_urlsafe(16)
     try:
-        user = auth.get_user_by_email(email, app=fb)
-        auth.update_user(user.uid, password=password, app=fb)
-    except auth.UserNotFoundError:
-        user = auth.create_user(email=email, password=password, email_verified=True, app=fb)
-    auth.set_custom_user_claims(user.uid, {"admin": account.is_admin}, app=fb)
-    url = (
-        f"http://{settings.auth_emulator_host}/identitytoolkit.googleapis.com/v1/"
-        "accounts:signInWithPassword?key=local"
-    )
-    response = http_client().post(
-        url, json={"email": email, "password": password, "returnSecureToken": True}
-    )
-    if response.status_code != 200:
-        _fail(f"sign-in failed: {response.text[:200]}")
-    _print({"idToken": response.json()["idToken"]})
+        id_token = emulator_id_token(email, admin=account.is_admin)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    _print({"idToken": id_token})
 
 
 @ledger_app.command("check")

@@ -38,7 +38,9 @@ def render_error(exc: AppError) -> flask.Response:
     status, code = ERRORS[exc.kind]
     code = exc.details.get("code", code)
     body: dict[str, object] = {"code": code, "message": exc.message}
-    extra = {k: v for k, v in exc.details.items() if k not in ("code", "retry_after")}
+    extra = {
+        k: v for k, v in exc.details.items() if k not in ("code", "retry_after", "rate_window")
+    }
     if extra:
         body["details"] = extra
     headers = None

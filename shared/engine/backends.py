@@ -28,8 +28,9 @@ class BackendUnavailable(AppError):
     """The backend gave no answer about the job (network, 5xx, 401/403, 429, timeout):
     transient; the job stays as it is."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, timed_out: bool = False):
         super().__init__(ErrorKind.UNAVAILABLE, message)
+        self.timed_out = timed_out  # no answer in time (as opposed to a refusal or an error)
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,41 @@ class BackendStatus:
 
 
 class Backend(Protocol):
+    """Every call names the job's `model` and, where a site chose it, its `endpoint` (a
+    RunPod endpoint id, a Modal model name); without one the backend's configured address
+    for the model is used."""
+
     name: str
 
     def submit(
-        self, *, model: str, payload: dict[str, Any], callback_url: str, timeout_s: int
+        self,
+        *,
+        model: str,
+        payload: dict[str, Any],
+        callback_url: str,
+        timeout_s: int,
+        endpoint: str | None = None,
     ) -> str: ...
 
     def status(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> BackendStatus: ...
 
     def cancel(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> None: ...
 
-    def health(self, *, model: str) -> WorkerHealth: ...
+    def health(self, *, model: str, endpoint: str | None = None) -> WorkerHealth: ...
 
 
 def backend(name: str) -> Backend:

@@ -50,22 +50,27 @@ def tasks_client() -> Any:
     return tasks_v2.CloudTasksClient()
 
 
-def firebase_app() -> Any:
+def firebase_app(project: str | None = None) -> Any:
+    """The firebase-admin app of `project` (default: the settings' project). Tokens are
+    verified against the app's project, so each Firebase project a site signs users into
+    (Tarsify's developer and consumer projects) has its own app."""
     import firebase_admin
 
+    settings = get_settings()
+    project = project or settings.project_id
+    name = "[DEFAULT]" if project == settings.project_id else f"project:{project}"
     with _lock:
         try:
-            return firebase_admin.get_app()
+            return firebase_admin.get_app(name)
         except ValueError:
-            settings = get_settings()
-            options = {"projectId": settings.project_id}
+            options = {"projectId": project}
             if settings.auth_emulator_host:
                 from firebase_admin import credentials
 
                 # The emulator accepts unsigned admin calls; no real credential exists.
                 cred = _EmulatorCredential(credentials)
-                return firebase_admin.initialize_app(cred, options=options)
-            return firebase_admin.initialize_app(options=options)
+                return firebase_admin.initialize_app(cred, options=options, name=name)
+            return firebase_admin.initialize_app(options=options, name=name)
 
 
 def _EmulatorCredential(credentials_module: Any) -> Any:

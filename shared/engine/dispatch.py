@@ -87,6 +87,7 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
             payload=job.input,
             callback_url=callback_url(job.id),
             timeout_s=timeout_s,
+            endpoint=job.endpoint,
         )
     except AppError:
         if attempt + 1 >= get_settings().dispatch_max_attempts:
@@ -129,7 +130,10 @@ def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:
 def _cancel_quietly(job: JobRecord, backend_job_id: str, timeout_s: float = 5.0) -> bool:
     try:
         backend(job.backend).cancel(
-            model=job.model, backend_job_id=backend_job_id, timeout_s=timeout_s
+            model=job.model,
+            backend_job_id=backend_job_id,
+            timeout_s=timeout_s,
+            endpoint=job.endpoint,
         )
     except AppError:
         log.warning("could not cancel run %s of job %s at %s", backend_job_id, job.id, job.backend)
@@ -207,18 +211,21 @@ def _store_outputs(job: JobRecord, output: Any) -> list[str]:
     return [put_output(job_id=job.id, index=0, data=data, content_type="image/png")]
 
 
-def reconcile(job: JobRecord, *, timeout_s: float | None = None) -> JobRecord:
+def reconcile(job: JobRecord, *, timeout_s: float | None = None, strict: bool = False) -> JobRecord:
     """Ask the backend where a dispatched job is (a lost webhook must not lose a job). A
-    backend that cannot be asked leaves the job as it is."""
+    backend that cannot be asked leaves the job as it is (and, when `strict`, raises its
+    BackendUnavailable, for a client that asked for the backend's word)."""
     if job.terminal or not job.backend_job_id:
         return job
     options = {} if timeout_s is None else {"timeout_s": timeout_s}
     try:
         status = backend(job.backend).status(
-            model=job.model, backend_job_id=job.backend_job_id, **options
+            model=job.model, backend_job_id=job.backend_job_id, endpoint=job.endpoint, **options
         )
     except BackendUnavailable as exc:
         log.info("job %s: %s", job.id, exc.message)
+        if strict:
+            raise
         return job
     return apply_status(job, status)
 
@@ -282,7 +289,7 @@ def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
         timeout = max(0.5, min(SWEEP_CALL_TIMEOUT_S, deadline - time.monotonic()))
         try:
             status = backend(job.backend).status(
-                model=job.model, backend_job_id=run_id, timeout_s=timeout
+                model=job.model, backend_job_id=run_id, timeout_s=timeout, endpoint=job.endpoint
             )
         except BackendUnavailable:
             unreachable.add(job.backend)

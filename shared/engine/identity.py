@@ -196,14 +196,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-def verify_id_token(id_token: str) -> dict[str, Any]:
-    """Verify a Firebase ID token with firebase-admin; returns its claims."""
+def verify_id_token(id_token: str, *, project: str | None = None) -> dict[str, Any]:
+    """Verify a Firebase ID token of `project` (default: the settings' project) with
+    firebase-admin; returns its claims."""
     from firebase_admin import auth
 
     from shared.engine.clients import firebase_app
 
     try:
-        return auth.verify_id_token(id_token, app=firebase_app())
+        return auth.verify_id_token(id_token, app=firebase_app(project))
     except (
         ValueError,
         auth.InvalidIdTokenError,

@@ -39,6 +39,9 @@ class JobCreate(BaseModel):
     site: str
     model: str
     backend: str
+    # Where on the backend the job runs when the site chose it (a RunPod endpoint id, a
+    # Modal model name); None: the backend's configured address for `model`.
+    endpoint: str | None = None
     input: dict[str, Any]
     price_micros: int = Field(ge=0)
     site_fields: dict[str, Any] = {}
@@ -55,6 +58,7 @@ class JobRecord(BaseModel):
     site: str
     model: str
     backend: str
+    endpoint: str | None = None
     input: dict[str, Any]
     state: JobState
     price_micros: int

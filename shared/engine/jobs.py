@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from shared.engine import clock, idempotency, job_records, ledger, store
+from shared.engine import clock, idempotency, job_records, ledger, shares, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.job_records import ACTIVE as ACTIVE
 from shared.engine.job_records import TERMINAL as TERMINAL
@@ -296,7 +296,8 @@ def finish(
     COMPLETED captures `capture_micros` (default: the whole hold) and returns the rest;
     FAILED and CANCELLED release the hold. A job already terminal is returned unchanged.
     `extra_writes(batch, job, captured)` adds writes that must land with the settlement
-    (a worker's earning, the platform's revenue), under the same precondition.
+    (a worker's earning, the platform's revenue), under the same precondition; without it,
+    a capture gets the share writer its site registered (shared/engine/shares.py).
     With `only_from`, a job in any other state is returned unchanged; with `require`, a job
     of which it is false (on the snapshot the write is preconditioned on) likewise.
     """
@@ -343,8 +344,9 @@ def finish(
                 held_micros=held,
                 capture_micros=captured,
             )
-        if extra_writes is not None:
-            extra_writes(batch, job, captured)
+        writer = extra_writes or (shares.writer_for(job.site) if captured else None)
+        if writer is not None:
+            writer(batch, job, captured)
         try:
             store.commit(batch, label="jobs.finish")
         except CONFLICTS:

@@ -175,6 +175,27 @@ class Settings(BaseSettings):
     pics_rate_per_minute: int = Field(60, validation_alias="RELAY_PICS_RATE_PER_MINUTE")
     pics_rate_per_day: int = Field(1000, validation_alias="RELAY_PICS_RATE_PER_DAY")
 
+    # Tarsify: the Firebase projects whose ID tokens sign in developers (studio, admin) and
+    # consumers (marketplace); unset, both are `project_id` (one project, the default).
+    market_developer_project: str | None = Field(
+        None, validation_alias="RELAY_MARKET_DEVELOPER_PROJECT"
+    )
+    market_consumer_project: str | None = Field(
+        None, validation_alias="RELAY_MARKET_CONSUMER_PROJECT"
+    )
+    # Firebase uids with admin rights besides those whose token carries the `admin` claim.
+    market_admin_uids: StrList = Field(
+        default_factory=list, validation_alias="RELAY_MARKET_ADMIN_UIDS"
+    )
+    # Requests per minute, as the Tarsify document tables them.
+    market_rate_public: int = Field(100, validation_alias="RELAY_MARKET_RATE_PUBLIC")
+    market_rate_authenticated: int = Field(200, validation_alias="RELAY_MARKET_RATE_AUTHENTICATED")
+    market_rate_auth: int = Field(10, validation_alias="RELAY_MARKET_RATE_AUTH")
+    # Where Stripe Connect onboarding sends a creator when the client names no page.
+    market_studio_url: str = Field(
+        "http://127.0.0.1:8080", validation_alias="RELAY_MARKET_STUDIO_URL"
+    )
+
     @property
     def on_emulators(self) -> bool:
         return bool(self.firestore_emulator_host)

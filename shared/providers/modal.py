@@ -44,8 +44,15 @@ class ModalBackend:
     name = "modal"
 
     def submit(
-        self, *, model: str, payload: dict[str, Any], callback_url: str, timeout_s: int
+        self,
+        *,
+        model: str,
+        payload: dict[str, Any],
+        callback_url: str,
+        timeout_s: int,
+        endpoint: str | None = None,
     ) -> str:
+        model = endpoint or model  # a Modal "endpoint" names the model the app serves
         if _local_mode():
             call_id = f"local-{uuid.uuid4()}"
             with _local_lock:
@@ -80,7 +87,12 @@ class ModalBackend:
         http_client().post(callback_url, json=body, timeout=30.0)
 
     def status(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> BackendStatus:
         if _local_mode():
             with _local_lock:
@@ -97,7 +109,12 @@ class ModalBackend:
             return status
 
     def cancel(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> None:
         if _local_mode():
             return
@@ -111,7 +128,7 @@ class ModalBackend:
                 raise
             # NOT_FOUND / already finished: nothing left to cancel.
 
-    def health(self, *, model: str) -> WorkerHealth:
+    def health(self, *, model: str, endpoint: str | None = None) -> WorkerHealth:
         # Modal starts containers on demand: reachable means jobs will run.
         return WorkerHealth(reachable=True, ready_workers=0)
 

@@ -32,9 +32,9 @@ _health_cache: dict[str, tuple[float, WorkerHealth]] = {}
 class RunPodBackend:
     name = "runpod"
 
-    def _url(self, model: str, action: str) -> str:
+    def _url(self, model: str, action: str, endpoint: str | None = None) -> str:
         settings = get_settings()
-        endpoint = settings.runpod_endpoints.get(model)
+        endpoint = endpoint or settings.runpod_endpoints.get(model)
         if not endpoint:
             raise BackendUnavailable(f"no RunPod endpoint configured for {model}")
         return f"{settings.runpod_api_base.rstrip('/')}/v2/{endpoint}/{action}"
@@ -58,25 +58,38 @@ class RunPodBackend:
             response.raise_for_status()
             return response.json()
         except (httpx.HTTPError, ValueError) as exc:  # ValueError: a body that is not JSON
-            raise BackendUnavailable(f"RunPod request failed: {type(exc).__name__}") from exc
+            raise BackendUnavailable(
+                f"RunPod request failed: {type(exc).__name__}",
+                timed_out=isinstance(exc, httpx.TimeoutException),
+            ) from exc
 
     def submit(
-        self, *, model: str, payload: dict[str, Any], callback_url: str, timeout_s: int
+        self,
+        *,
+        model: str,
+        payload: dict[str, Any],
+        callback_url: str,
+        timeout_s: int,
+        endpoint: str | None = None,
     ) -> str:
         body = {
             "input": payload,
             "webhook": callback_url,
             "policy": {"executionTimeout": timeout_s * 1000, "ttl": timeout_s * 1000},
         }
-        return str(self._call("POST", self._url(model, "run"), json=body)["id"])
+        return str(self._call("POST", self._url(model, "run", endpoint), json=body)["id"])
 
     def status(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> BackendStatus:
         gone = {"status": "NOT_FOUND", "error": "RunPod does not know this job"}
-        data = self._call(
-            "GET", self._url(model, f"status/{backend_job_id}"), timeout=timeout_s, not_found=gone
-        )
+        url = self._url(model, f"status/{backend_job_id}", endpoint)
+        data = self._call("GET", url, timeout=timeout_s, not_found=gone)
         if not isinstance(data, dict):
             raise BackendUnavailable("RunPod status is not an object")
         return BackendStatus(
@@ -84,16 +97,23 @@ class RunPodBackend:
         )
 
     def cancel(
-        self, *, model: str, backend_job_id: str, timeout_s: float = DEFAULT_CALL_TIMEOUT_S
+        self,
+        *,
+        model: str,
+        backend_job_id: str,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        endpoint: str | None = None,
     ) -> None:
-        self._call("POST", self._url(model, f"cancel/{backend_job_id}"), timeout=timeout_s)
+        url = self._url(model, f"cancel/{backend_job_id}", endpoint)
+        self._call("POST", url, timeout=timeout_s)
 
-    def health(self, *, model: str) -> WorkerHealth:
-        cached = _health_cache.get(model)
+    def health(self, *, model: str, endpoint: str | None = None) -> WorkerHealth:
+        cache_key = endpoint or model
+        cached = _health_cache.get(cache_key)
         if cached and time.monotonic() - cached[0] < HEALTH_CACHE_S:
             return cached[1]
         try:
-            data = self._call("GET", self._url(model, "health"), timeout=2.0)
+            data = self._call("GET", self._url(model, "health", endpoint), timeout=2.0)
             workers = data.get("workers", {})
             health = WorkerHealth(
                 reachable=True,
@@ -101,5 +121,5 @@ class RunPodBackend:
             )
         except BackendUnavailable:
             health = WorkerHealth(reachable=False, ready_workers=0)
-        _health_cache[model] = (time.monotonic(), health)
+        _health_cache[cache_key] = (time.monotonic(), health)
         return health

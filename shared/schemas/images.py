@@ -8,6 +8,7 @@ image handler accepts.
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +36,9 @@ class ImageGenerationInput(BaseModel):
     width: int = Field(ge=MIN_SIDE, le=MAX_SIDE)
     height: int = Field(ge=MIN_SIDE, le=MAX_SIDE)
     steps: int = Field(ge=1, le=MAX_STEPS)
-    seed: int = Field(ge=0, le=MAX_SEED)
+    # A caller that names no seed (a marketplace run whose schema leaves it optional) gets
+    # a random one; the stored job input then has none, the handler's output names it.
+    seed: int = Field(default_factory=lambda: secrets.randbelow(MAX_SEED + 1), ge=0, le=MAX_SEED)
 
 
 class ImageGenerationOutput(BaseModel):
