@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.market import records
+from shared.engine import store
+from shared.market import records, tars_models
 from tests.integration.market_tars import (
     TARS,
     create_model,
@@ -337,3 +338,23 @@ def test_racing_publishes_give_one_success_and_the_rest_err_5504(api) -> None:
     assert {error_code(r) for r in answers if r.status_code == 400} == {"ERR_5504"}
     [winner] = [r.json()["data"] for r in answers if r.status_code == 200]
     assert data(dev.get(f"{TARS}/{model['id']}"))["publishedAt"] == winner["publishedAt"]
+
+
+def test_a_create_or_publish_whose_reply_was_lost_is_recognised_as_landed(api) -> None:
+    # The client library retries a commit whose response was lost; the retry conflicts
+    # with the write that landed. The service must see its own write, not a taken slug.
+    dev, account_id = developer(api)
+    _, base_id = seed_base_model()
+    wanted = slug("lost")
+    request = tars_models.TarsCreate.model_validate(
+        {"title": "Lost reply", "slug": wanted, "baseModelId": base_id}
+    )
+    with store.lose_commit_responses("market.tars.create"):
+        created = tars_models.create(account_id=account_id, request=request)
+    assert created.record.slug == wanted and len(stored_models(wanted)) == 1
+    with store.lose_commit_responses("market.tars.move"):
+        moved = tars_models.move(
+            account_id=account_id, model_id=created.record.id, to=records.TarsStatus.PUBLISHED
+        )
+    assert moved.record.status is records.TarsStatus.PUBLISHED
+    assert data(dev.get(f"{TARS}/{created.record.id}"))["status"] == "PUBLISHED"
