@@ -25,7 +25,15 @@ from typing import Annotated, Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from shared.engine import clock, store
 from shared.engine.errors import AppError, ErrorKind
@@ -40,9 +48,23 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # The only moves: target status -> the status it may be reached from.
 MOVES = {TarsStatus.PUBLISHED: TarsStatus.DRAFT, TarsStatus.ARCHIVED: TarsStatus.PUBLISHED}
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=100)]
+
+def _storable(value: str) -> str:
+    """Firestore stores UTF-8 only: a lone surrogate (legal in JSON text) is refused here."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=100),
+    AfterValidator(_storable),
+]
 Slug = Annotated[str, StringConstraints(min_length=3, max_length=100, pattern=SLUG_PATTERN)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Description = Annotated[str, StringConstraints(max_length=5000), AfterValidator(_storable)]
 Price = Annotated[StrictInt, Field(ge=0)]
 
 

@@ -3,6 +3,7 @@ publish and archive, with every documented refusal (and nothing written on one).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -169,13 +170,19 @@ def test_price_outside_the_base_models_bounds_is_err_2001(api) -> None:
         ({"configOverrides": ["width"]}, "ERR_2001"),
         ({"unknownField": 1}, "ERR_2001"),
         ({"title": None}, "ERR_2001"),
+        ({"title": "   ab   "}, "ERR_2001"),  # 2 characters once trimmed
+        ({"title": "lone \ud800 surrogate"}, "ERR_2001"),  # not storable as UTF-8
+        ({"description": "lone \udfff surrogate"}, "ERR_2001"),
+        ({"configOverrides": {"__x__": 1}}, "ERR_2001"),
     ],
 )
 def test_bad_create_bodies_are_refused_with_the_documented_code(api, change, code) -> None:
     dev, _ = developer(api)
     _, base_id = seed_base_model()
     body = {"title": "Fine title", "slug": slug(), "baseModelId": base_id, **change}
-    response = dev.post(TARS, json=body)
+    # json.dumps escapes lone surrogates as `\udxxx`, legal JSON text (httpx's encoder fails).
+    raw = json.dumps(body)
+    response = dev.post(TARS, content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and error_code(response) == code, response.text
 
 
