@@ -37,7 +37,7 @@ class MarketQuery(PageQuery):
 def _active_endpoints(ids: set[str]) -> set[str]:
     refs = [db().collection(records.ENDPOINTS).document(i) for i in sorted(ids)]
     snaps = db().get_all(refs) if refs else ()
-    return {s.id for s in snaps if s.exists and s.to_dict().get("is_active", False)}
+    return {s.id for s in snaps if s.exists and s.to_dict().get("is_active", True)}
 
 
 def developer_names(ids: set[str]) -> dict[str, str | None]:

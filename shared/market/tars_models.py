@@ -340,7 +340,7 @@ def _check_runnable(base_model_id: str) -> None:
     if not base.is_active:
         raise _fail("ERR_5509", "Base model not active", ErrorKind.INVALID)
     endpoint = db().collection(records.ENDPOINTS).document(base.endpoint_id).get()
-    if not endpoint.exists or not endpoint.to_dict().get("is_active", False):
+    if not endpoint.exists or not endpoint.to_dict().get("is_active", True):
         raise _fail("ERR_5502", "Endpoint not active", ErrorKind.INVALID)
 
 
