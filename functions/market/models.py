@@ -3,9 +3,10 @@
 import flask
 import functions_framework
 
+from functions.market.run_model import RUN_ROUTES
 from functions.market.site import market_entry
 
-_handle = market_entry([])
+_handle = market_entry([*RUN_ROUTES])
 
 
 @functions_framework.http
