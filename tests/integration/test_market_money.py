@@ -11,6 +11,7 @@ from shared.engine import audit, jobs, ledger
 from shared.engine.jobs import JobState
 from shared.market import records
 from tests.helpers import ledger_entries
+from tests.integration.runpod_faults import runs_for, wait_dispatched
 from tests.market_helpers import data, error_code, market_api, seed_base_model
 from tests.market_runs_helpers import (
     consumer,
@@ -83,9 +84,10 @@ def test_a_cancelled_run_costs_nothing(stack) -> None:
     account_id, client = consumer(market_api(stack), credits=5)
     run_id = run(client, tars.slug, PROMPT)
     assert _money(account_id) == (50_000, 50_000, 0)
-    wait_status(client, run_id, {"QUEUED"})
+    wait_dispatched(run_id)
     body = data(client.post(f"/api/marketplace/runs/{run_id}/cancel"))
     assert body == {"id": run_id, "status": "CANCELLED", "message": "Execution cancelled"}
+    assert [r["status"] for r in runs_for(stack, run_id)] == ["CANCELLED"]  # stopped at RunPod
     assert _money(account_id) == (50_000, 0, 50_000)
     assert _job_entries(account_id, run_id) == ["hold", "release"]
     assert (
@@ -213,8 +215,7 @@ def test_sync_status_of_a_run_waiting_at_runpod_asks_runpod_and_changes_nothing(
     tars = published_model(price_credits=1, runpod_endpoint_id=IDLE_MODEL)
     account_id, client = consumer(market_api(stack), credits=1)
     run_id = run(client, tars.slug, PROMPT)
-    wait_status(client, run_id, {"QUEUED"})
-    assert jobs.get(run_id).backend_job_id
+    wait_dispatched(run_id)
     body = data(client.get(f"/api/marketplace/runs/{run_id}/status?sync=true"))
     assert body == {
         "id": run_id,
