@@ -195,19 +195,35 @@ def _not_cancellable(job: JobRecord) -> AppError:
     return _error(ErrorKind.INVALID, "ERR_5507", message)
 
 
+def _stop_at_backend(job: JobRecord) -> None:
+    """Cancel the job's run at its backend (ERR_5002 when it cannot be asked). A run that
+    finished before the cancel reached it is applied as it finished (a completed run is
+    charged and kept, not thrown away as cancelled): then ERR_5507."""
+    from shared.engine import dispatch
+
+    assert job.backend_job_id is not None
+    where = backend(job.backend)
+    try:
+        where.cancel(model=job.model, backend_job_id=job.backend_job_id, endpoint=job.endpoint)
+    except BackendUnavailable:
+        message = "Could not cancel the run at its backend"
+        raise _error(ErrorKind.UNAVAILABLE, "ERR_5002", message) from None
+    try:
+        outcome = where.status(
+            model=job.model, backend_job_id=job.backend_job_id, endpoint=job.endpoint
+        )
+    except BackendUnavailable:
+        return  # the cancel was accepted; the job is ended as cancelled
+    if outcome.status == "COMPLETED":
+        raise _not_cancellable(dispatch.apply_status(job, outcome))
+
+
 def cancel_run(*, account_id: str, run_id: str) -> JobRecord:
     job = get_run(account_id=account_id, run_id=run_id)
     if job.terminal:
         raise _not_cancellable(job)
     if job.backend_job_id:
-        try:
-            backend(job.backend).cancel(
-                model=job.model, backend_job_id=job.backend_job_id, endpoint=job.endpoint
-            )
-        except BackendUnavailable:
-            raise _error(
-                ErrorKind.UNAVAILABLE, "ERR_5002", "Could not cancel the run at its backend"
-            ) from None
+        _stop_at_backend(job)
     done = jobs.finish(job.id, state=JobState.CANCELLED, error=CANCELLED_MESSAGE, only_from=ACTIVE)
     if done.state is not JobState.CANCELLED:
         raise _not_cancellable(done)
