@@ -8,6 +8,7 @@ is added beside them.
 import flask
 import functions_framework
 
+from functions.market.run_model import RUN_ROUTES
 from functions.market.site import market_entry, ok, path_slug, public, query
 from shared.market import marketplace, paging, tars_views
 
@@ -31,7 +32,7 @@ MODEL_ROUTES = [
     ("GET", "/api/marketplace/models/<slug>", get_model),
 ]
 
-_handle = market_entry(MODEL_ROUTES)
+_handle = market_entry([*MODEL_ROUTES, *RUN_ROUTES])
 
 
 @functions_framework.http

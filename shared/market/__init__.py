@@ -8,3 +8,9 @@ earnings account, the platform the rest. Records: shared/market/records.py.
 
 Importing this package registers the market's settlement shares (shared.engine.shares).
 """
+
+from shared.engine import shares
+from shared.market import split
+from shared.market.records import SITE
+
+shares.register(SITE, split.write_shares)

@@ -100,6 +100,8 @@ def _run_every_query_path() -> None:
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
     from shared.market import marketplace, tars_models
+    from shared.market import runs as market_runs
+    from shared.market.run_views import RunStatus
     from shared.media import stripe_topups, x402_purchase
     from shared.media.affiliates import profiles
 
@@ -127,6 +129,9 @@ def _run_every_query_path() -> None:
     )
     workers.catalog(now)
     jobs.overdue(now=now)
+    market_runs.tars_model_by_slug("idx-no-such-model")
+    for run_status in (None, RunStatus.RUNNING):
+        market_runs.list_runs(account_id=account.id, status=run_status, page=2, limit=5)
     ledger.expire_reservations()
     ledger.entries(account.id)
     audit.check(account.id)
