@@ -1,0 +1,551 @@
+"""Tarsify's deprecated notebook endpoints, driven as a studio and a marketplace client would.
+
+Each test makes its own developers (fresh emails) and notebooks (titles with a unique word),
+so lists and slugs never meet another test's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.engine import identity, outputs
+from shared.engine.store import db
+from shared.market import records
+from tests.market_helpers import Client, data, error_code, id_token, market_api
+
+STUDIO = "/api/studio/notebooks"
+MARKET = "/api/marketplace/notebooks"
+
+
+def notebook_bytes(*, code_cells: int = 1, padding: int = 0) -> bytes:
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Upscaler"}
+    ]
+    for n in range(code_cells):
+        cells.append(
+            {
+                "cell_type": "code",
+                "id": f"code-{n}",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": "print('hello')" + " " * padding,
+            }
+        )
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": cells,
+    }
+    return json.dumps(nb, indent=1).encode()
+
+
+NOTEBOOK = notebook_bytes()
+
+
+def developer(stack: Any, *, registered: bool = True) -> tuple[Client, str]:
+    email, token = id_token()
+    account = identity.create_account(email=email)
+    if registered:
+        now = dt.datetime.now(dt.UTC)
+        dev = records.Developer(id=account.id, email=email, created_at=now, updated_at=now)
+        db().collection(records.DEVELOPERS).document(account.id).set(
+            dev.model_dump(mode="python", exclude={"id"})
+        )
+    return Client(market_api(stack), token), account.id
+
+
+def create(client: Client, **fields: Any) -> dict[str, Any]:
+    body = {"title": f"Upscaler {uuid.uuid4().hex[:8]}", **fields}
+    return data(client.post(STUDIO, json=body), 201)  # type: ignore[no-any-return]
+
+
+def upload(
+    client: Client, notebook_id: str, content: bytes = NOTEBOOK, name: str = "nb.ipynb"
+) -> httpx.Response:
+    return client.post(f"{STUDIO}/{notebook_id}/file", files={"file": (name, content)})
+
+
+def ready(client: Client, **fields: Any) -> dict[str, Any]:
+    """A draft with everything publishing needs, file included."""
+    nb = create(client, description="Upscale images", shortDescription="4x", **fields)
+    data(upload(client, nb["id"]))
+    return nb
+
+
+def stored_objects(notebook_id: str) -> list[str]:
+    prefix = f"market/notebooks/{notebook_id}/"
+    return [b.name for b in outputs.bucket().list_blobs(prefix=prefix)]
+
+
+def assert_deprecated(response: httpx.Response, successor: str) -> None:
+    assert response.headers["Deprecation"] == "@1771200000"
+    assert response.headers["Link"] == f'<{successor}>; rel="successor-version"'
+
+
+def test_create_returns_a_draft_with_a_slug_from_the_title(stack: Any) -> None:
+    client, _ = developer(stack)
+    word = uuid.uuid4().hex[:8]
+    first = create(client, title=f"AI Image Upscaler {word}")
+    assert first["slug"] == f"ai-image-upscaler-{word}"
+    assert first["status"] == "draft"
+    assert first["notebookFileUrl"] is None
+    assert first["createdAt"].endswith("Z")
+    assert set(first) == {"id", "title", "slug", "status", "notebookFileUrl", "createdAt"}
+    second = create(client, title=f"AI image upscaler! {word}")
+    third = create(client, title=f"AI image upscaler? {word}")
+    assert second["slug"] == f"ai-image-upscaler-{word}-2"
+    assert third["slug"] == f"ai-image-upscaler-{word}-3"
+
+
+def test_create_refuses_bad_bodies_and_defaults_gpu_and_price(stack: Any) -> None:
+    client, _ = developer(stack)
+    assert error_code(client.post(STUDIO, json={"description": "no title"})) == "ERR_2004"
+    for bad in (
+        {"title": "ab"},
+        {"title": "x" * 101},
+        {"title": "Fine title", "gpuType": "H100"},
+        {"title": "Fine title", "priceCredits": 10_001},
+        {"title": "Fine title", "priceCredits": -1},
+        {"title": "Fine title", "category": "SPORTS"},
+        {"title": "Fine title", "shortDescription": "s" * 201},
+        {"title": "Fine title", "unknown": 1},
+    ):
+        response = client.post(STUDIO, json=bad)
+        assert response.status_code == 400 and error_code(response) == "ERR_2001", bad
+    nb = create(client, category="IMAGE_PROCESSING")
+    detail = data(client.get(f"{STUDIO}/{nb['id']}"))
+    assert detail["gpuType"] == "T4" and detail["priceCredits"] == 0
+    assert detail["category"] == "IMAGE_PROCESSING"
+    assert detail["inputSchema"] is None and detail["outputSchema"] is None
+    assert detail["runCount"] == 0 and detail["rating"] is None and detail["ratingCount"] == 0
+    assert detail["totalEarnings"] == 0 and detail["publishedAt"] is None
+
+
+def test_full_lifecycle_upload_download_publish_unpublish_archive(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb = create(client, description="Upscale images", shortDescription="4x", gpuType="A10G")
+    nb_id = nb["id"]
+
+    uploaded = data(upload(client, nb_id))
+    assert uploaded == {
+        "id": nb_id,
+        "notebookFileUrl": f"{STUDIO}/{nb_id}/file",
+        "message": "Notebook file uploaded successfully",
+    }
+    download = client.get(f"{STUDIO}/{nb_id}/file")
+    assert download.status_code == 200
+    assert download.content == NOTEBOOK
+    assert download.headers["Content-Type"] == "application/x-ipynb+json"
+    assert download.headers["Content-Disposition"] == f'attachment; filename="{nb["slug"]}.ipynb"'
+
+    updated = data(
+        client.put(f"{STUDIO}/{nb_id}", json={"title": "Upscaler Pro", "priceCredits": 7})
+    )
+    assert updated["id"] == nb_id and updated["title"] == "Upscaler Pro"
+    assert updated["updatedAt"].endswith("Z")
+
+    published = data(client.post(f"{STUDIO}/{nb_id}/publish"))
+    assert published["status"] == "published" and published["slug"] == nb["slug"]
+    assert published["publishedAt"].endswith("Z")
+    assert published["message"] == "Notebook published successfully"
+
+    shown = data(Client(client.base).get(f"{MARKET}/{nb['slug']}"))
+    assert shown["title"] == "Upscaler Pro" and shown["priceCredits"] == 7
+    assert shown["gpuType"] == "A10G" and "notebookFileUrl" not in shown
+
+    unpublished = data(client.post(f"{STUDIO}/{nb_id}/unpublish"))
+    assert unpublished == {"id": nb_id, "status": "draft", "message": "Notebook unpublished"}
+    assert error_code(Client(client.base).get(f"{MARKET}/{nb['slug']}")) == "ERR_4003"
+
+    data(client.post(f"{STUDIO}/{nb_id}/publish"))
+    archived = data(client.delete(f"{STUDIO}/{nb_id}"))
+    assert archived == {
+        "id": nb_id,
+        "status": "archived",
+        "message": "Notebook archived successfully",
+    }
+    detail = data(client.get(f"{STUDIO}/{nb_id}"))
+    assert detail["status"] == "archived"
+    assert client.get(f"{STUDIO}/{nb_id}/file").content == NOTEBOOK  # the owner keeps it
+    assert data(client.delete(f"{STUDIO}/{nb_id}"))["status"] == "archived"  # idempotent
+    assert error_code(client.put(f"{STUDIO}/{nb_id}", json={"title": "Again"})) == "ERR_3004"
+    assert error_code(client.post(f"{STUDIO}/{nb_id}/publish")) == "ERR_3004"
+    assert error_code(Client(client.base).get(f"{MARKET}/{nb['slug']}")) == "ERR_4003"
+
+
+def test_deleting_a_draft_removes_record_file_and_slug(stack: Any) -> None:
+    client, _ = developer(stack)
+    title = f"Draft To Delete {uuid.uuid4().hex[:8]}"
+    nb = create(client, title=title)
+    data(upload(client, nb["id"]))
+    assert len(stored_objects(nb["id"])) == 1
+    deleted = data(client.delete(f"{STUDIO}/{nb['id']}"))
+    assert deleted == {
+        "id": nb["id"],
+        "status": "deleted",
+        "message": "Notebook deleted successfully",
+    }
+    assert stored_objects(nb["id"]) == []
+    assert error_code(client.get(f"{STUDIO}/{nb['id']}")) == "ERR_3001"
+    assert error_code(client.delete(f"{STUDIO}/{nb['id']}")) == "ERR_3001"
+    assert create(client, title=title)["slug"] == nb["slug"]  # the slug was released
+
+
+def test_file_delete_and_replace_keep_one_object(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    assert error_code(client.delete(f"{STUDIO}/{nb_id}/file")) == "ERR_3001"
+    assert error_code(client.get(f"{STUDIO}/{nb_id}/file")) == "ERR_3001"
+    data(upload(client, nb_id))
+    second = notebook_bytes(code_cells=3)
+    data(upload(client, nb_id, second))
+    assert len(stored_objects(nb_id)) == 1
+    assert client.get(f"{STUDIO}/{nb_id}/file").content == second
+    deleted = data(client.delete(f"{STUDIO}/{nb_id}/file"))
+    assert deleted == {
+        "id": nb_id,
+        "notebookFileUrl": None,
+        "message": "Notebook file deleted successfully",
+    }
+    assert stored_objects(nb_id) == []
+    assert data(client.get(f"{STUDIO}/{nb_id}"))["notebookFileUrl"] is None
+    assert error_code(client.get(f"{STUDIO}/{nb_id}/file")) == "ERR_3001"
+
+
+TOO_LARGE = notebook_bytes(padding=10 * 1024 * 1024)
+INVALID_UPLOADS = {
+    "wrong_extension": ("notebook.py", NOTEBOOK, "only .ipynb"),
+    "not_json": ("nb.ipynb", b"{not json", "not valid JSON"),
+    "json_not_a_notebook": ("nb.ipynb", b'{"hello": "world"}', "nbformat"),
+    "json_array": ("nb.ipynb", b"[1, 2]", "JSON object"),
+    "nbformat_3": ("nb.ipynb", b'{"nbformat": 3, "metadata": {}, "worksheets": []}', "4"),
+    "schema_invalid": (
+        "nb.ipynb",
+        json.dumps(
+            {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {},
+                "cells": [{"cell_type": "code", "id": "a", "source": 42}],
+            }
+        ).encode(),
+        "Invalid notebook structure",
+    ),
+    "no_code_cell": ("nb.ipynb", notebook_bytes(code_cells=0), "no code cell"),
+    "no_metadata": (
+        "nb.ipynb",
+        b'{"nbformat": 4, "nbformat_minor": 5, "cells": []}',
+        "metadata",
+    ),
+    "too_large": ("nb.ipynb", TOO_LARGE, "File too large (max 10MB)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_UPLOADS))
+def test_invalid_uploads_are_refused_and_nothing_is_stored(stack: Any, case: str) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    name, content, reason = INVALID_UPLOADS[case]
+    response = upload(client, nb_id, content, name)
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "ERR_2001"
+    assert reason in response.json()["error"]["message"]
+    assert stored_objects(nb_id) == []
+    assert data(client.get(f"{STUDIO}/{nb_id}"))["notebookFileUrl"] is None
+
+
+def test_upload_needs_a_multipart_file_field(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    as_json = client.post(f"{STUDIO}/{nb_id}/file", json={"file": "x"})
+    assert error_code(as_json) == "ERR_2001"
+    other_field = client.post(f"{STUDIO}/{nb_id}/file", files={"notebook": ("a.ipynb", NOTEBOOK)})
+    assert error_code(other_field) == "ERR_2004"
+    assert stored_objects(nb_id) == []
+
+
+def test_upload_of_exactly_ten_mebibytes_is_accepted(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    content = notebook_bytes()
+    content = content[:-1] + b" " * (10 * 1024 * 1024 - len(content)) + content[-1:]
+    assert len(content) == 10 * 1024 * 1024
+    data(upload(client, nb_id, content))
+    assert client.get(f"{STUDIO}/{nb_id}/file").content == content
+
+
+def test_a_body_over_the_function_limit_is_err_2001(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    response = upload(client, nb_id, b" " * (12 * 1024 * 1024))
+    assert response.status_code == 400 and error_code(response) == "ERR_2001"
+    assert stored_objects(nb_id) == []
+
+
+def test_another_developers_notebook_is_not_found_on_every_route(stack: Any) -> None:
+    owner, _ = developer(stack)
+    other, _ = developer(stack)
+    nb = ready(owner)
+    path = f"{STUDIO}/{nb['id']}"
+    attempts = [
+        other.get(path),
+        other.put(path, json={"title": "Stolen title"}),
+        other.delete(path),
+        upload(other, nb["id"]),
+        other.get(f"{path}/file"),
+        other.delete(f"{path}/file"),
+        other.post(f"{path}/publish"),
+        other.post(f"{path}/unpublish"),
+    ]
+    for response in attempts:
+        assert response.status_code == 404, response.request.url
+        assert error_code(response) == "ERR_3001"
+    assert nb["id"] not in [n["id"] for n in data(other.get(STUDIO))]
+    detail = data(owner.get(path))
+    assert detail["title"] == nb["title"] and detail["status"] == "draft"
+    assert owner.get(f"{path}/file").content == NOTEBOOK
+
+
+def test_unregistered_and_anonymous_callers_are_refused(stack: Any) -> None:
+    owner, _ = developer(stack)
+    nb_id = create(owner)["id"]
+    stranger, _ = developer(stack, registered=False)
+    assert error_code(stranger.get(STUDIO)) == "ERR_1004"
+    assert error_code(stranger.post(STUDIO, json={"title": "Mine now"})) == "ERR_1004"
+    assert error_code(stranger.get(f"{STUDIO}/{nb_id}")) == "ERR_1004"
+    anonymous = Client(owner.base)
+    assert error_code(anonymous.get(STUDIO)) == "ERR_1001"
+    assert error_code(anonymous.post(f"{STUDIO}/{nb_id}/publish")) == "ERR_1001"
+
+
+def test_bad_ids_are_err_2003(stack: Any) -> None:
+    client, _ = developer(stack)
+    for response in (
+        client.get(f"{STUDIO}/not-a-uuid"),
+        client.put(f"{STUDIO}/not-a-uuid", json={"title": "Whatever"}),
+        client.get(f"{STUDIO}/not-a-uuid/file"),
+        client.post(f"{STUDIO}/not-a-uuid/publish"),
+        Client(client.base).get(f"{MARKET}/Not_A_Slug"),
+    ):
+        assert response.status_code == 400 and error_code(response) == "ERR_2003"
+
+
+def test_published_notebook_keeps_gpu_price_and_file(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb = ready(client, gpuType="A100", priceCredits=25)
+    path = f"{STUDIO}/{nb['id']}"
+    data(client.post(f"{path}/publish"))
+    for change in ({"gpuType": "T4"}, {"priceCredits": 26}, {"shortDescription": None}):
+        response = client.put(path, json=change)
+        assert response.status_code == 400 and error_code(response) == "ERR_4004", change
+    assert error_code(upload(client, nb["id"], notebook_bytes(code_cells=2))) == "ERR_4004"
+    assert error_code(client.delete(f"{path}/file")) == "ERR_4004"
+    same = {"gpuType": "A100", "priceCredits": 25, "title": "Renamed while published"}
+    assert data(client.put(path, json=same))["title"] == "Renamed while published"
+    detail = data(client.get(path))
+    assert (detail["gpuType"], detail["priceCredits"]) == ("A100", 25)
+    assert detail["shortDescription"] == "4x" and detail["slug"] == nb["slug"]
+    assert client.get(f"{path}/file").content == NOTEBOOK
+    assert len(stored_objects(nb["id"])) == 1
+
+
+def test_update_validates_fields(stack: Any) -> None:
+    client, _ = developer(stack)
+    path = f"{STUDIO}/{create(client)['id']}"
+    for bad in (
+        {"title": "ab"},
+        {"title": None},
+        {"thumbnailUrl": "ftp://example.com/a.png"},
+        {"thumbnailUrl": "not a url"},
+        {"category": "SPORTS"},
+        {"status": "published"},
+        {"slug": "mine"},
+    ):
+        response = client.put(path, json=bad)
+        assert response.status_code == 400 and error_code(response) == "ERR_2001", bad
+    changed = {
+        "description": "Longer",
+        "shortDescription": "Short",
+        "thumbnailUrl": "https://example.com/thumb.png",
+        "category": "AUDIO",
+        "gpuType": "A10G",
+    }
+    data(client.put(path, json=changed))
+    detail = data(client.get(path))
+    assert {k: detail[k] for k in changed} == changed
+    data(client.put(path, json={"thumbnailUrl": None}))
+    assert data(client.get(path))["thumbnailUrl"] is None
+
+
+def test_publish_and_unpublish_preconditions(stack: Any) -> None:
+    client, _ = developer(stack)
+    bare = create(client)
+    response = client.post(f"{STUDIO}/{bare['id']}/publish")
+    assert response.status_code == 422 and error_code(response) == "ERR_3004"
+    missing = response.json()["error"]["details"]["missing"]
+    assert missing == ["description", "shortDescription", "file"]
+
+    no_file = create(client, description="d", shortDescription="s")
+    response = client.post(f"{STUDIO}/{no_file['id']}/publish")
+    assert error_code(response) == "ERR_3004"
+    assert response.json()["error"]["message"] == "Missing notebook file"
+    assert response.json()["error"]["details"]["missing"] == ["file"]
+
+    response = client.post(f"{STUDIO}/{no_file['id']}/unpublish")
+    assert response.status_code == 422 and error_code(response) == "ERR_3004"
+
+    nb = ready(client)
+    data(client.post(f"{STUDIO}/{nb['id']}/publish"))
+    assert error_code(client.post(f"{STUDIO}/{nb['id']}/publish")) == "ERR_3004"
+    assert data(client.get(f"{STUDIO}/{bare['id']}"))["status"] == "draft"
+
+
+def test_marketplace_shows_only_published_notebooks(stack: Any) -> None:
+    client, _ = developer(stack)
+    word = uuid.uuid4().hex[:8]
+    image = ready(client, title=f"Image {word}", category="IMAGE_PROCESSING")
+    audio = ready(client, title=f"Audio {word}", category="AUDIO")
+    draft = ready(client, title=f"Draft {word}", category="IMAGE")
+    for nb in (image, audio):
+        data(client.post(f"{STUDIO}/{nb['id']}/publish"))
+    visitor = Client(client.base)
+    listed = visitor.get(MARKET, params={"search": word})
+    assert [n["slug"] for n in data(listed)] == [audio["slug"], image["slug"]]
+    assert listed.json()["meta"] == {"page": 1, "limit": 20, "total": 2, "totalPages": 1}
+    images = data(visitor.get(MARKET, params={"search": word, "category": "IMAGE"}))
+    assert [n["slug"] for n in images] == [image["slug"]]
+    paged = visitor.get(MARKET, params={"search": word, "limit": 1, "page": 2})
+    assert [n["slug"] for n in data(paged)] == [image["slug"]]
+    assert paged.json()["meta"]["totalPages"] == 2
+
+    unpublished = visitor.get(f"{MARKET}/{draft['slug']}")
+    assert unpublished.status_code == 400 and error_code(unpublished) == "ERR_4003"
+    unknown = visitor.get(f"{MARKET}/no-such-notebook-{word}")
+    assert unknown.status_code == 404 and error_code(unknown) == "ERR_3001"
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"page": "0"}, {"category": "SPORTS"}):
+        assert error_code(visitor.get(MARKET, params=bad)) == "ERR_2002", bad
+
+
+def test_studio_list_filters_sorts_searches_and_pages(stack: Any) -> None:
+    client, _ = developer(stack)
+    word = uuid.uuid4().hex[:8]
+    b = create(client, title=f"Bravo {word}")
+    a = create(client, title=f"alpha {word}", description="mentions zebra")
+    c = ready(client, title=f"Charlie {word}")
+    data(client.post(f"{STUDIO}/{c['id']}/publish"))
+
+    listed = client.get(STUDIO)
+    assert [n["id"] for n in data(listed)] == [c["id"], a["id"], b["id"]]  # -createdAt
+    assert listed.json()["meta"] == {"page": 1, "limit": 20, "total": 3, "totalPages": 1}
+    item = data(listed)[0]
+    assert item["status"] == "published" and item["notebookFileUrl"] == f"{STUDIO}/{c['id']}/file"
+    assert item["runCount"] == 0 and item["rating"] is None and item["totalEarnings"] == 0
+    assert data(listed)[1]["notebookFileUrl"] is None
+
+    by_title = data(client.get(STUDIO, params={"sort": "title"}))
+    assert [n["id"] for n in by_title] == [a["id"], b["id"], c["id"]]
+    by_title_desc = data(client.get(STUDIO, params={"sort": "-title"}))
+    assert [n["id"] for n in by_title_desc] == [c["id"], b["id"], a["id"]]
+    assert [n["id"] for n in data(client.get(STUDIO, params={"status": "draft"}))] == [
+        a["id"],
+        b["id"],
+    ]
+    assert [n["id"] for n in data(client.get(STUDIO, params={"search": "ZEBRA"}))] == [a["id"]]
+    second = client.get(STUDIO, params={"limit": 2, "page": 2, "sort": "createdAt"})
+    assert [n["id"] for n in data(second)] == [c["id"]]
+    assert second.json()["meta"] == {"page": 2, "limit": 2, "total": 3, "totalPages": 2}
+    for bad in (
+        {"limit": "0"},
+        {"limit": "101"},
+        {"page": "0"},
+        {"page": "x"},
+        {"sort": "price"},
+        {"sort": "-rating"},
+        {"status": "deleted"},
+    ):
+        response = client.get(STUDIO, params=bad)
+        assert response.status_code == 400 and error_code(response) == "ERR_2002", bad
+
+
+def test_every_response_is_marked_deprecated(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb = ready(client)
+    studio_responses = [
+        client.get(STUDIO),
+        client.get(f"{STUDIO}/{nb['id']}"),
+        client.get(f"{STUDIO}/{nb['id']}/file"),
+        client.post(f"{STUDIO}/{nb['id']}/unpublish"),  # an error
+        client.get(f"{STUDIO}/not-a-uuid"),
+        client.request("PATCH", f"{STUDIO}/{nb['id']}"),  # a method no route has
+        Client(client.base).get(STUDIO),  # unauthenticated
+        client.get(f"{STUDIO}/{nb['id']}/nothing-here"),
+    ]
+    for response in studio_responses:
+        assert_deprecated(response, "/api/studio/tars-models")
+    assert {r.status_code for r in studio_responses} >= {200, 400, 401, 404, 405, 422}
+    for response in (Client(client.base).get(MARKET), Client(client.base).get(f"{MARKET}/x-y")):
+        assert_deprecated(response, "/api/marketplace/models")
+    assert "X-RateLimit-Limit" in studio_responses[0].headers
+
+
+def _call(client: Client, results: dict[str, int], name: str, method: str, url: str) -> None:
+    results[name] = client.request(method, url).status_code
+
+
+def test_racing_publish_and_file_delete_never_leave_a_published_notebook_without_a_file(
+    stack: Any,
+) -> None:
+    client, _ = developer(stack)
+    for _ in range(4):
+        nb = ready(client)
+        path = f"{STUDIO}/{nb['id']}"
+        results: dict[str, int] = {}
+
+        threads = [
+            threading.Thread(
+                target=_call, args=(client, results, "publish", "POST", f"{path}/publish")
+            ),
+            threading.Thread(
+                target=_call, args=(client, results, "delete", "DELETE", f"{path}/file")
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        detail = data(client.get(path))
+        objects = stored_objects(nb["id"])
+        if detail["status"] == "published":
+            assert results == {"publish": 200, "delete": 400}
+            assert detail["notebookFileUrl"] and len(objects) == 1
+        else:
+            assert results == {"publish": 422, "delete": 200}
+            assert detail["notebookFileUrl"] is None and objects == []
+
+
+def test_racing_uploads_leave_exactly_the_attached_object(stack: Any) -> None:
+    client, _ = developer(stack)
+    nb_id = create(client)["id"]
+    contents = [notebook_bytes(code_cells=n) for n in range(1, 5)]
+    statuses: list[int] = []
+
+    def send(content: bytes) -> None:
+        statuses.append(upload(client, nb_id, content).status_code)
+
+    threads = [threading.Thread(target=send, args=(content,)) for content in contents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 200 in statuses and set(statuses) <= {200, 409}
+    assert len(stored_objects(nb_id)) == 1
+    assert client.get(f"{STUDIO}/{nb_id}/file").content in contents
