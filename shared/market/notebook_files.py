@@ -56,6 +56,9 @@ def check_notebook(*, filename: str | None, data: bytes) -> None:
         raise invalid("Invalid notebook structure: missing nbformat version")
     if major != SUPPORTED_MAJOR:
         raise invalid(f"Invalid notebook structure: nbformat {major} is not supported (use 4)")
+    minor = document.get("nbformat_minor")
+    if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+        raise invalid("Invalid notebook structure: missing nbformat_minor version")
     if not isinstance(document.get("metadata"), dict):
         raise invalid("Invalid notebook structure: missing metadata object")
     cells = document.get("cells")
@@ -77,6 +80,10 @@ def _validate_schema(document: dict[str, Any]) -> None:
     except (nbformat.ValidationError, nbformat.NBFormatError) as exc:
         reason = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
         raise invalid(f"Invalid notebook structure: {reason}") from None
+    except (TypeError, ValueError, KeyError, AssertionError):
+        # nbformat's normalisation trips over some malformed documents (a cell id that is a
+        # list, say) before its schema would refuse them: still the client's bad input.
+        raise invalid("Invalid notebook structure") from None
 
 
 def object_name(notebook_id: str) -> str:

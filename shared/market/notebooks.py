@@ -82,7 +82,7 @@ def published_locked(message: str, **details: Any) -> AppError:
 
 
 class NotebookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(min_length=3, max_length=100)
     description: str | None = Field(None, max_length=20_000)
@@ -95,7 +95,7 @@ class NotebookCreate(BaseModel):
 class NotebookUpdate(BaseModel):
     """PUT /notebooks/:id: only the fields given change; null clears an optional one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(None, min_length=3, max_length=100)  # type: ignore[assignment]
     description: str | None = Field(None, max_length=20_000)
