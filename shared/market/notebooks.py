@@ -25,7 +25,6 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from shared.engine import clock, store
@@ -172,6 +171,8 @@ def change(
     slug). A lost race is re-read and decided again; a landed write whose response was lost
     is recognised by its token. Returns the record as written (as it was, for a delete).
     """
+    from google.cloud import firestore
+
     require_developer(developer_id)
     for _ in range(MAX_CHANGE_TRIES):
         snap = _owned_snapshot(developer_id=developer_id, notebook_id=notebook_id)
@@ -363,23 +364,20 @@ def unpublish(*, developer_id: str, notebook_id: str) -> NotebookRecord:
 # --- reads -------------------------------------------------------------------------------
 
 
+def _where(field: str, value: str) -> list[NotebookRecord]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = db().collection(records.NOTEBOOKS).where(filter=FieldFilter(field, "==", value))
+    return [_record(snap) for snap in query.stream()]
+
+
 def owned_by(developer_id: str) -> list[NotebookRecord]:
     require_developer(developer_id)
-    query = (
-        db()
-        .collection(records.NOTEBOOKS)
-        .where(filter=firestore.FieldFilter("developer_id", "==", developer_id))
-    )
-    return [_record(snap) for snap in query.stream()]
+    return _where("developer_id", developer_id)
 
 
 def published() -> list[NotebookRecord]:
-    query = (
-        db()
-        .collection(records.NOTEBOOKS)
-        .where(filter=firestore.FieldFilter("status", "==", str(NotebookStatus.PUBLISHED)))
-    )
-    return [_record(snap) for snap in query.stream()]
+    return _where("status", str(NotebookStatus.PUBLISHED))
 
 
 def by_slug(slug: str) -> NotebookRecord:
