@@ -240,6 +240,8 @@ def create(*, developer_id: str, body: NotebookCreate) -> NotebookRecord:
         try:
             store.commit(batch, label="market.notebook.create")
         except CONFLICTS:
+            if _ref(record.id).get().exists:
+                return record  # ours landed; its response was lost
             continue  # a racing create took this slug
         return record
     raise _code(ErrorKind.CONFLICT, "ERR_5503", "Slug already exists", slug=base)

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.engine import identity, outputs
+from shared.engine import identity, outputs, store
 from shared.engine.store import db
-from shared.market import records
+from shared.market import notebooks, records
 from tests.market_helpers import Client, data, error_code, id_token, market_api
 
 STUDIO = "/api/studio/notebooks"
@@ -599,3 +599,26 @@ def test_hostile_input_never_answers_a_5xx(stack: Any) -> None:
     detail = data(client.get(f"{STUDIO}/{nb_id}"))
     assert client.get(f"{STUDIO}/{nb_id}/file").content == NOTEBOOK
     assert detail["status"] in ("draft", "published")
+
+
+def test_changes_whose_commit_response_was_lost_are_recognised(stack: Any) -> None:
+    client, developer_id = developer(stack)
+    title = f"Lost Response {uuid.uuid4().hex[:8]}"
+    with store.lose_commit_responses("market.notebook.create"):
+        record = notebooks.create(
+            developer_id=developer_id,
+            body=notebooks.NotebookCreate(title=title, description="d", shortDescription="s"),
+        )
+    listed = [n for n in data(client.get(STUDIO)) if n["title"] == title]
+    assert [n["id"] for n in listed] == [record.id]  # one notebook, the slug's first form
+    assert listed[0]["slug"] == notebooks.slugify(title)
+    data(upload(client, record.id))
+    with store.lose_commit_responses("market.notebook"):
+        published = notebooks.publish(developer_id=developer_id, notebook_id=record.id)
+    assert published.status is notebooks.NotebookStatus.PUBLISHED
+    data(client.post(f"{STUDIO}/{record.id}/unpublish"))
+    with store.lose_commit_responses("market.notebook"):
+        _, status = notebooks.remove(developer_id=developer_id, notebook_id=record.id)
+    assert status is None
+    assert error_code(client.get(f"{STUDIO}/{record.id}")) == "ERR_3001"
+    assert stored_objects(record.id) == []
