@@ -23,7 +23,6 @@ from functions.market.site import (
     studio_caller,
 )
 from shared.market import notebook_files, notebook_views, notebooks
-from shared.market.records import iso
 
 DEPRECATION = "@1771200000"
 SUCCESSORS = {
@@ -58,19 +57,13 @@ def update_notebook(request: flask.Request, item_id: str) -> flask.Response:
     notebook_id = path_id(item_id)
     payload = body(request, notebooks.NotebookUpdate)
     record = notebooks.update(developer_id=caller.account_id, notebook_id=notebook_id, body=payload)
-    return ok({"id": record.id, "title": record.title, "updatedAt": iso(record.updated_at)})
+    return ok(notebook_views.updated(record))
 
 
 def delete_notebook(request: flask.Request, item_id: str) -> flask.Response:
     caller = studio_caller(request)
     record, status = notebooks.remove(developer_id=caller.account_id, notebook_id=path_id(item_id))
-    if status is None:
-        return ok(
-            {"id": record.id, "status": "deleted", "message": "Notebook deleted successfully"}
-        )
-    return ok(
-        {"id": record.id, "status": status.value, "message": "Notebook archived successfully"}
-    )
+    return ok(notebook_views.removed(record, status))
 
 
 def _upload(request: flask.Request) -> tuple[str | None, bytes]:
@@ -95,13 +88,7 @@ def upload_file(request: flask.Request, item_id: str) -> flask.Response:
     record = notebook_files.upload(
         developer_id=caller.account_id, notebook_id=notebook_id, filename=filename, data=data
     )
-    return ok(
-        {
-            "id": record.id,
-            "notebookFileUrl": notebook_views.file_url(record),
-            "message": "Notebook file uploaded successfully",
-        }
-    )
+    return ok(notebook_views.file_uploaded(record))
 
 
 def download_file(request: flask.Request, item_id: str) -> flask.Response:
@@ -122,29 +109,19 @@ def delete_file(request: flask.Request, item_id: str) -> flask.Response:
     record = notebook_files.delete_file(
         developer_id=caller.account_id, notebook_id=path_id(item_id)
     )
-    return ok(
-        {"id": record.id, "notebookFileUrl": None, "message": "Notebook file deleted successfully"}
-    )
+    return ok(notebook_views.file_deleted(record))
 
 
 def publish(request: flask.Request, item_id: str) -> flask.Response:
     caller = studio_caller(request)
     record = notebooks.publish(developer_id=caller.account_id, notebook_id=path_id(item_id))
-    return ok(
-        {
-            "id": record.id,
-            "status": record.status.value,
-            "slug": record.slug,
-            "publishedAt": iso(record.published_at),
-            "message": "Notebook published successfully",
-        }
-    )
+    return ok(notebook_views.published(record))
 
 
 def unpublish(request: flask.Request, item_id: str) -> flask.Response:
     caller = studio_caller(request)
     record = notebooks.unpublish(developer_id=caller.account_id, notebook_id=path_id(item_id))
-    return ok({"id": record.id, "status": record.status.value, "message": "Notebook unpublished"})
+    return ok(notebook_views.unpublished(record))
 
 
 def market_list(request: flask.Request) -> flask.Response:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from shared.market import notebooks, paging
-from shared.market.notebooks import NotebookCategory, NotebookRecord
+from shared.market.notebooks import NotebookCategory, NotebookRecord, NotebookStatus
 from shared.market.records import iso
 
 
@@ -177,6 +177,48 @@ def created(record: NotebookRecord) -> dict[str, Any]:
         "notebookFileUrl": file_url(record),
         "createdAt": iso(record.created_at),
     }
+
+
+def updated(record: NotebookRecord) -> dict[str, Any]:
+    return {"id": record.id, "title": record.title, "updatedAt": iso(record.updated_at)}
+
+
+def file_uploaded(record: NotebookRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "notebookFileUrl": file_url(record),
+        "message": "Notebook file uploaded successfully",
+    }
+
+
+def file_deleted(record: NotebookRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "notebookFileUrl": None,
+        "message": "Notebook file deleted successfully",
+    }
+
+
+def published(record: NotebookRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "slug": record.slug,
+        "publishedAt": iso(record.published_at),
+        "message": "Notebook published successfully",
+    }
+
+
+def unpublished(record: NotebookRecord) -> dict[str, Any]:
+    return {"id": record.id, "status": record.status.value, "message": "Notebook unpublished"}
+
+
+def removed(record: NotebookRecord, status: NotebookStatus | None) -> dict[str, Any]:
+    """DELETE's answer: archived (a published notebook) or deleted (a draft: Relay's
+    `status: "deleted"`, the document showing only the archived form)."""
+    if status is None:
+        return {"id": record.id, "status": "deleted", "message": "Notebook deleted successfully"}
+    return {"id": record.id, "status": status.value, "message": "Notebook archived successfully"}
 
 
 def market_item(record: NotebookRecord) -> dict[str, Any]:
