@@ -217,7 +217,11 @@ def _transfer_params(payout: PayoutRecord) -> dict[str, Any]:
 
 def send_transfer(payout: PayoutRecord) -> PayoutRecord:
     """Create the payout's transfer (pending -> processing); a refusal fails the payout and
-    returns the money; a network or server error leaves it pending for the sweep."""
+    returns the money; a network or server error leaves it pending for the sweep. Only a
+    payout still pending is sent: a failed one's money is back in earnings."""
+    latest = current(payout.id)
+    if latest is None or latest.status is not PayoutStatus.PENDING:
+        return latest or payout
     try:
         transfer = stripe_client().v1.transfers.create(
             params=_transfer_params(payout),
@@ -227,7 +231,7 @@ def send_transfer(payout: PayoutRecord) -> PayoutRecord:
         if _definitely_refused(exc):
             log.warning("payout %s refused by Stripe: %s", payout.id, type(exc).__name__)
             reason = str(getattr(exc, "code", None) or "transfer refused")
-            return fail(payout.id, reason=reason, transfer_id=None) or payout
+            return fail(payout.id, reason=reason, transfer_id=None) or current(payout.id) or payout
         log.warning("payout %s transfer deferred: %s", payout.id, type(exc).__name__)
         return payout
     moved = transition(
