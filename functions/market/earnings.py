@@ -21,6 +21,7 @@ from shared.market.paging import MAX_LIMIT, PageQuery
 from shared.market.records import PayoutStatus
 
 MAX_URL = 2048
+MAX_PAYOUT_CREDITS = 10**12  # keeps micros within Firestore's 64-bit integers
 
 
 class PeriodQuery(BaseModel):
@@ -37,9 +38,15 @@ def _moment(raw: str, *, end: bool) -> dt.datetime:
     except ValueError:
         moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
         moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-        return moment + dt.timedelta(microseconds=1) if end else moment
+        try:
+            return moment + dt.timedelta(microseconds=1) if end else moment
+        except OverflowError:
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    return start + dt.timedelta(days=1) if end else start
+    try:
+        return start + dt.timedelta(days=1) if end else start
+    except OverflowError:  # to=9999-12-31: no end at all
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 class HistoryQuery(PageQuery):
@@ -77,7 +84,7 @@ class PayoutsQuery(PageQuery):
 class PayoutRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt
+    amount: StrictInt = Field(le=MAX_PAYOUT_CREDITS)  # below the minimum: ERR_4002
 
 
 def _web_url(value: str) -> str:

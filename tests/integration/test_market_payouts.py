@@ -128,7 +128,12 @@ def test_payout_body_must_be_an_integer_amount(stack) -> None:
     _, client = developer(stack)
     missing = client.post("/api/studio/payouts/request", json={})
     assert missing.status_code == 400 and error_code(missing) == "ERR_2004"
-    for bad in ({"amount": "5000"}, {"amount": 5000.5}, {"amount": 5000, "currency": "usd"}):
+    for bad in (
+        {"amount": "5000"},
+        {"amount": 5000.5},
+        {"amount": 5000, "currency": "usd"},
+        {"amount": 10**13},
+    ):
         response = client.post("/api/studio/payouts/request", json=bad)
         assert response.status_code == 400 and error_code(response) == "ERR_2001", bad
 
