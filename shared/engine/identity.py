@@ -216,11 +216,23 @@ def verify_id_token(id_token: str, *, project: str | None = None) -> dict[str, A
 
 
 def account_for_token(claims: dict[str, Any]) -> Account:
-    """The account behind verified token claims (created on first sign-in)."""
+    """The account behind verified token claims (created on first sign-in). A known uid on
+    an account that already has the token's roles costs one read; anything new is written
+    (uid, admin role, last sign-in)."""
     email = claims.get("email")
     if not email:
         raise AppError(ErrorKind.UNAUTHENTICATED, "token has no email")
     roles = [Role.ADMIN] if claims.get("admin") else []
+    try:
+        known = get_account(account_id_for_email(email))
+    except AppError:
+        known = None
+    if (
+        known is not None
+        and claims["uid"] in known.firebase_uids
+        and all(r in known.roles for r in roles)
+    ):
+        return known
     account = create_account(email=email, roles=roles)
     from google.cloud import firestore
 

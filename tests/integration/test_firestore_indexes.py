@@ -99,7 +99,7 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
-    from shared.market import analytics, earnings, payout_events
+    from shared.market import analytics, earnings, marketplace, payout_events, tars_models
     from shared.media import stripe_topups, x402_purchase
     from shared.media.affiliates import profiles
 
@@ -142,6 +142,11 @@ def _run_every_query_path() -> None:
         field="created_at",
         limit=5,
     )
+    db().collection("market_developers").document(account.id).set({"email": account.email})
+    for status in (None, "DRAFT"):
+        query = tars_models.TarsListQuery.model_validate({"status": status})
+        tars_models.list_own(account_id=account.id, query=query)
+    marketplace.list_published(marketplace.MarketQuery())
 
 
 def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:
