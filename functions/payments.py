@@ -1,9 +1,10 @@
 """Inbound payment webhooks. Verified before anything is read from them.
 
 One Stripe endpoint serves the whole platform (the grid's priority boost and Killa Tamata
-top-ups tell their sessions apart by `metadata.purpose`); it is reachable as the function
-itself and as Killa Tamata's documented `/api/v1/webhooks/stripe`. Coinbase Commerce
-events arrive at `/api/v1/webhooks/crypto`.
+top-ups tell their sessions apart by `metadata.purpose`; Tarsify's creator payouts follow
+their `transfer.*` events); it is reachable as the function itself and as Killa Tamata's
+documented `/api/v1/webhooks/stripe`. Coinbase Commerce events arrive at
+`/api/v1/webhooks/crypto`.
 """
 
 import flask
@@ -14,6 +15,7 @@ from functions.internal import render_error
 from functions.media.site import render_error as render_media_error
 from shared.engine.errors import AppError
 from shared.grid import boost
+from shared.market import payout_events
 from shared.media import coinbase_topups, stripe_topups
 from shared.providers import coinbase as coinbase_gateway
 from shared.providers import stripe as stripe_gateway
@@ -26,6 +28,8 @@ def stripe_event(request: flask.Request) -> flask.Response:
     outcome = stripe_topups.stripe_event(event)
     if outcome == "ignored" and event["type"] == "checkout.session.completed":
         outcome = boost.apply_payment(event["data"]["object"])
+    if outcome == "ignored" and event["type"].startswith("transfer."):
+        outcome = payout_events.transfer_event(event)
     return json_response({"received": True, "outcome": outcome})
 
 

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from functions.http import entry_point, json_response, parse_body
 from functions.internal import render_error, require_task_secret, task_attempt
-from shared import grid, media, pics
+from shared import grid, market, media, pics
 from shared.engine import dispatch
 from shared.engine.validate import DocId
 
 # Imported for their side effect: each site package registers its sweep hooks.
-SITES_WITH_SWEEP_WORK = (grid, media, pics)
+SITES_WITH_SWEEP_WORK = (grid, market, media, pics)
 
 
 class DispatchTask(BaseModel):

@@ -29,8 +29,9 @@ What the server guarantees:
   (retrieve, list), Customers (create, retrieve, list), Balance Transactions (retrieve),
   Events (retrieve, list newest first with ``type``/``types`` filters and ``*`` wildcards),
   Accounts (create, retrieve, update, list, ``GET /v1/account``, login links), Account Links,
-  Transfers and Payouts (create, retrieve, list). Lists paginate like Stripe (``limit``,
-  ``starting_after``, ``ending_before``, ``created``); ``expand[]`` works on id fields.
+  Transfers and Payouts (create, retrieve, list), Transfer Reversals (create). Lists
+  paginate like Stripe (``limit``, ``starting_after``, ``ending_before``, ``created``);
+  ``expand[]`` works on id fields.
   Objects belong to the account that created them (platform or ``Stripe-Account``).
 * **Customer actions** happen through local pages and ``/_local`` helpers (no API key needed):
   paying a session (``GET /checkout/<id>`` page, ``POST /_local/checkout/<id>/complete``),

@@ -71,6 +71,7 @@ class EntryKind(StrEnum):
     COMMISSION = "commission"  # an affiliate's share of a referred account's top-up
     EXPENSE = "expense"  # the platform paying out of its own pocket (grid worker earnings)
     REINSTATEMENT = "reinstatement"  # a won dispute gives back what its chargeback took
+    PAYOUT_REVERSAL = "payout_reversal"  # a failed or reversed payout returns to earnings
 
 
 # The platform's own account: its revenue entries make captured = earnings + revenue.

@@ -6,10 +6,12 @@ for the base model, its price held from the consumer's one Relay balance. On suc
 capture is split in the same batch: the creator earns floor(capture x 80%) on their
 earnings account, the platform the rest. Records: shared/market/records.py.
 
-Importing this package registers the market's settlement shares (shared.engine.shares).
+Importing this package registers the market's settlement shares (shared.engine.shares)
+and its payout sweep hook (shared.engine.sweeps).
 """
 
 from shared.engine import shares
+from shared.market import payout_events as _payout_events  # noqa: F401  (registers the hook)
 from shared.market import split
 from shared.market.records import SITE
 

@@ -99,7 +99,7 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
-    from shared.market import marketplace, tars_models
+    from shared.market import analytics, earnings, marketplace, payout_events, tars_models
     from shared.market import runs as market_runs
     from shared.market.run_views import RunStatus
     from shared.media import stripe_topups, x402_purchase
@@ -138,6 +138,10 @@ def _run_every_query_path() -> None:
     identity.list_api_keys(account.id)
     stripe_topups._topup_for_payment_intent(f"pi_{uuid.uuid4().hex}")
     x402_purchase.reconcile()
+    analytics.creator_runs(creator_id=account.id, since=now - dt.timedelta(days=7))
+    analytics.creator_runs(creator_id=account.id, since=None)
+    earnings.payouts_of(account.id)
+    payout_events.sweep(now)
     profiles.newest(
         db().collection("affiliates").document(account.id).collection("commissions"),
         field="created_at",

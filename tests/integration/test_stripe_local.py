@@ -383,6 +383,29 @@ def test_connect_onboarding_transfer_and_payout(server: LocalStripe) -> None:
     assert onboard_again.status_code == 200  # idempotent once onboarded
 
 
+def test_transfer_reversals_partial_then_full_emit_transfer_reversed(server: LocalStripe) -> None:
+    account = stripe.Account.create(type="express", capabilities={"transfers": {"requested": True}})
+    server.local(f"/_local/accounts/{account.id}/onboard")
+    transfer = stripe.Transfer.create(amount=1000, currency="usd", destination=account.id)
+    partial = stripe.Transfer.create_reversal(transfer.id, amount=300)
+    assert partial.object == "transfer_reversal" and partial.amount == 300
+    assert partial.transfer == transfer.id
+    event = server.receiver.wait_for("transfer.reversed", transfer.id)[0].json
+    assert event["data"]["object"]["amount_reversed"] == 300
+    assert event["data"]["object"]["reversed"] is False
+    with pytest.raises(stripe.InvalidRequestError):  # more than the 700 left
+        stripe.Transfer.create_reversal(transfer.id, amount=701)
+    rest = stripe.Transfer.create_reversal(transfer.id)  # no amount: all that is left
+    assert rest.amount == 700
+    after = stripe.Transfer.retrieve(transfer.id)
+    assert (after.amount_reversed, after.reversed) == (1000, True)
+    assert [r.id for r in after.reversals.data] == [rest.id, partial.id]
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Transfer.create_reversal(transfer.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Transfer.create_reversal("tr_missing")
+
+
 # -- events, endpoints, retries ---------------------------------------------------------------
 
 

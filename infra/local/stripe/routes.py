@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.local.stripe import connect, payments
+from infra.local.stripe import connect, payments, reversals
 from infra.local.stripe.params import LIST_FIELDS, Arr, Bool, Email, Obj, Range, Spec, Str, parse
 from infra.local.stripe.store import Context, Store
 
@@ -165,6 +165,12 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/account_links", "account_link", connect.create_account_link),
     Route("POST", "/v1/transfers", "transfer", connect.create_transfer),
     Route("GET", "/v1/transfers/<tid>", "transfer", _retrieve("transfer")),
+    Route(
+        "POST",
+        "/v1/transfers/<tid>/reversals",
+        "transfer_reversal",
+        reversals.create_reversal,
+    ),
     Route(
         "GET",
         "/v1/transfers",
