@@ -9,6 +9,7 @@ import functions_framework
 
 from functions.http import entry_point, json_response, parse_json
 from functions.internal import render_error
+from shared import market as _market  # noqa: F401  (registers the market's settlement shares)
 from shared.engine import dispatch, validate
 from shared.engine.errors import AppError, ErrorKind
 
