@@ -99,6 +99,7 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
+    from shared.market import catalog, developers, records
     from shared.media import stripe_topups, x402_purchase
     from shared.media.affiliates import profiles
 
@@ -137,6 +138,10 @@ def _run_every_query_path() -> None:
         field="created_at",
         limit=5,
     )
+    developers.pending_payout_credits(account.id)
+    developers.notebook_count(account.id)
+    catalog.active_base_models(category=None)
+    catalog.active_base_models(category=records.Category.IMAGE)
 
 
 def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:
