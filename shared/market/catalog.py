@@ -12,7 +12,6 @@ uses, and a base model a tars model uses, cannot be deleted (ERR_3003).
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -31,6 +30,7 @@ from shared.market.catalog_models import (
     EndpointUpdate,
     render_admin_base_model,
     render_studio_base_model,
+    stored_json,
 )
 
 ENDPOINT_CLAIM = "endpoint"
@@ -238,9 +238,9 @@ def _stored_json(changes: dict[str, Any]) -> dict[str, Any]:
     """Request fields as record fields: the schema and fixed input become JSON text."""
     out = dict(changes)
     if "input_schema" in out:
-        out["input_schema_json"] = json.dumps(out.pop("input_schema"))
+        out["input_schema_json"] = stored_json(out.pop("input_schema"))
     if "fixed_input" in out:
-        out["fixed_input_json"] = json.dumps(out.pop("fixed_input") or {})
+        out["fixed_input_json"] = stored_json(out.pop("fixed_input") or {})
     return out
 
 

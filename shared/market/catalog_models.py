@@ -9,6 +9,7 @@ merged record by the service, so a partial update cannot break it either).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -20,6 +21,23 @@ from pydantic.alias_generators import to_camel
 from shared.market import records
 
 MAX_PRICE_CREDITS = 10_000
+# Stored as JSON text in one Firestore document (1 MiB at most): bounded well below it.
+MAX_SCHEMA_CHARS = 64 * 1024
+MAX_FIXED_INPUT_CHARS = 16 * 1024
+
+
+def stored_json(value: dict[str, Any]) -> str:
+    """User JSON as the text a record keeps (compact, so its size is what was checked)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _bounded(limit: int) -> AfterValidator:
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        if len(stored_json(value)) > limit:
+            raise ValueError(f"must be at most {limit} characters as JSON")
+        return value
+
+    return AfterValidator(check)
 
 
 def _uuid(value: str) -> str:
@@ -53,7 +71,8 @@ Label = Annotated[str, Field(min_length=1, max_length=50)]
 Seconds = Annotated[StrictInt, Field(ge=1, le=3600)]
 Price = Annotated[StrictInt, Field(ge=0, le=MAX_PRICE_CREDITS)]
 RecordId = Annotated[str, AfterValidator(_uuid)]
-InputSchema = Annotated[dict[str, Any], AfterValidator(_input_schema)]
+InputSchema = Annotated[dict[str, Any], _bounded(MAX_SCHEMA_CHARS), AfterValidator(_input_schema)]
+FixedInput = Annotated[dict[str, Any], _bounded(MAX_FIXED_INPUT_CHARS)]
 
 
 class _Body(BaseModel):
@@ -97,7 +116,7 @@ class BaseModelCreate(_Body):
     is_active: StrictBool = True
     price_credits: Price
     max_price_credits: Price | None = None
-    fixed_input: dict[str, Any] | None = None
+    fixed_input: FixedInput | None = None
 
 
 class BaseModelUpdate(_Body):
@@ -115,7 +134,7 @@ class BaseModelUpdate(_Body):
     is_active: StrictBool | None = None
     price_credits: Price | None = None
     max_price_credits: Price | None = None
-    fixed_input: dict[str, Any] | None = None
+    fixed_input: FixedInput | None = None
 
 
 class BaseModelFilter(BaseModel):

@@ -10,6 +10,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from shared.engine.store import db
 from shared.market import records, seed
 from tests.market_helpers import (
@@ -55,6 +59,14 @@ def _base_payload(endpoint_id: str, **fields: Any) -> dict[str, Any]:
         "priceCredits": 10,
         **fields,
     }
+
+
+@pytest.fixture(scope="module")
+def hostile_admin(stack) -> tuple[Client, str, str]:
+    client = _admin(stack)
+    endpoint = _endpoint(client)
+    base = data(client.post(BASE_MODELS, json=_base_payload(endpoint["id"])), 201)
+    return client, base["id"], endpoint["id"]
 
 
 def _count(collection: str) -> int:
@@ -310,3 +322,33 @@ def test_seed_creates_the_shipped_catalog_once(stack) -> None:
         "png",
     )
     assert z_image["endpoint"]["id"] == first["endpoints"][0]["id"]
+
+
+_hostile_text = st.sampled_from(
+    ["", ".", "..", "a/b", "__x__", "\x00", "é" * 300, "$ref"]
+) | st.text(max_size=16)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _hostile_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_hostile_text, inner, max_size=3),
+    max_leaves=8,
+)
+_FIELDS = [
+    "runpodEndpointId", "name", "source", "dockerImage", "gpuType", "isActive", "provider",
+    "endpointId", "slug", "category", "inputSchema", "outputType", "estimatedSeconds",
+    "priceCredits", "maxPriceCredits", "fixedInput",
+]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    route=st.sampled_from([("POST", ENDPOINTS), ("POST", BASE_MODELS), ("PUT", BASE_MODELS)]),
+    fields=st.dictionaries(st.sampled_from(_FIELDS), _json, max_size=6),
+)
+def test_hostile_admin_bodies_never_answer_a_5xx(hostile_admin, route, fields) -> None:
+    client, base_id, endpoint_id = hostile_admin
+    method, path = route
+    body = {"endpointId": endpoint_id, **fields} if path == BASE_MODELS else fields
+    target = f"{path}/{base_id}" if method == "PUT" else path
+    response = client.request(method, target, content=json.dumps(body).encode())
+    assert response.status_code < 500, (body, response.text[:300])
+    assert response.json()["success"] is (response.status_code < 300)
