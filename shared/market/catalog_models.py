@@ -138,9 +138,9 @@ class BaseModelUpdate(_Body):
 
 
 class BaseModelFilter(BaseModel):
-    """`GET /api/studio/base-models` query."""
+    """`GET /api/studio/base-models` query (other parameters are ignored, as paging's)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     category: records.Category | None = None
 

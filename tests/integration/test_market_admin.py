@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,21 @@ def test_base_model_input_is_validated_and_nothing_is_written(stack) -> None:
     assert unchanged["slug"] == second["slug"] and unchanged["endpoint_id"] == endpoint["id"]
     assert error_code(client.put(f"{BASE_MODELS}/123", json={})) == "ERR_2003"
     assert error_code(client.put(f"{BASE_MODELS}/{uuid.uuid4()}", json={})) == "ERR_3001"
+
+
+def test_racing_creates_of_one_runpod_endpoint_id_make_one_endpoint(stack) -> None:
+    client = _admin(stack)
+    payload = {"runpodEndpointId": _runpod_id(), "name": "Racer", "source": "HUB"}
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda _: client.post(ENDPOINTS, json=payload), range(5)))
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+    assert {error_code(r) for r in responses if r.status_code == 409} == {"ERR_3002"}
+    stored = [
+        s
+        for s in db().collection(records.ENDPOINTS).stream()
+        if s.get("runpod_endpoint_id") == payload["runpodEndpointId"]
+    ]
+    assert len(stored) == 1
 
 
 def test_deleting_what_is_in_use_is_3003(stack) -> None:
