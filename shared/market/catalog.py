@@ -5,9 +5,11 @@ model, each held by a claim document (`market_slugs/endpoint:<id>`, `base:<slug>
 in the same batch as the record that takes it, so two racing creates cannot both win
 (ERR_3002). An update re-checks the merged record as a whole and commits only if the
 record has not changed since it was read (ERR_3003 otherwise), moving a claim in the same
-batch. A base model always names an endpoint that existed when it was written, and its
-input schema and fixed input are stored as JSON text (records.py). An endpoint a base model
-uses, and a base model a tars model uses, cannot be deleted (ERR_3003).
+batch. A base model always names an endpoint that exists: writing one also writes its
+endpoint under a last-update precondition, and deleting an endpoint is conditional on it
+being unchanged since its in-use check, so the two cannot interleave. An endpoint a base
+model uses, and a base model a tars model uses, cannot be deleted (ERR_3003). A base
+model's input schema and fixed input are stored as JSON text (records.py).
 """
 
 from __future__ import annotations
@@ -220,9 +222,19 @@ def endpoints_by_id(ids: set[str]) -> dict[str, records.Endpoint]:
     return {s.id: _endpoint(s) for s in snaps if s.exists}
 
 
-def _require_endpoint(endpoint_id: str) -> None:
-    if get_endpoint(endpoint_id) is None:
+def _reference_endpoint(batch: Any, endpoint_id: str) -> None:
+    """Add to `batch` a write that lands only if the endpoint exists, unchanged since read
+    here (ERR_3001 when it does not). It moves the endpoint's update time, so a delete that
+    read the endpoint before this batch landed fails its own precondition instead of
+    leaving a base model on a deleted endpoint."""
+    snap = _endpoints().document(endpoint_id).get()
+    if not snap.exists:
         raise _not_found("Endpoint")
+    batch.update(
+        snap.reference,
+        {"referenced_at": clock.now()},  # not part of the record: a write that changes it
+        option=db().write_option(last_update_time=snap.update_time),
+    )
 
 
 def _check_prices(base: records.BaseModelRecord) -> None:
@@ -247,7 +259,6 @@ def _stored_json(changes: dict[str, Any]) -> dict[str, Any]:
 def create_base_model(
     *, request: BaseModelCreate, record_id: str | None = None
 ) -> records.BaseModelRecord:
-    _require_endpoint(request.endpoint_id)
     now = clock.now()
     base = _merged(
         records.BaseModelRecord,
@@ -260,6 +271,7 @@ def create_base_model(
     )
     _check_prices(base)
     batch = db().batch()
+    _reference_endpoint(batch, base.endpoint_id)
     batch.create(_base_models().document(base.id), _data(base))
     batch.create(_claim(BASE_CLAIM, base.slug), {"id": base.id})
     _commit(batch, taken="slug")
@@ -278,9 +290,9 @@ def update_base_model(*, base_model_id: str, request: BaseModelUpdate) -> record
         {**current.model_dump(), **changes, "updated_at": clock.now()},
     )
     _check_prices(updated)
-    if updated.endpoint_id != current.endpoint_id:
-        _require_endpoint(updated.endpoint_id)
     batch = db().batch()
+    if updated.endpoint_id != current.endpoint_id:
+        _reference_endpoint(batch, updated.endpoint_id)
     batch.update(ref, _data(updated), option=db().write_option(last_update_time=snap.update_time))
     if updated.slug != current.slug:
         batch.create(_claim(BASE_CLAIM, updated.slug), {"id": base_model_id})
