@@ -167,10 +167,9 @@ def pending_payout_credits(account_id: str) -> int:
     query = (
         db().collection(records.PAYOUTS).where(filter=FieldFilter("account_id", "==", account_id))
     )
+    payouts = (snap.to_dict() or {} for snap in query.stream())
     return sum(
-        int(snap.get("amount_credits") or 0)
-        for snap in query.stream()
-        if snap.get("status") in OPEN_PAYOUTS
+        int(p.get("amount_credits") or 0) for p in payouts if p.get("status") in OPEN_PAYOUTS
     )
 
 
