@@ -24,6 +24,8 @@ affiliates_app = typer.Typer(no_args_is_help=True, help="Killa Tamata affiliate 
 app.add_typer(affiliates_app, name="affiliates")
 x402_app = typer.Typer(no_args_is_help=True, help="x402 purchases.")
 app.add_typer(x402_app, name="x402")
+market_app = typer.Typer(no_args_is_help=True, help="Tarsify marketplace.")
+app.add_typer(market_app, name="market")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
@@ -166,6 +168,19 @@ def x402_reconcile() -> None:
     from shared.media import x402_purchase
 
     _print(x402_purchase.reconcile())
+
+
+@market_app.command("seed")
+def market_seed() -> None:
+    """Create the endpoints and base models Relay ships (idempotent: a second run changes
+    nothing)."""
+    from shared.market import seed
+
+    try:
+        result = seed.seed()
+    except AppError as exc:
+        _fail(exc.message)
+    _print(result)
 
 
 if __name__ == "__main__":

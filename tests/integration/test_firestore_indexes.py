@@ -99,7 +99,16 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import jobs as grid_jobs
     from shared.grid import work, workers
-    from shared.market import analytics, earnings, marketplace, payout_events, tars_models
+    from shared.market import (
+        analytics,
+        catalog,
+        developers,
+        earnings,
+        marketplace,
+        payout_events,
+        records,
+        tars_models,
+    )
     from shared.market import runs as market_runs
     from shared.market.run_views import RunStatus
     from shared.media import stripe_topups, x402_purchase
@@ -152,6 +161,10 @@ def _run_every_query_path() -> None:
         query = tars_models.TarsListQuery.model_validate({"status": status})
         tars_models.list_own(account_id=account.id, query=query)
     marketplace.list_published(marketplace.MarketQuery())
+    developers.pending_payout_credits(account.id)
+    developers.notebook_count(account.id)
+    catalog.active_base_models(category=None)
+    catalog.active_base_models(category=records.Category.IMAGE)
 
 
 def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:
