@@ -4,6 +4,7 @@ import flask
 import functions_framework
 
 from functions.market.site import body, market_entry, ok, query, studio_caller
+from functions.market.tars_models import TARS_ROUTES
 from shared.market import catalog, developers
 from shared.market.catalog_models import BaseModelFilter
 
@@ -61,7 +62,7 @@ BASE_MODEL_ROUTES = [
     ("GET", "/api/studio/base-models", list_base_models),
 ]
 
-_handle = market_entry(AUTH_ROUTES + BASE_MODEL_ROUTES)
+_handle = market_entry(AUTH_ROUTES + BASE_MODEL_ROUTES + TARS_ROUTES)
 
 
 @functions_framework.http

@@ -16,25 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.engine import clock, ledger
-from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
 from shared.engine.store import JOBS, LEDGER, db
 from shared.market import records
+from shared.market.developers import require as require_developer
 from shared.market.paging import cut, meta
 
 MEMO_PREFIX = "market:"
 GET_ALL_CHUNK = 300
-
-
-def require_developer(account_id: str) -> records.Developer:
-    """The caller's developer profile, or ERR_1004 (registration required).
-    Stand-in until the studio's `developers.require` is merged: swap this one function."""
-    snap = db().collection(records.DEVELOPERS).document(account_id).get()
-    if not snap.exists:
-        raise AppError(
-            ErrorKind.NOT_FOUND, "Developer not found - registration required", {"code": "ERR_1004"}
-        )
-    return records.Developer(id=snap.id, **(snap.to_dict() or {}))
 
 
 def credits(micros: int) -> int:

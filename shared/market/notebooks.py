@@ -31,6 +31,7 @@ from shared.engine import clock, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import CONFLICTS, db
 from shared.market import records
+from shared.market.developers import require as require_developer
 
 SLUG_KIND = "notebook"
 MAX_SLUG_BASE = 90  # room for a `-<n>` suffix within the 100 characters a path slug may have
@@ -137,13 +138,6 @@ def _ref(notebook_id: str) -> Any:
 def _record(snap: Any) -> NotebookRecord:
     fields = {k: v for k, v in (snap.to_dict() or {}).items() if k != WRITE_TOKEN}
     return NotebookRecord(id=snap.id, **fields)
-
-
-def require_developer(account_id: str) -> None:
-    """The caller is a registered developer, else ERR_1004. A stand-in for the studio's
-    `developers.require` (one swap when it lands)."""
-    if not db().collection(records.DEVELOPERS).document(account_id).get().exists:
-        raise _code(ErrorKind.NOT_FOUND, "ERR_1004", "User not found - registration required")
 
 
 def _owned_snapshot(*, developer_id: str, notebook_id: str) -> Any:

@@ -24,13 +24,10 @@ from shared.engine.backends import BackendUnavailable, backend
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import ACTIVE, JobCreate, JobRecord, JobState
 from shared.engine.store import JOBS, db
-from shared.market import run_input
+from shared.market import catalog, run_input, tars_models
 from shared.market.records import (
-    BASE_MODELS,
     CREDIT_MICROS,
-    ENDPOINTS,
     SITE,
-    TARS_MODELS,
     BaseModelRecord,
     Endpoint,
     TarsModelRecord,
@@ -45,26 +42,11 @@ def _error(kind: ErrorKind, code: str, message: str, **details: Any) -> AppError
     return AppError(kind, message, {"code": code, **details})
 
 
-# --- lookups (the catalog and tars model modules' readers replace these when merged) -----
+# --- lookups ---------------------------------------------------------------------------
 
-
-def tars_model_by_slug(slug: str) -> TarsModelRecord | None:
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    query = db().collection(TARS_MODELS).where(filter=FieldFilter("slug", "==", slug)).limit(1)
-    for snap in query.stream():
-        return TarsModelRecord(id=snap.id, **snap.to_dict())
-    return None
-
-
-def base_model(base_model_id: str) -> BaseModelRecord | None:
-    snap = db().collection(BASE_MODELS).document(base_model_id).get()
-    return BaseModelRecord(id=snap.id, **snap.to_dict()) if snap.exists else None
-
-
-def endpoint(endpoint_id: str) -> Endpoint | None:
-    snap = db().collection(ENDPOINTS).document(endpoint_id).get()
-    return Endpoint(id=snap.id, **snap.to_dict()) if snap.exists else None
+tars_model_by_slug = tars_models.get_by_slug
+base_model = catalog.get_base_model
+endpoint = catalog.get_endpoint
 
 
 # --- starting a run ----------------------------------------------------------------------

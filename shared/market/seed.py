@@ -58,8 +58,8 @@ class ShippedModel:
 
 
 SHIPPED = (
-    ShippedModel("z-image-turbo", "Z-Image Turbo", 8, 10, 100, 10),
-    ShippedModel("flux-schnell", "FLUX.1 schnell", 4, 5, 50, 8),
+    ShippedModel("z-image-turbo", "Z-Image Turbo", 8, 10, 10_000, 10),
+    ShippedModel("flux-schnell", "FLUX.1 schnell", 4, 5, 10_000, 8),
 )
 
 

@@ -39,6 +39,7 @@ from shared.engine import clock, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import CONFLICTS, db
 from shared.market import records
+from shared.market.developers import require as _require_developer
 from shared.market.overrides import check_overrides, check_price
 from shared.market.paging import PageQuery
 from shared.market.records import BaseModelRecord, TarsModelRecord, TarsStatus
@@ -138,13 +139,6 @@ def _record(snap: Any) -> TarsModelRecord:
 
 def _precondition(snap: Any) -> Any:
     return firestore.Client.write_option(last_update_time=snap.update_time)
-
-
-def _require_developer(account_id: str) -> None:
-    """ERR_1004 unless the account registered as a developer (the studio's register route
-    writes market_developers/<account id>)."""
-    if not db().collection(records.DEVELOPERS).document(account_id).get().exists:
-        raise _fail("ERR_1004", "Developer registration required", ErrorKind.NOT_FOUND)
 
 
 # --- reads -------------------------------------------------------------------------------

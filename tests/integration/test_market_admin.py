@@ -326,8 +326,8 @@ def test_seed_creates_the_shipped_catalog_once(stack) -> None:
     listed = data(_admin(stack).get(BASE_MODELS))
     z_image = next(m for m in listed if m["slug"] == "z-image-turbo-text-to-image")
     flux = next(m for m in listed if m["slug"] == "flux-schnell-text-to-image")
-    assert (z_image["priceCredits"], z_image["maxPriceCredits"]) == (10, 100)
-    assert (flux["priceCredits"], flux["maxPriceCredits"]) == (5, 50)
+    assert (z_image["priceCredits"], z_image["maxPriceCredits"]) == (10, 10_000)
+    assert (flux["priceCredits"], flux["maxPriceCredits"]) == (5, 10_000)
     assert z_image["fixedInput"] == {"model": "z-image-turbo", "steps": 8}
     assert flux["fixedInput"] == {"model": "flux-schnell", "steps": 4}
     width = z_image["inputSchema"]["properties"]["width"]
