@@ -151,6 +151,22 @@ def seed_base_model(
     return endpoint.id, base.id
 
 
+def register_developer(account_id: str, *, name: str | None = "Test Developer") -> None:
+    """Register the account as a Tarsify developer, through the studio's register service
+    (what POST /api/studio/auth/register runs), for tests about other routes."""
+    from shared.market import developers
+
+    account = identity.get_account(account_id)
+    developers.register(
+        account_id=account_id,
+        account_email=account.email,
+        firebase_uid=None,
+        request=developers.DeveloperCreate.model_validate(
+            {"email": account.email, "displayName": name or "Test Developer"}
+        ),
+    )
+
+
 def api_key_for(email: str) -> str:
     """A Relay API key of the account behind `email` (one key on every site)."""
     account = identity.create_account(email=email)

@@ -13,23 +13,13 @@ from shared.engine import identity
 from shared.engine.store import db
 from shared.market import records
 from tests.helpers import new_account
-from tests.market_helpers import Client, data, seed_base_model
+from tests.market_helpers import Client, data, register_developer, seed_base_model
 
 
 def seed_creator() -> str:
     """A developer (creator) profile; returns its account id."""
     account = identity.create_account(email=f"creator-{uuid.uuid4().hex[:12]}@example.com")
-    now = dt.datetime.now(dt.UTC)
-    developer = records.Developer(
-        id=account.id,
-        email=account.email or "",
-        display_name="Creator",
-        created_at=now,
-        updated_at=now,
-    )
-    db().collection(records.DEVELOPERS).document(account.id).set(
-        developer.model_dump(mode="python", exclude={"id"})
-    )
+    register_developer(account.id, name="Creator")
     return account.id
 
 

@@ -6,7 +6,6 @@ studio's registration is tested with the studio).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -14,9 +13,7 @@ from typing import Any
 import httpx
 
 from shared.engine import identity, outputs
-from shared.engine.store import db
-from shared.market import records
-from tests.market_helpers import Client, data, id_token, market_api
+from tests.market_helpers import Client, data, id_token, market_api, register_developer
 
 STUDIO = "/api/studio/notebooks"
 MARKET = "/api/marketplace/notebooks"
@@ -53,11 +50,7 @@ def developer(stack: Any, *, registered: bool = True) -> tuple[Client, str]:
     email, token = id_token()
     account = identity.create_account(email=email)
     if registered:
-        now = dt.datetime.now(dt.UTC)
-        dev = records.Developer(id=account.id, email=email, created_at=now, updated_at=now)
-        db().collection(records.DEVELOPERS).document(account.id).set(
-            dev.model_dump(mode="python", exclude={"id"})
-        )
+        register_developer(account.id)
     return Client(market_api(stack), token), account.id
 
 

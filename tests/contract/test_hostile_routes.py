@@ -1,6 +1,6 @@
-"""Every live route of every function (pics, grid, media, payments, tasks, callbacks) gets
-hostile path parameters, query parameters and bodies; none answers a 5xx, and every site
-still answers afterwards.
+"""Every live route of every function (pics, grid, media, market, payments, tasks,
+callbacks) gets hostile path parameters, query parameters and bodies; none answers a 5xx,
+and every site still answers afterwards.
 
 Routes are read from each function's own route table (`entry_point`'s url map) and called
 through the functions port, the way Cloud Functions exposes them, with a live key and the
@@ -20,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.engine import identity
+from shared.engine.identity import Role
 from shared.engine.queue import TASK_SECRET_HEADER
 from tests.helpers import media_account, site_url
+from tests.market_helpers import register_developer
 
 HOSTILE = [
     "", ".", "..", "a/b", "../x", "__x__", "²", "٣", "-1", "9" * 40, "1e9", "0x10",
@@ -33,8 +35,13 @@ FIELDS = [
     "deviceCode", "keyId", "job_id", "delivery_id", "usdCents", "priority", "models",
     "output", "error", "idToken", "email", "packageCode", "blob_ids", "width", "height",
     "keyLabel", "captureToken", "output_tokens", "duration_ms", "body_b64", "sealed_secret",
+    "title", "slug", "baseModelId", "configOverrides", "inputs", "amount", "displayName",
+    "runpodEndpointId", "inputSchema", "priceCredits", "endpointId", "returnUrl",
 ]  # fmt: skip
-QUERY = ["limit", "offset", "from", "to", "tag", "status", "period", "code", "userCode", "job"]
+QUERY = [
+    "limit", "offset", "from", "to", "tag", "status", "period", "code", "userCode", "job",
+    "page", "sort", "search", "category", "sync",
+]  # fmt: skip
 
 
 def _routes() -> list[tuple[str, str, str]]:
@@ -86,7 +93,10 @@ def _path(rule: str, values: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def caller(stack) -> dict[str, Any]:
+    # An admin and a registered Tarsify developer, so studio and admin routes parse too.
     account_id, _ = media_account()
+    identity.create_account(email=identity.get_account(account_id).email, roles=[Role.ADMIN])
+    register_developer(account_id)
     return {"functions": f"http://127.0.0.1:{stack.ports['functions']}", "account": account_id}
 
 

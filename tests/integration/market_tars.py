@@ -7,7 +7,6 @@ is on main).
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -16,7 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.engine import identity
 from shared.engine.store import db
 from shared.market import records
-from tests.market_helpers import Client, data, id_token
+from tests.market_helpers import Client, data, id_token, register_developer
 
 TARS = "/api/studio/tars-models"
 
@@ -25,13 +24,7 @@ def developer(base: str, *, name: str | None = "Test Developer") -> tuple[Client
     """A registered developer's client and account id."""
     email, token = id_token()
     account = identity.create_account(email=email)
-    now = dt.datetime.now(dt.UTC)
-    profile = records.Developer(
-        id=account.id, email=email, display_name=name, created_at=now, updated_at=now
-    )
-    db().collection(records.DEVELOPERS).document(account.id).set(
-        profile.model_dump(mode="python", exclude={"id"})
-    )
+    register_developer(account.id, name=name)
     return Client(base, token), account.id
 
 

@@ -105,6 +105,7 @@ def _run_every_query_path() -> None:
         developers,
         earnings,
         marketplace,
+        notebooks,
         payout_events,
         records,
         tars_models,
@@ -156,7 +157,11 @@ def _run_every_query_path() -> None:
         field="created_at",
         limit=5,
     )
-    db().collection("market_developers").document(account.id).set({"email": account.email})
+    from tests.market_helpers import register_developer
+
+    register_developer(account.id)
+    notebooks.owned_by(account.id)
+    notebooks.published()
     for status in (None, "DRAFT"):
         query = tars_models.TarsListQuery.model_validate({"status": status})
         tars_models.list_own(account_id=account.id, query=query)

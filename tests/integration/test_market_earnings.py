@@ -19,20 +19,14 @@ from shared.engine.job_records import JobRecord, JobState
 from shared.engine.store import JOBS, LEDGER, db
 from shared.market import records
 from tests.helpers import new_account
-from tests.market_helpers import Client, data, error_code, market_api
+from tests.market_helpers import Client, data, error_code, market_api, register_developer
 
 CREDIT = records.CREDIT_MICROS
 
 
 def developer(stack: Any) -> tuple[str, Client]:
     account_id, key = new_account(site=identity.Site.MARKET)
-    now = dt.datetime.now(dt.UTC)
-    profile = records.Developer(
-        id=account_id, email=f"{account_id}@example.com", created_at=now, updated_at=now
-    )
-    db().collection(records.DEVELOPERS).document(account_id).set(
-        profile.model_dump(mode="python", exclude={"id"})
-    )
+    register_developer(account_id)
     return account_id, Client(market_api(stack), key)
 
 

@@ -32,7 +32,7 @@ from tests.helpers import (
     stripe_event,
     stripe_url,
 )
-from tests.market_helpers import Client, data, error_code, market_api
+from tests.market_helpers import Client, data, error_code, market_api, register_developer
 
 STRIPE_SECRET = "whsec_local"
 CREDIT = records.CREDIT_MICROS
@@ -41,13 +41,7 @@ CREDIT = records.CREDIT_MICROS
 def developer(stack: Any, *, prepaid_credits: int = 0) -> tuple[str, Client]:
     """A registered developer (profile written as registration writes it) and its client."""
     account_id, key = new_account(site=identity.Site.MARKET, credits=prepaid_credits)
-    now = dt.datetime.now(dt.UTC)
-    profile = records.Developer(
-        id=account_id, email=f"{account_id}@example.com", created_at=now, updated_at=now
-    )
-    db().collection(records.DEVELOPERS).document(account_id).set(
-        profile.model_dump(mode="python", exclude={"id"})
-    )
+    register_developer(account_id)
     return account_id, Client(market_api(stack), key)
 
 
