@@ -30,6 +30,7 @@ from functions.http import Handler, entry_point, json_response, parse_body
 from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
+from shared.market import records
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -178,12 +179,11 @@ def path_id(raw: str) -> str:
         raise error("ERR_2003", "id must be a UUID") from None
 
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MAX_SLUG = 100
+SLUG = re.compile(records.SLUG_PATTERN)
 
 
 def path_slug(raw: str) -> str:
-    if len(raw) > MAX_SLUG or not SLUG.match(raw):
+    if len(raw) > records.MAX_SLUG or not SLUG.match(raw):
         raise error("ERR_2003", "slug must be lower-case letters, digits and single hyphens")
     return raw
 

@@ -34,13 +34,13 @@ from shared.market.catalog_models import (
     render_studio_base_model,
     stored_json,
 )
+from shared.market.errors import coded
 
 ENDPOINT_CLAIM = "endpoint"
 BASE_CLAIM = "base"
 
 
-def _err(kind: ErrorKind, code: str, message: str) -> AppError:
-    return AppError(kind, message, {"code": code})
+_err = coded
 
 
 def _not_found(what: str) -> AppError:

@@ -66,7 +66,9 @@ RunpodEndpointId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=2000)]
 DockerImage = Annotated[str, Field(min_length=1, max_length=512)]
-Slug = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+Slug = Annotated[
+    str, Field(min_length=1, max_length=records.MAX_SLUG, pattern=records.SLUG_PATTERN)
+]
 Label = Annotated[str, Field(min_length=1, max_length=50)]
 Seconds = Annotated[StrictInt, Field(ge=1, le=3600)]
 Price = Annotated[StrictInt, Field(ge=0, le=MAX_PRICE_CREDITS)]

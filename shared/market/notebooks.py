@@ -32,6 +32,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import CONFLICTS, db
 from shared.market import records
 from shared.market.developers import require as require_developer
+from shared.market.errors import coded
 
 SLUG_KIND = "notebook"
 MAX_SLUG_BASE = 90  # room for a `-<n>` suffix within the 100 characters a path slug may have
@@ -65,8 +66,7 @@ class NotebookCategory(StrEnum):
         return self.value.removesuffix("_PROCESSING")
 
 
-def _code(kind: ErrorKind, code: str, message: str, **details: Any) -> AppError:
-    return AppError(kind, message, {"code": code, **details})
+_code = coded
 
 
 def not_found(message: str = "Notebook not found") -> AppError:

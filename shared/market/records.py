@@ -29,6 +29,9 @@ PAYOUTS = "market_payouts"
 SLUGS = "market_slugs"  # claim documents: `<kind>:<slug>` -> {"id": <record id>}
 
 SITE = "market"
+# Every slug: lower-case words of letters and digits joined by single hyphens.
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+MAX_SLUG = 100
 CREDIT_MICROS = 10_000  # 1 Tarsify credit = $0.01
 CREATOR_SHARE_PERCENT = 80  # creator earning = floor(capture * 80 / 100); the rest: platform
 PLATFORM_FEE_RATE = 0.2  # shown by /earnings; the rule is CREATOR_SHARE_PERCENT

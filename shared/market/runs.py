@@ -25,6 +25,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import ACTIVE, JobCreate, JobRecord, JobState
 from shared.engine.store import JOBS, db
 from shared.market import catalog, run_input, tars_models
+from shared.market.errors import coded
 from shared.market.records import (
     CREDIT_MICROS,
     SITE,
@@ -38,8 +39,7 @@ from shared.market.run_views import RunStatus, states_for
 CANCELLED_MESSAGE = "Cancelled by the consumer"
 
 
-def _error(kind: ErrorKind, code: str, message: str, **details: Any) -> AppError:
-    return AppError(kind, message, {"code": code, **details})
+_error = coded
 
 
 # --- lookups ---------------------------------------------------------------------------

@@ -40,12 +40,13 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import CONFLICTS, db
 from shared.market import records
 from shared.market.developers import require as _require_developer
+from shared.market.errors import coded
 from shared.market.overrides import check_overrides, check_price
 from shared.market.paging import PageQuery
 from shared.market.records import BaseModelRecord, TarsModelRecord, TarsStatus
 
 SLUG_KIND = "tars"
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_PATTERN = records.SLUG_PATTERN
 # The only moves: target status -> the status it may be reached from.
 MOVES = {TarsStatus.PUBLISHED: TarsStatus.DRAFT, TarsStatus.ARCHIVED: TarsStatus.PUBLISHED}
 
@@ -113,7 +114,7 @@ class TarsModel:
 
 
 def _fail(code: str, message: str, kind: ErrorKind, **details: Any) -> AppError:
-    return AppError(kind, message, {"code": code, **details})
+    return coded(kind, code, message, **details)
 
 
 def not_found() -> AppError:
