@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import nbformat
 import pytest
 import yaml
 from hypothesis import HealthCheck, settings
@@ -96,6 +97,14 @@ OWNED = [
     ("/api/marketplace/notebooks/{slug}", "slug", "notebook_slug"),
 ]
 RUN_INPUTS = {"inputs": {"prompt": "a contract run"}}
+NOTEBOOK_FIELDS = {
+    "title": "Contract notebook",
+    "description": "A notebook the contract test publishes.",
+    "shortDescription": "Contract",
+}
+NOTEBOOK_FILE = nbformat.writes(
+    nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('contract')")])
+).encode()
 
 
 class Developer:
@@ -111,8 +120,8 @@ class Developer:
             body = {"email": self.email, "displayName": "Contract"}
             assert self.client.post(REGISTER, json=body).status_code == 201
 
-    def _created(self, path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
-        response = self.client.post(path, json=body)
+    def _created(self, path: str, body: Any, status: int = 201) -> dict[str, Any]:
+        response = self.client.post(path, json=body) if body is not None else self.client.post(path)
         assert response.status_code == status, (path, response.text)
         return dict(response.json()["data"])
 
@@ -127,11 +136,18 @@ class Developer:
             slug = f"contract-{uuid.uuid4().hex[:12]}"
             body = {"title": "Contract model", "slug": slug, "baseModelId": self.own("base")}
             tars = self._created("/api/studio/tars-models", body)
-            self._created(f"/api/studio/tars-models/{tars['id']}/publish", {}, 200)
+            self._created(f"/api/studio/tars-models/{tars['id']}/publish", None, 200)
             self.owned.update(tars=tars["id"], tars_slug=slug)
-        elif kind in ("notebook", "notebook_slug") and _routed("POST", "/api/studio/notebooks"):
-            notebook = self._created("/api/studio/notebooks", {"title": "Contract notebook"})
-            self.owned.update(notebook=notebook["id"], notebook_slug=notebook["slug"])
+        elif kind == "notebook" and _routed("POST", "/api/studio/notebooks"):
+            # A draft ready to publish: the document's required fields and a notebook file.
+            notebook = self._created("/api/studio/notebooks", NOTEBOOK_FIELDS)
+            files = {"file": ("contract.ipynb", NOTEBOOK_FILE, "application/x-ipynb+json")}
+            uploaded = self.client.post(f"/api/studio/notebooks/{notebook['id']}/file", files=files)
+            assert uploaded.status_code == 200, uploaded.text
+            self.owned["notebook"] = notebook["id"]
+        elif kind == "notebook_slug" and self.own("notebook") is not None:
+            path = f"/api/studio/notebooks/{self.owned['notebook']}/publish"
+            self.owned["notebook_slug"] = self._created(path, None, 200)["slug"]
         elif kind == "credit":
             ledger.credit(
                 account_id=identity.account_id_for_email(self.email),
