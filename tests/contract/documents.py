@@ -1,4 +1,5 @@
-"""The seed documents as schemathesis schemas, and the response checks every site runs."""
+"""The seed documents (and the documents Relay serves itself, docs/api/) as schemathesis
+schemas, and the response checks every site runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "api"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -27,3 +29,7 @@ CHECKS = [
 
 def load(seed_file: str) -> Any:
     return schemathesis.openapi.from_dict(yaml.safe_load((SEEDS / seed_file).read_text()))
+
+
+def load_served(document_file: str) -> Any:
+    return schemathesis.openapi.from_dict(yaml.safe_load((DOCS / document_file).read_text()))
