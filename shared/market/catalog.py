@@ -250,7 +250,14 @@ def _stored_json(changes: dict[str, Any]) -> dict[str, Any]:
     """Request fields as record fields: the schema and fixed input become JSON text."""
     out = dict(changes)
     if "input_schema" in out:
-        out["input_schema_json"] = stored_json(out.pop("input_schema"))
+        schema = out.pop("input_schema")
+        if schema is None:  # an update may leave it out, never take it away
+            raise AppError(
+                ErrorKind.INVALID,
+                "inputSchema cannot be null",
+                {"code": "ERR_2001", "fields": [{"field": "inputSchema", "message": "null"}]},
+            )
+        out["input_schema_json"] = stored_json(schema)
     if "fixed_input" in out:
         out["fixed_input_json"] = stored_json(out.pop("fixed_input") or {})
     return out

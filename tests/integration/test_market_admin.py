@@ -229,6 +229,8 @@ def test_base_model_input_is_validated_and_nothing_is_written(stack) -> None:
     assert clash.status_code == 409 and error_code(clash) == "ERR_3002"
     bad_schema = client.put(f"{BASE_MODELS}/{second['id']}", json={"inputSchema": {"type": 3}})
     assert error_code(bad_schema) == "ERR_2001"
+    no_schema = client.put(f"{BASE_MODELS}/{second['id']}", json={"inputSchema": None})
+    assert no_schema.status_code == 400 and error_code(no_schema) == "ERR_2001"
     moved = client.put(f"{BASE_MODELS}/{second['id']}", json={"endpointId": str(uuid.uuid4())})
     assert moved.status_code == 404 and error_code(moved) == "ERR_3001"
     unchanged = db().collection(records.BASE_MODELS).document(second["id"]).get().to_dict()
