@@ -1,5 +1,8 @@
 """Tarsify's OpenAPI document as Relay serves it: GET /openapi.yaml (public).
 
+firebase.json also sends every `/api/**` path no other market function serves here, so an
+unknown path answers ERR_3001 in Tarsify's envelope (with its rate-limit headers).
+
 The document is docs/api/market.openapi.yaml, served byte for byte as `application/yaml`;
 it is read once per process on first request (nothing at import time) and counts against
 the caller's public rate limit like every other public route.

@@ -286,7 +286,12 @@ def test_every_market_route_is_documented() -> None:
     assert routes <= documented, sorted(routes - documented)
 
 
-def test_every_documented_path_reaches_a_market_function() -> None:
+def test_every_documented_operation_reaches_the_function_that_serves_it() -> None:
+    """Hosting sends a path to the first rewrite that matches it (the last, `/api/**`, is
+    the catch-all answering unknown paths in the envelope): that function must route
+    every documented operation on the path."""
+    import main
+
     hosting = json.loads(FIREBASE_JSON.read_text())["hosting"]
     rewrites = next(site["rewrites"] for site in hosting if site["target"] == "market")
 
@@ -294,11 +299,20 @@ def test_every_documented_path_reaches_a_market_function() -> None:
         glob = re.escape(source).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
         return re.compile(f"^{glob}$")
 
-    unreached = [
-        path
-        for path in _document()["paths"]
-        if not any(pattern(r["source"]).match(_sample(path)) for r in rewrites)
-    ]
+    unreached = []
+    for path, operations in _document()["paths"].items():
+        sample = _sample(path)
+        target = next(
+            (r["function"]["functionId"] for r in rewrites if pattern(r["source"]).match(sample)),
+            None,
+        )
+        module = importlib.import_module(getattr(main, target).__module__) if target else None
+        maps = [v.url_map for v in vars(module).values() if hasattr(v, "url_map")] if module else []
+        for method in (m for m in operations if m in {"get", "post", "put", "delete", "patch"}):
+            try:
+                maps[0].bind("localhost").match(sample, method=method.upper())
+            except (IndexError, NotFound, MethodNotAllowed, RequestRedirect):
+                unreached.append(f"{method.upper()} {path} -> {target}")
     assert not unreached, unreached
 
 
@@ -319,3 +333,15 @@ def test_the_document_is_served_at_openapi_yaml(stack) -> None:
         "success": False,
         "error": {"code": "ERR_4050", "message": "Method not allowed"},
     }
+
+
+def test_an_unknown_api_path_answers_err_3001_in_the_envelope(stack) -> None:
+    client = Client(market_api(stack))
+    for path in ("/api/nope", "/api/studio/unknown/thing", "/api/marketplace"):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json() == {
+            "success": False,
+            "error": {"code": "ERR_3001", "message": "Not found"},
+        }
+        assert response.headers["X-RateLimit-Limit"] == "100"
