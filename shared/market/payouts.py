@@ -54,6 +54,13 @@ def _state_invalid(message: str) -> AppError:
     return AppError(ErrorKind.INVALID, message, {"code": "ERR_3004"})
 
 
+def stripe_errors() -> type[Exception]:
+    """Every error the Stripe SDK raises (network failures included: APIConnectionError)."""
+    import stripe
+
+    return stripe.StripeError
+
+
 def _definitely_refused(exc: Exception) -> bool:
     """A Stripe answer that the request failed and will fail again (bad request, card or
     permission): not a network error, rate limit, server error or idempotency clash."""
@@ -112,9 +119,7 @@ def connect_stripe(
                 "refresh_url": refresh_url or f"{studio}/settings/payouts?refresh=true",
             }
         )
-    except AppError:
-        raise
-    except Exception as exc:  # the SDK's errors share no narrower base with httpx's
+    except stripe_errors() as exc:
         raise _unavailable(exc) from exc
     expires = dt.datetime.fromtimestamp(int(link.expires_at), dt.UTC)
     return {"onboardingUrl": link.url, "expiresAt": records.iso(expires)}
@@ -123,7 +128,7 @@ def connect_stripe(
 def _transfers_active(stripe_account_id: str) -> bool:
     try:
         account = stripe_client().v1.accounts.retrieve(stripe_account_id).to_dict()
-    except Exception as exc:
+    except stripe_errors() as exc:
         if _definitely_refused(exc):
             return False  # the account is gone or not ours
         raise _unavailable(exc) from exc
@@ -227,7 +232,7 @@ def send_transfer(payout: PayoutRecord) -> PayoutRecord:
             params=_transfer_params(payout),
             options={"idempotency_key": f"market-payout:{payout.id}"},
         )
-    except Exception as exc:
+    except stripe_errors() as exc:
         if _definitely_refused(exc):
             log.warning("payout %s refused by Stripe: %s", payout.id, type(exc).__name__)
             reason = str(getattr(exc, "code", None) or "transfer refused")
