@@ -149,7 +149,12 @@ def get_payouts(request: flask.Request) -> flask.Response:
 def request_payout(request: flask.Request) -> flask.Response:
     caller = site.studio_caller(request)
     b = site.body(request, PayoutRequestBody)
-    return site.ok(payouts.request_payout(account_id=caller.account_id, amount=b.amount), 201)
+    payout = payouts.request_payout(
+        account_id=caller.account_id,
+        amount=b.amount,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return site.ok(payout, 201)
 
 
 def connect_stripe(request: flask.Request) -> flask.Response:

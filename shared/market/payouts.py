@@ -27,7 +27,7 @@ import logging
 import uuid
 from typing import Any
 
-from shared.engine import clock, ledger
+from shared.engine import clock, idempotency, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
 from shared.engine.settings import get_settings
@@ -38,6 +38,8 @@ from shared.market.paging import cut, meta
 from shared.market.records import PayoutRecord, PayoutStatus
 from shared.providers.stripe import client as stripe_client
 
+# Namespace of payout ids derived from a client's Idempotency-Key.
+PAYOUT_KEYS = uuid.UUID("0b7f3c52-8e0d-4a8e-9a61-5d2f9e4c7a10")
 log = logging.getLogger("relay.market.payouts")
 
 PURPOSE = "market_payout"
@@ -153,10 +155,24 @@ def _ref(payout_id: str) -> Any:
     return db().collection(records.PAYOUTS).document(payout_id)
 
 
-def request_payout(*, account_id: str, amount: int) -> dict[str, Any]:
+def request_payout(
+    *, account_id: str, amount: int, idempotency_key: str | None = None
+) -> dict[str, Any]:
     """POST /payouts/request: ERR_4002 below the minimum, ERR_3004 without a Stripe account
     that can receive transfers, ERR_4001 above the earnings available; else the debit and
-    the record land together and the transfer is sent (201)."""
+    the record land together and the transfer is sent (201). With an Idempotency-Key the
+    payout id derives from (account, key): a retry answers the first payout and debits
+    nothing more; the key with another amount is ERR_3003."""
+    payout_id = str(uuid.uuid4())
+    if idempotency_key is not None:
+        try:
+            idempotency.validate_key(idempotency_key)
+        except AppError as exc:
+            raise AppError(ErrorKind.INVALID, exc.message, {"code": "ERR_2001"}) from None
+        payout_id = str(uuid.uuid5(PAYOUT_KEYS, f"{account_id}:{idempotency_key}"))
+        replayed = _replay(payout_id=payout_id, amount=amount)
+        if replayed is not None:
+            return replayed
     developer = require_developer(account_id)
     if amount < records.PAYOUT_MINIMUM_CREDITS:
         raise AppError(
@@ -170,7 +186,7 @@ def request_payout(*, account_id: str, amount: int) -> dict[str, Any]:
         raise _state_invalid("Finish Stripe onboarding before requesting a payout")
     now = clock.now()
     payout = PayoutRecord(
-        id=str(uuid.uuid4()),
+        id=payout_id,
         account_id=account_id,
         amount_credits=amount,
         stripe_account_id=developer.stripe_account_id,
@@ -182,7 +198,7 @@ def request_payout(*, account_id: str, amount: int) -> dict[str, Any]:
         batch.create(_ref(payout.id), payout.model_dump(mode="python", exclude={"id"}))
 
     try:
-        ledger.debit(
+        applied = ledger.debit(
             account_id=ledger.earnings_account(account_id),
             kind=EntryKind.PAYOUT,
             ref=payout.id,
@@ -198,14 +214,36 @@ def request_payout(*, account_id: str, amount: int) -> dict[str, Any]:
                 {"code": "ERR_4001"},
             ) from None
         raise
-    sent = send_transfer(payout)
+    if not applied:  # the same key's request landed first (a racing retry)
+        replayed = _replay(payout_id=payout.id, amount=amount)
+        assert replayed is not None  # the debit's entry exists only with its record
+        return replayed
+    return _render_request(send_transfer(payout))
+
+
+def _render_request(payout: PayoutRecord) -> dict[str, Any]:
     return {
-        "id": sent.id,
-        "amount": sent.amount_credits,
-        "status": str(sent.status),
-        "estimatedArrival": records.iso(sent.estimated_arrival),
-        "requestedAt": records.iso(sent.requested_at),
+        "id": payout.id,
+        "amount": payout.amount_credits,
+        "status": str(payout.status),
+        "estimatedArrival": records.iso(payout.estimated_arrival),
+        "requestedAt": records.iso(payout.requested_at),
     }
+
+
+def _replay(*, payout_id: str, amount: int) -> dict[str, Any] | None:
+    """The payout an Idempotency-Key already made, if any; ERR_3003 for another amount."""
+    snap = _ref(payout_id).get()
+    if not snap.exists:
+        return None
+    payout = PayoutRecord(id=snap.id, **(snap.to_dict() or {}))
+    if payout.amount_credits != amount:
+        raise AppError(
+            ErrorKind.CONFLICT,
+            "Idempotency-Key was used with another amount",
+            {"code": "ERR_3003"},
+        )
+    return _render_request(payout)
 
 
 def _transfer_params(payout: PayoutRecord) -> dict[str, Any]:

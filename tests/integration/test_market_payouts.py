@@ -292,6 +292,35 @@ def test_two_concurrent_requests_for_all_earnings_pay_once(stack) -> None:
     assert_audited(account_id)
 
 
+def test_a_retried_request_with_its_idempotency_key_pays_once(stack) -> None:
+    account_id, client = developer(stack)
+    connected(stack, account_id, client)
+    earn(account_id, 12_000)
+    key = {"Idempotency-Key": f"payout-{uuid.uuid4()}"}
+
+    def request(amount: int) -> Any:
+        return client.post("/api/studio/payouts/request", json={"amount": amount}, headers=key)
+
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: request(5_000), range(5)))
+    ids = {data(a, 201)["id"] for a in answers if a.status_code == 201}
+    assert len(ids) == 1, [a.text for a in answers]
+    assert all(a.status_code == 201 or error_code(a) == "ERR_3003" for a in answers)
+    assert data(request(5_000), 201)["id"] in ids  # a later retry: the same payout
+    other = request(6_000)
+    assert other.status_code == 409 and error_code(other) == "ERR_3003"
+    assert earnings_micros(account_id) == 7_000 * CREDIT
+    assert len(ledger_entries(ledger.earnings_account(account_id), ledger.EntryKind.PAYOUT)) == 1
+    bad = client.post(
+        "/api/studio/payouts/request",
+        json={"amount": 5_000},
+        headers={"Idempotency-Key": "k" * 300},
+    )
+    assert bad.status_code == 400 and error_code(bad) == "ERR_2001"
+    assert len(data(client.get("/api/studio/payouts"))) == 1
+    assert_audited(account_id)
+
+
 def _debited_payout(account_id: str, *, destination: str, credits: int) -> records.PayoutRecord:
     """A payout whose debit landed but whose transfer was never sent (a request that lost
     its network after the debit), requested long enough ago for the sweep."""
