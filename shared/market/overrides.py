@@ -94,5 +94,7 @@ def check_price(*, base: BaseModelRecord, price_credits: int | None) -> None:
 
 
 def effective_price(*, base: BaseModelRecord, price_credits: int | None) -> int:
-    """What a run costs: the creator's price, else the base model's."""
-    return base.price_credits if price_credits is None else price_credits
+    """What a run costs: the creator's price, else the base model's; always within the base
+    model's current bounds (an admin who narrows them after a creator priced a model wins)."""
+    low, high = price_bounds(base)
+    return low if price_credits is None else min(max(price_credits, low), high)

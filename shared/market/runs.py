@@ -24,7 +24,7 @@ from shared.engine.backends import BackendUnavailable, backend
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import ACTIVE, JobCreate, JobRecord, JobState
 from shared.engine.store import JOBS, db
-from shared.market import catalog, run_input, tars_models
+from shared.market import catalog, overrides, run_input, tars_models
 from shared.market.errors import coded
 from shared.market.records import (
     CREDIT_MICROS,
@@ -79,7 +79,7 @@ def submit_run(
         overrides=tars.config_overrides,
         fixed=base.fixed_input,
     )
-    price_credits = tars.price_credits if tars.price_credits is not None else base.price_credits
+    price_credits = overrides.effective_price(base=base, price_credits=tars.price_credits)
     price_micros = price_credits * CREDIT_MICROS
     create = JobCreate(
         account_id=account_id,

@@ -91,3 +91,11 @@ def test_price_lies_between_the_base_price_and_its_maximum() -> None:
         check_price(base=base(), price_credits=11)  # no maximum: exactly the base price
     assert effective_price(base=ranged, price_credits=None) == 10
     assert effective_price(base=ranged, price_credits=25) == 25
+
+
+def test_a_stored_price_outside_narrowed_bounds_is_charged_within_them() -> None:
+    # A creator priced at 25 when the maximum was 30; admin later narrowed the bounds.
+    assert effective_price(base=base(max_price_credits=20), price_credits=25) == 20
+    assert effective_price(base=base(max_price_credits=None), price_credits=25) == 10
+    raised = base(price_credits=30, max_price_credits=40)  # the base price went up
+    assert effective_price(base=raised, price_credits=25) == 30
