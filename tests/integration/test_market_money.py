@@ -129,12 +129,14 @@ def test_a_consumer_who_cannot_pay_gets_err_4001_and_nothing_is_held(stack) -> N
 
 
 def test_a_tars_model_price_overrides_the_base_model_price(stack) -> None:
-    _, base_id = seed_base_model(price_credits=10, runpod_endpoint_id=IDLE_MODEL)
-    tars = seed_tars_model(base_model_id=base_id, price_credits=4)
-    account_id, client = consumer(market_api(stack), credits=4)
+    _, base_id = seed_base_model(
+        price_credits=10, max_price_credits=50, runpod_endpoint_id=IDLE_MODEL
+    )
+    tars = seed_tars_model(base_model_id=base_id, price_credits=40)
+    account_id, client = consumer(market_api(stack), credits=40)
     run_id = run(client, tars.slug, PROMPT)
-    assert jobs.get(run_id).price_micros == 40_000
-    assert _money(account_id) == (40_000, 40_000, 0)
+    assert jobs.get(run_id).price_micros == 400_000
+    assert _money(account_id) == (400_000, 400_000, 0)
     data(client.post(f"/api/marketplace/runs/{run_id}/cancel"))
 
 
