@@ -131,6 +131,8 @@ def entry_point(
             for route in routes
         ],
         strict_slashes=False,
+        # A doubled slash is no route (Werkzeug would answer it with a redirect exception).
+        merge_slashes=False,
         converters={"int": StrictIntConverter},
     )
 
