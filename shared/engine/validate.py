@@ -88,6 +88,9 @@ def query_int(
     if raw is None:
         return default
     value = strict_int(raw)
+    if value is None and len(raw) <= 4_000 and _ASCII_INT.fullmatch(raw):
+        # An integer beyond int64 is as far as int64 goes in its direction (then bounded).
+        value = -MAX_INT if raw.startswith("-") else MAX_INT
     if value is None or value < minimum:
         raise AppError(ErrorKind.INVALID, f"{name}: must be an integer of at least {minimum}")
     return value if maximum is None else min(value, maximum)

@@ -162,6 +162,18 @@ def test_grid_list_with_an_unrepresentable_filter_is_a_422(stack, query: dict[st
     assert isinstance(response.json()["error"], str)
 
 
+@pytest.mark.parametrize("offset", ["5" * 29, "-" + "5" * 29])
+def test_grid_list_offset_beyond_int64_is_an_end_or_a_start(stack, offset: str) -> None:
+    _, key = _grid_key()
+    response = httpx.get(
+        f"{site_url(stack, 'grid')}/api/v1/jobs",
+        params={"offset": offset},
+        headers=auth(key),
+        timeout=30,
+    )
+    assert response.status_code == 200 and response.json() == [], response.text
+
+
 @pytest.mark.parametrize("job_id", ["٣", "²", "9" * 19, "9" * 40, "-1"])
 def test_grid_job_path_ids_are_ascii_int64_or_not_found(stack, job_id: str) -> None:
     _, key = _grid_key()

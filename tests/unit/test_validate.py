@@ -53,10 +53,18 @@ def test_strict_int_stays_within_int64() -> None:
 def test_query_int_defaults_caps_and_refuses() -> None:
     assert validate.query_int(None, name="limit", default=20, minimum=1, maximum=100) == 20
     assert validate.query_int("500", name="limit", default=20, minimum=1, maximum=100) == 100
-    for raw in ("0", "²", "abc"):
+    for raw in ("0", "²", "abc", "--5", "-" + "9" * 30):
         with pytest.raises(AppError) as caught:
             validate.query_int(raw, name="limit", default=20, minimum=1, maximum=100)
         assert caught.value.kind is ErrorKind.INVALID
+
+
+def test_query_int_beyond_int64_goes_as_far_as_its_bound() -> None:
+    huge = "5" * 29
+    assert validate.query_int(huge, name="offset", default=0, minimum=0, maximum=10_000) == 10_000
+    assert validate.query_int(huge, name="offset", default=0, minimum=0) == validate.MAX_INT
+    negative = validate.query_int("-" + huge, name="o", default=0, minimum=-validate.MAX_INT)
+    assert negative == -validate.MAX_INT
 
 
 @pytest.mark.parametrize(
