@@ -72,6 +72,14 @@ def json_response(
     )
 
 
+def client_ip(request: flask.Request) -> str:
+    """The caller's address as Google's front end saw it: the last X-Forwarded-For hop (the
+    one the front end appended; earlier hops are whatever the client sent)."""
+    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    forwarded = [h for h in forwarded if h]
+    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
+
+
 def read_body(request: flask.Request) -> bytes:
     """The raw body, read once under the entry point's size limit (TOO_LARGE past it)."""
     try:

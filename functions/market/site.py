@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from functions.http import Handler, entry_point, json_response, parse_body
+from functions.http import Handler, client_ip, entry_point, json_response, parse_body
 from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -198,13 +198,6 @@ class Caller:
     firebase_uid: str | None  # None when the caller used an API key
     project: str | None  # the token's Firebase project; None for an API key
     admin: bool
-
-
-def client_ip(request: flask.Request) -> str:
-    """The caller's address as Google's front end saw it: the last X-Forwarded-For hop."""
-    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [h for h in forwarded if h]
-    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
 
 
 def _count(subject: str, limit: int) -> None:

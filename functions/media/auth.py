@@ -5,8 +5,14 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media.site import authenticate, client_ip, render_error
+from functions.http import (
+    client_ip,
+    entry_point,
+    json_response,
+    parse_body,
+    parse_optional_body,
+)
+from functions.media.site import authenticate, render_error
 from shared.engine import clock, identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import Account

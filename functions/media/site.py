@@ -66,11 +66,3 @@ def authenticate(request: flask.Request) -> Caller:
     if session is None:
         raise AppError(ErrorKind.UNAUTHENTICATED, "API key or browser session required")
     return Caller(account_id=session.account_id, key=None)
-
-
-def client_ip(request: flask.Request) -> str:
-    """The caller's address as Google's front end saw it: the last X-Forwarded-For hop (the
-    one the front end appended; earlier hops are whatever the client sent)."""
-    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [h for h in forwarded if h]
-    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
