@@ -30,12 +30,13 @@ def seed_tars_model(
     status: records.TarsStatus = records.TarsStatus.PUBLISHED,
     price_credits: int | None = None,
     overrides: dict[str, Any] | None = None,
+    title: str = "Tiny Lighthouse Painter",
 ) -> records.TarsModelRecord:
     now = dt.datetime.now(dt.UTC)
     tars = records.TarsModelRecord(
         id=str(uuid.uuid4()),
         developer_id=creator_id or seed_creator(),
-        title="Tiny Lighthouse Painter",
+        title=title,
         slug=f"painter-{uuid.uuid4().hex[:10]}",
         description="Paints lighthouses",
         base_model_id=base_model_id,

@@ -20,6 +20,7 @@ from shared.engine.store import JOBS, LEDGER, db
 from shared.market import records
 from tests.helpers import new_account
 from tests.market_helpers import Client, data, error_code, market_api, register_developer
+from tests.market_runs_helpers import seed_tars_model
 
 CREDIT = records.CREDIT_MICROS
 
@@ -31,20 +32,8 @@ def developer(stack: Any) -> tuple[str, Client]:
 
 
 def tars_model(developer_id: str, title: str) -> str:
-    now = clock.now()
-    model = records.TarsModelRecord(
-        id=str(uuid.uuid4()),
-        developer_id=developer_id,
-        title=title,
-        slug=f"m-{uuid.uuid4().hex[:8]}",
-        base_model_id=str(uuid.uuid4()),
-        created_at=now,
-        updated_at=now,
-    )
-    db().collection(records.TARS_MODELS).document(model.id).set(
-        model.model_dump(mode="python", exclude={"id"})
-    )
-    return model.id
+    """A tars model of the developer (on a base model the test never needs)."""
+    return seed_tars_model(base_model_id=str(uuid.uuid4()), creator_id=developer_id, title=title).id
 
 
 def run(
