@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from functions.http import Handler, client_ip, entry_point, json_response, parse_body
+from functions.http import Handler, client_ip, entry_point, json_response, parse_body, read_body
 from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -156,6 +156,11 @@ def body(request: flask.Request, model: type[M]) -> M:
         if exc.kind in (ErrorKind.INVALID, ErrorKind.TOO_LARGE):
             raise error("ERR_2001", exc.message) from None
         raise
+
+
+def optional_body(request: flask.Request, model: type[M]) -> M:
+    """`body` for a body the document marks optional: none at all is the model's defaults."""
+    return body(request, model) if read_body(request).strip() else model()
 
 
 def query(request: flask.Request, model: type[M]) -> M:

@@ -12,33 +12,24 @@ the account's pending or processing payouts hold, in whole credits.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from pydantic.alias_generators import to_camel
 
 from shared.engine import clock, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import db
 from shared.market import records
+from shared.market.fields import WebUrl
 
 MEMO_PREFIX = "market:"  # creator earnings carry memo `market:<tars model id>`
 OPEN_PAYOUTS = (records.PayoutStatus.PENDING, records.PayoutStatus.PROCESSING)
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
-
-
-def _http_url(value: str) -> str:
-    if not _HTTP_URL.match(value):
-        raise ValueError("must be an http or https URL")
-    return value
-
-
 DisplayName = Annotated[str, Field(min_length=1, max_length=100)]
 Bio = Annotated[str, Field(max_length=2000)]
-AvatarUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+AvatarUrl = WebUrl
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2, upper case
 
 
