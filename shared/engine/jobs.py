@@ -138,11 +138,12 @@ def _create(
                 account_id=account_id, reservation_id=reservation, micros=micros
             )
         except AppError as exc:
-            # The same key's first submit may have landed (spending the money) between our
-            # replay check and this reservation: answer with its job, not "insufficient".
+            # The same key's first submit may hold the money: landed (spent) since our replay
+            # check, or reserved and still writing its batch. Answer with its job (waiting
+            # for the batch while the key's reservation is open), not "insufficient".
             if not key or exc.kind is not ErrorKind.INSUFFICIENT_FUNDS:
                 raise
-            replayed = _replay(create)
+            replayed = _replay(create, wait=ledger.is_reserved(reservation))
             if replayed is None:
                 raise
             return replayed, False

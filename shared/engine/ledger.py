@@ -42,6 +42,7 @@ from shared.engine.reservations import (
 )
 from shared.engine.reservations import consolidate as consolidate
 from shared.engine.reservations import expire_reservations as expire_reservations
+from shared.engine.reservations import is_reserved as is_reserved
 from shared.engine.reservations import read_shards as read_shards
 from shared.engine.reservations import reserve as reserve
 from shared.engine.reservations import undo_reservation as undo_reservation

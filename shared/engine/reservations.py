@@ -90,6 +90,11 @@ def reservation_ref(reservation_id: str) -> Any:
     return db().collection(RESERVATIONS).document(reservation_id)
 
 
+def is_reserved(reservation_id: str) -> bool:
+    """Whether money is set aside under `reservation_id` right now (in flight, not spent)."""
+    return bool(reservation_ref(reservation_id).get().exists)
+
+
 def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) -> bool:
     """Reserve on one shard. Raises CONFLICTS when a reservation `reservation_id` exists
     (another attempt's); False when the shard could not cover it (undone)."""

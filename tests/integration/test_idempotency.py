@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -124,6 +125,50 @@ def test_a_duplicate_reserving_after_the_first_landed_answers_the_first_job(stac
     assert len(_holds(account_id)) == 1
     assert ledger.balance(account_id).available_micros == 0
     assert audit.check(account_id)["ok"]
+
+
+def test_a_duplicate_while_the_first_is_reserved_but_not_landed_waits_for_its_job(
+    stack,
+) -> None:
+    """The other window of the race: the first submit has reserved the account's last money
+    under the key's reservation and is still writing its batch. The duplicate finds nothing
+    to reserve; it must wait for the first job, not answer "insufficient credits"."""
+    account_id, _ = new_account(credits=1)  # affords exactly one job
+    create = idle_create(account_id, idempotency_key=f"mid-{uuid.uuid4()}", request_fingerprint="a")
+    reservation = idempotency.reservation_id(account_id=account_id, key=create.idempotency_key)
+    shard = ledger.reserve(account_id=account_id, reservation_id=reservation, micros=10_000)
+    with ThreadPoolExecutor(1) as pool:
+        duplicate = pool.submit(
+            jobs._create,
+            create,
+            job_id=str(uuid.uuid4()),
+            initial_state=jobs.JobState.PENDING,
+            fields=None,
+        )
+        time.sleep(0.5)  # the duplicate is waiting now (or would already have failed)
+        assert not duplicate.done()
+        # The first submit's batch: give its reservation back and let it land whole.
+        ledger.undo_reservation(
+            account_id=account_id, reservation_id=reservation, shard=shard, micros=10_000
+        )
+        first = jobs.submit(create, dispatch=False)
+        again, created = duplicate.result(timeout=30)
+    assert (again.id, created) == (first.id, False)
+    assert len(_holds(account_id)) == 1
+    assert audit.check(account_id)["ok"]
+
+
+def test_a_duplicate_whose_first_never_lands_is_a_retryable_conflict_not_402(stack) -> None:
+    account_id, _ = new_account(credits=1)
+    create = idle_create(
+        account_id, idempotency_key=f"stuck-{uuid.uuid4()}", request_fingerprint="a"
+    )
+    reservation = idempotency.reservation_id(account_id=account_id, key=create.idempotency_key)
+    ledger.reserve(account_id=account_id, reservation_id=reservation, micros=10_000)
+    with pytest.raises(AppError) as caught:
+        jobs.submit(create, dispatch=False)
+    assert caught.value.kind is ErrorKind.CONFLICT
+    assert not _holds(account_id)
 
 
 def test_idempotency_record_is_kept_thirty_days_under_a_ttl_policy(stack) -> None:
