@@ -12,6 +12,9 @@ from functions.callbacks import callback_gpu
 from functions.grid.catalog import grid_catalog
 from functions.grid.jobs import grid_jobs
 from functions.grid.worker import grid_worker
+from functions.library.api import library_api
+from functions.library.internal import library_internal
+from functions.library.ui import library_ui
 from functions.market.admin import market_admin
 from functions.market.docs import market_docs
 from functions.market.earnings import market_earnings
@@ -40,6 +43,9 @@ __all__ = [
     "grid_catalog",
     "grid_jobs",
     "grid_worker",
+    "library_api",
+    "library_internal",
+    "library_ui",
     "market_admin",
     "market_docs",
     "market_earnings",

@@ -321,11 +321,13 @@ class Stack:
         from shared.engine.outputs import ensure_bucket
         from shared.engine.queue import ensure_queue
         from shared.grid import blobs
+        from shared.library import storage as library_storage
 
         blobs.s3.cache_clear()
         ensure_queue()
         ensure_bucket()
         blobs.ensure_bucket()
+        library_storage.ensure_bucket()
 
     def _start_auth(self) -> subprocess.Popen:
         config = self.logs / "firebase.json"

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     signing_key_file: str | None = Field(None, validation_alias="RELAY_SIGNING_KEY_FILE")
     output_url_ttl_s: int = Field(48 * 3600, validation_alias="RELAY_OUTPUT_URL_TTL_S")
 
+    # Model Manager (library): the bucket and prefix the model files live under; the
+    # handlers load from the same place.
+    library_bucket: str = Field("relay-library", validation_alias="RELAY_LIBRARY_BUCKET")
+    library_models_root: str = Field("models", validation_alias="RELAY_LIBRARY_MODELS_ROOT")
+    library_session_ttl_s: int = Field(7 * 24 * 3600, validation_alias="RELAY_LIBRARY_SESSION_TTL_S")
+
     runpod_api_base: str = Field("https://api.runpod.ai", validation_alias="RELAY_RUNPOD_API_BASE")
     runpod_api_key: str = Field("local-dev-secret", validation_alias="RUNPOD_API_KEY")
     # model id -> RunPod endpoint id

@@ -1,0 +1,17 @@
+"""Model Manager's public API: /api/v1/models, /api/v1/models/:id, /api/v1/models/:id/download,
+/api/v1/auth/regenerate. Each handler authorizes, makes one service call, renders."""
+
+import flask
+import functions_framework
+
+from functions.http import entry_point
+from functions.library.site import render_error
+
+ROUTES: list = []
+
+_api = entry_point(ROUTES, render_error)
+
+
+@functions_framework.http
+def library_api(request: flask.Request) -> flask.Response:
+    return _api(request)
