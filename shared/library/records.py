@@ -173,3 +173,9 @@ def document(scan: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any
     user's edits, the effective public fields and the query fields derived from them."""
     values = effective({k: scan.get(k) for k in PUBLIC_FIELDS}, user)
     return {"scan": scan, "user": user or {}, **values, **derived(values)}
+
+
+def file_url(object_name: str) -> str:
+    """Where the site serves a library object (a thumbnail, a preview, an upload) to the
+    signed-in UI or a key holder: `/files/<object name>` (functions/library/ui.py)."""
+    return f"/files/{object_name}"
