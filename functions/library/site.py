@@ -69,8 +69,14 @@ def model_id(raw: str) -> int:
 
 
 def api_caller(request: flask.Request) -> None:
-    """A `/api/v1` request: the bearer key must be the library key or a Relay admin key."""
-    keys.check(identity.bearer_token(request.headers.get("Authorization")))
+    """A `/api/v1` request: the bearer key must be the library key or a Relay admin key. A
+    read (GET / HEAD) without an Authorization header may present the UI's session cookie
+    instead: the web UI lists, shows and downloads through these routes."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None and request.method in ("GET", "HEAD") and session_token(request):
+        sessions.check(session_token(request))
+        return
+    keys.check(identity.bearer_token(authorization))
 
 
 def session_token(request: flask.Request) -> str | None:
@@ -85,6 +91,11 @@ def ui_caller(request: flask.Request) -> None:
         return
     sessions.check(session_token(request))
     if request.method not in ("GET", "HEAD"):
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != request.host_url.rstrip("/"):
-            raise AppError(ErrorKind.FORBIDDEN, "Cross-site request refused")
+        same_site(request)
+
+
+def same_site(request: flask.Request) -> None:
+    """FORBIDDEN when the browser says the request comes from another site's page."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != request.host_url.rstrip("/"):
+        raise AppError(ErrorKind.FORBIDDEN, "Cross-site request refused")
