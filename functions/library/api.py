@@ -5,9 +5,19 @@ import flask
 import functions_framework
 
 from functions.http import entry_point
+from functions.library import site
 from functions.library.site import render_error
+from shared.library import keys
 
 ROUTES: list = []
+
+
+def regenerate_key(request: flask.Request) -> flask.Response:
+    site.api_caller(request)
+    return site.ok({"key": keys.regenerate(), "message": keys.REGENERATED_MESSAGE})
+
+
+ROUTES += [("POST", "/api/v1/auth/regenerate", regenerate_key)]
 
 _api = entry_point(ROUTES, render_error)
 

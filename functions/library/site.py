@@ -68,6 +68,14 @@ def model_id(raw: str) -> int:
     return int(raw)
 
 
+def image_id(raw: str) -> int:
+    """A user image id from the path: like a model id, 400 "Invalid image ID" otherwise."""
+    try:
+        return model_id(raw)
+    except AppError:
+        raise invalid("Invalid image ID") from None
+
+
 def api_caller(request: flask.Request) -> None:
     """A `/api/v1` request: the bearer key must be the library key or a Relay admin key. A
     read (GET / HEAD) without an Authorization header may present the UI's session cookie

@@ -22,6 +22,7 @@ from shared.engine.store import db
 from shared.library.records import KEYS
 
 _CONTEXT = "library-key"
+REGENERATED_MESSAGE = "API key regenerated. Update your clients with the new key."
 
 
 def _ref() -> Any:
