@@ -9,6 +9,7 @@ const MODEL_ID = location.pathname.split("/").filter(Boolean)[1];
 function descriptionText(html) {
   if (!html) return "";
   const doc = new DOMParser().parseFromString(String(html), "text/html");
+  doc.querySelectorAll("script, style, template, noscript").forEach((node) => node.remove());
   return (doc.body.textContent || "").trim();
 }
 
