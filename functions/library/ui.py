@@ -7,6 +7,8 @@ library pictures the pages show.
   redirects to /signin. Every page carries a CSP that allows this origin's scripts only.
 - POST /session trades the library key (form or JSON `{key}`) for an HttpOnly, SameSite=
   Strict cookie; a sign-in or sign-out from another site's page is refused.
+- Scripts and styles are served at /assets/<name> (not /static: Flask, under
+  functions-framework, claims /static/* for itself and answers 404 there).
 - /files/<object> serves pictures only (shared/library/served_files.py), never model files.
 """
 
@@ -168,7 +170,7 @@ ROUTES: list = [
     ("GET", "/signin", signin_page),
     ("POST", "/session", sign_in),
     ("POST", "/session/logout", sign_out),
-    ("GET", "/static/<name>", static_file),
+    ("GET", "/assets/<name>", static_file),
     ("GET", "/files/<path:object_name>", library_file),
 ]
 
