@@ -9,8 +9,8 @@ Semantics, one copy:
   facet key; further tags are matched in memory. `search` is a case-insensitive substring of
   the effective name, matched in memory.
 - maxNsfwLevel: `nsfwLevel <= max`, a range filter in the same query.
-- Order: the sort's field, then nsfwLevel ascending, then the id (`__name__`) ascending, so
-  ties are stable and every page boundary is exact. One composite index per sort serves the
+- Order: the sort's field, then nsfwLevel ascending, then the document id (`__name__`, the
+  id's decimal string, compared as a string) ascending, so ties are stable and every page boundary is exact. One composite index per sort serves the
   page, its count and the residual stream (see `query_shape`, test_library_indexes.py).
 - Paging: offset (page-1)*limit, limit+1 read to know `hasMore`; `total` from a count
   aggregation of the same query (1 read per 1,000 index entries).

@@ -58,7 +58,10 @@ def needs_composite(shape: Shape) -> bool:
 def declared() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     indexes = json.loads(INDEXES.read_text())["indexes"]
     return {
-        (i["collectionGroup"], tuple((f["fieldPath"], f["order"]) for f in i["fields"]))
+        (
+            i["collectionGroup"],
+            tuple((f["fieldPath"], f.get("order", f.get("arrayConfig"))) for f in i["fields"]),
+        )
         for i in indexes
     }
 
@@ -170,6 +173,18 @@ def _run_every_query_path() -> None:
     developers.notebook_count(account.id)
     catalog.active_base_models(category=None)
     catalog.active_base_models(category=records.Category.IMAGE)
+    _run_library_query_paths()
+
+
+def _run_library_query_paths() -> None:
+    from shared.library import catalog as library_catalog
+    from shared.library import user_images
+
+    for sort in library_catalog.records.SORTS:
+        for extra in ({}, {"maxNsfwLevel": "3"}, {"search": "x", "tags": "a,b"}):
+            query = library_catalog.ListQuery.from_args([("sort", sort), *extra.items()])
+            library_catalog.list_models(query)
+    user_images.list_docs(1)
 
 
 def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:
