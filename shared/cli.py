@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from shared.engine.errors import AppError
+from shared.library.cli import library_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 account_app = typer.Typer(no_args_is_help=True, help="Accounts.")
@@ -26,6 +27,7 @@ x402_app = typer.Typer(no_args_is_help=True, help="x402 purchases.")
 app.add_typer(x402_app, name="x402")
 market_app = typer.Typer(no_args_is_help=True, help="Tarsify marketplace.")
 app.add_typer(market_app, name="market")
+app.add_typer(library_app, name="library")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
