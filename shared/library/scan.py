@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.engine import clock, queue
 from shared.engine.errors import AppError, ErrorKind
@@ -169,7 +170,9 @@ def _known(under: str) -> dict[str, str | None]:
     """path -> fingerprint of the records under `under` (all when empty)."""
     query = db().collection(records.MODELS)
     if under:
-        query = query.where("path", ">=", under + "/").where("path", "<", under + "/\uffff")
+        query = query.where(filter=FieldFilter("path", ">=", under + "/")).where(
+            filter=FieldFilter("path", "<", under + "/\uffff")
+        )
     out = {}
     for snap in query.select(["path", "scan.fingerprint"]).stream():
         doc = snap.to_dict()
