@@ -14,6 +14,7 @@ from functions.grid.jobs import grid_jobs
 from functions.grid.worker import grid_worker
 from functions.library.api import library_api
 from functions.library.internal import library_internal
+from functions.library.tasks import task_library_scan
 from functions.library.ui import library_ui
 from functions.market.admin import market_admin
 from functions.market.docs import market_docs
@@ -64,6 +65,7 @@ __all__ = [
     "stripe_webhook",
     "task_deliver_webhook",
     "task_dispatch",
+    "task_library_scan",
     "task_sweep",
 ]
 

@@ -477,6 +477,9 @@ def dev() -> None:
         from shared.market.seed import seed as seed_market
 
         seed_market()  # Tarsify's shipped base models and endpoints, so a tars model can run
+        from shared.library.fixtures import seed_library
+
+        seed_library()  # fixture models, sidecars and previews in the library bucket, scanned
         print("\nRelay local stack is up (logs in .local/logs/). Sites:")
         for site in ("market", "pics", "grid", "media", "library"):
             print(f"  {site:8} http://127.0.0.1:{stack.ports[site]}")

@@ -29,6 +29,7 @@ class Target:
     DISPATCH = "task_dispatch"
     SWEEP = "task_sweep"
     DELIVER_WEBHOOK = "task_deliver_webhook"
+    SCAN = "task_library_scan"
 
 
 def queue_path() -> str:

@@ -10,8 +10,8 @@ Semantics, one copy:
   the effective name, matched in memory.
 - maxNsfwLevel: `nsfwLevel <= max`, a range filter in the same query.
 - Order: the sort's field, then nsfwLevel ascending, then the document id (`__name__`, the
-  id's decimal string, compared as a string) ascending, so ties are stable and every page boundary is exact. One composite index per sort serves the
-  page, its count and the residual stream (see `query_shape`, test_library_indexes.py).
+  id's decimal string, compared as a string) ascending, so ties are stable and every page
+  boundary is exact. One composite index per sort serves the page, its count and the residual stream (see `query_shape`, test_library_indexes.py).
 - Paging: offset (page-1)*limit, limit+1 read to know `hasMore`; `total` from a count
   aggregation of the same query (1 read per 1,000 index entries).
 - Cost of residual filters (extra tags, search): Firestore cannot express them, so the
@@ -152,9 +152,7 @@ def _query(q: ListQuery) -> Any:
     tags = q.normal_tags()
     key = records.facet_key(q.equality(), tags[0] if tags else None)
     query = (
-        db()
-        .collection(records.MODELS)
-        .where(filter=FieldFilter("facets", "array_contains", key))
+        db().collection(records.MODELS).where(filter=FieldFilter("facets", "array_contains", key))
     )
     if q.maxNsfwLevel is not None:
         query = query.where(filter=FieldFilter("nsfwLevel", "<=", q.maxNsfwLevel))

@@ -13,9 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.library import models_store, notes
+from shared.library import models_store, notes, views
 from shared.library.notes import MAX_NOTES
-from shared.library.records import PUBLIC_FIELDS
 
 Label = Annotated[str, Field(max_length=200)]
 
@@ -30,17 +29,6 @@ class ModelPatch(BaseModel):
     notes: Annotated[str, Field(max_length=MAX_NOTES)] | None = None
 
 
-def detail(doc: dict[str, Any], notes_text: str | None) -> dict[str, Any]:
-    """A minimal model object: id, file path, the public fields and notes.
-    TODO(lead): replace with shared/library/views.detail once merged."""
-    return {
-        "id": doc["id"],
-        "filePath": doc["path"],
-        **{field: doc.get(field) for field in PUBLIC_FIELDS},
-        "notes": notes_text,
-    }
-
-
 def apply(*, model_id: int, patch: ModelPatch) -> dict[str, Any]:
     """Apply the edits and return the updated model object."""
     changes = {
@@ -48,7 +36,10 @@ def apply(*, model_id: int, patch: ModelPatch) -> dict[str, Any]:
         for field in ("name", "type", "baseModel")
         if getattr(patch, field) is not None
     }
-    doc = models_store.edit(model_id, changes) if changes else models_store.get(model_id)
+    if changes:
+        models_store.edit(model_id, changes)
+    else:
+        models_store.get(model_id)  # NOT_FOUND before the notes are written
     if patch.notes is not None:
         notes.put(model_id, patch.notes)
-    return detail(doc, notes.get(model_id))
+    return views.detail(model_id)

@@ -53,6 +53,21 @@ def put_scanned(*, path: str, scan: dict[str, Any], added_at: dt.datetime) -> in
     return model_id
 
 
+def put_scanned_many(*, items: list[tuple[str, dict[str, Any], dt.datetime]]) -> list[int]:
+    """Write many fresh records at once, (path, scan, added_at) each, replacing any record
+    of the same path including its user edits: only for seeding an empty catalogue at
+    volume (the bench); scans use put_scanned."""
+    writer = db().bulk_writer()
+    ids = []
+    for path, scan, added_at in items:
+        model_id = records.model_id(path)
+        doc = {"id": model_id, "path": path, "added_at": added_at}
+        writer.set(ref(model_id), {**doc, **records.document(scan, None)})
+        ids.append(model_id)
+    writer.close()
+    return ids
+
+
 def edit(model_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply the user's edits of name / type / baseModel (an empty string clears an edit,
     showing the scanned value again); returns the updated document. NOT_FOUND if none."""

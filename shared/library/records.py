@@ -36,7 +36,7 @@ KEYS = "library_keys"
 SESSIONS = "library_sessions"
 
 MAX_ID = (1 << 52) - 1  # ids are below 2**52: exact in every JSON parser
-MAX_FACET_TAGS = 20  # tags beyond these are kept and shown, and matched after the query
+MAX_TAGS = 50  # a model keeps (shows and is found by) its first 50 tags
 
 # The equality filters, in the order a facet key names them (the API's parameter names).
 FACET_DIMENSIONS = ("category", "subcategory", "baseModel", "type", "hasMetadata")
@@ -112,7 +112,7 @@ def facets(values: dict[str, Any], tags: list[str]) -> list[str]:
         for dims in itertools.combinations(present, size):
             chosen = {d: values[d] for d in dims}
             keys.append(facet_key(chosen))
-            keys.extend(facet_key(chosen, tag) for tag in tags[:MAX_FACET_TAGS])
+            keys.extend(facet_key(chosen, tag) for tag in tags)
     return sorted(set(keys))
 
 
@@ -172,6 +172,7 @@ def document(scan: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any
     """What a model document holds besides id, path and added_at: the scan's facts, the
     user's edits, the effective public fields and the query fields derived from them."""
     values = effective({k: scan.get(k) for k in PUBLIC_FIELDS}, user)
+    values["tags"] = list(values.get("tags") or [])[:MAX_TAGS]
     return {"scan": scan, "user": user or {}, **values, **derived(values)}
 
 
