@@ -107,7 +107,9 @@ class Settings(BaseSettings):
     # handlers load from the same place.
     library_bucket: str = Field("relay-library", validation_alias="RELAY_LIBRARY_BUCKET")
     library_models_root: str = Field("models", validation_alias="RELAY_LIBRARY_MODELS_ROOT")
-    library_session_ttl_s: int = Field(7 * 24 * 3600, validation_alias="RELAY_LIBRARY_SESSION_TTL_S")
+    library_session_ttl_s: int = Field(
+        7 * 24 * 3600, validation_alias="RELAY_LIBRARY_SESSION_TTL_S"
+    )
 
     runpod_api_base: str = Field("https://api.runpod.ai", validation_alias="RELAY_RUNPOD_API_BASE")
     runpod_api_key: str = Field("local-dev-secret", validation_alias="RUNPOD_API_KEY")

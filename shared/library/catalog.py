@@ -11,7 +11,8 @@ Semantics, one copy:
 - maxNsfwLevel: `nsfwLevel <= max`, a range filter in the same query.
 - Order: the sort's field, then nsfwLevel ascending, then the document id (`__name__`, the
   id's decimal string, compared as a string) ascending, so ties are stable and every page
-  boundary is exact. One composite index per sort serves the page, its count and the residual stream (see `query_shape`, test_library_indexes.py).
+  boundary is exact. One composite index per sort serves the page, its count and the
+  residual stream (see `query_shape`, test_library_indexes.py).
 - Paging: offset (page-1)*limit, limit+1 read to know `hasMore`; `total` from a count
   aggregation of the same query (1 read per 1,000 index entries).
 - Cost of residual filters (extra tags, search): Firestore cannot express them, so the
