@@ -1,7 +1,8 @@
 """`relay library ...`: the Model Manager's operator commands. Each prints one JSON object.
 
 `relay library scan` indexes the models root (incremental) with a progress bar on stderr;
-`relay library seed` uploads the fixture models and scans; `relay library key show` prints
+`relay library seed` uploads the fixture models and scans; `relay library put FILE --to
+PATH` copies a local file into the models root; `relay library key show` prints
 the library key (making one when there is none); `relay library key regenerate` replaces
 it, ending the old key and its browser sessions.
 """
@@ -9,6 +10,7 @@ it, ending the old key and its browser sessions.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -68,6 +70,24 @@ def library_seed(
 
     fixtures.upload(count=count, seed=seed)
     _print(_scan_with_progress(""))
+
+
+@library_app.command("put")
+def library_put(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a local file")],
+    to: Annotated[
+        str, typer.Option(help="its path under the models root, e.g. LoRA/mine/x.safetensors")
+    ],
+) -> None:
+    """Copy a local file into the models root (then `relay library scan` indexes it)."""
+    from shared.library import records, storage
+
+    name = records.inside_root(to)
+    if name is None:
+        _print({"ok": False, "error": "--to must be a relative path inside the models root"})
+        raise typer.Exit(1)
+    storage.bucket().blob(name).upload_from_filename(str(file))
+    _print({"ok": True, "object": name})
 
 
 @key_app.command("show")

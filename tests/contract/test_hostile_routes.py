@@ -1,4 +1,4 @@
-"""Every live route of every function (pics, grid, media, market, payments, tasks,
+"""Every live route of every function (pics, grid, media, market, library, payments, tasks,
 callbacks) gets hostile path parameters, query parameters and bodies; none answers a 5xx,
 and every site still answers afterwards.
 
@@ -131,3 +131,4 @@ def test_every_site_still_answers(stack) -> None:
     for site, path in (("pics", "/api/v1/tiers"), ("media", "/api/v1/health")):
         assert httpx.get(site_url(stack, site) + path, timeout=30).status_code == 200
     assert httpx.get(site_url(stack, "grid") + "/api/v1/models", timeout=30).status_code == 401
+    assert httpx.get(site_url(stack, "library") + "/api/v1/models", timeout=30).status_code == 401
