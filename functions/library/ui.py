@@ -155,13 +155,16 @@ def static_file(request: flask.Request, name: str) -> flask.Response:
 def library_file(request: flask.Request, object_name: str) -> flask.Response:
     site.ui_caller(request)
     served = served_files.read(object_name=object_name)
-    response = flask.Response(served.data, content_type=served.content_type)
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.add_etag()
-    response.make_conditional(request)
-    return response
+    headers = {
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "ETag": served.etag,
+    }
+    if served.etag in request.headers.get("If-None-Match", ""):
+        return flask.Response(status=304, headers=headers)
+    headers["Content-Length"] = str(served.size)
+    return flask.Response(served.chunks, content_type=served.content_type, headers=headers)
 
 
 ROUTES: list = [

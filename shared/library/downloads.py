@@ -46,7 +46,7 @@ def content_disposition(name: str) -> str:
     return value
 
 
-def _chunks(blob: Any, start: int, end: int) -> Iterator[bytes]:
+def chunks(blob: Any, start: int, end: int) -> Iterator[bytes]:
     """Bytes start..end (inclusive) of the object, read CHUNK at a time."""
     position = start
     while position <= end:
@@ -81,6 +81,6 @@ def open_download(*, model_id: int, range_header: str | None) -> Download:
         start, stop = span
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         headers["Content-Length"] = str(stop - start)
-        return Download(206, headers, _chunks(blob, start, stop - 1))
+        return Download(206, headers, chunks(blob, start, stop - 1))
     headers["Content-Length"] = str(size)
-    return Download(200, headers, _chunks(blob, 0, size - 1))
+    return Download(200, headers, chunks(blob, 0, size - 1))

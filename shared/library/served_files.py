@@ -11,12 +11,11 @@ response is marked `nosniff`, so what a browser renders is an image or nothing.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from google.api_core.exceptions import NotFound
-
 from shared.engine.errors import AppError, ErrorKind
-from shared.library import storage
+from shared.library import downloads, storage
 from shared.library.records import models_root
 
 CONTENT_TYPES = {
@@ -31,8 +30,10 @@ MAX_NAME = 1024  # Cloud Storage's own limit on an object name, in bytes
 
 @dataclass(frozen=True)
 class ServedFile:
-    data: bytes
     content_type: str
+    size: int
+    etag: str  # the object's generation: changes whenever the object does
+    chunks: Iterator[bytes]  # streamed in ranged reads, never whole in memory
 
 
 def permitted(object_name: str) -> str:
@@ -57,9 +58,13 @@ def permitted(object_name: str) -> str:
 def read(*, object_name: str) -> ServedFile:
     """The picture `object_name` (FORBIDDEN outside the served areas, NOT_FOUND if absent)."""
     content_type = permitted(object_name)
-    blob = storage.bucket().blob(object_name)
-    try:
-        data = blob.download_as_bytes()
-    except NotFound:
-        raise AppError(ErrorKind.NOT_FOUND, "File not found") from None
-    return ServedFile(data=data, content_type=content_type)
+    blob = storage.bucket().get_blob(object_name)
+    if blob is None:
+        raise AppError(ErrorKind.NOT_FOUND, "File not found")
+    size = int(blob.size or 0)
+    return ServedFile(
+        content_type=content_type,
+        size=size,
+        etag=f'"{blob.generation}"',
+        chunks=downloads.chunks(blob, 0, size - 1),
+    )

@@ -212,6 +212,14 @@ def test_files_serves_library_pictures_and_never_model_files(library):
     assert thumb.headers["Content-Type"] == "image/webp"
     assert thumb.headers["X-Content-Type-Options"] == "nosniff"
     assert thumb.content[:4] == b"RIFF"
+    assert int(thumb.headers["Content-Length"]) == len(thumb.content)
+    stored = storage.bucket().blob(library["thumb"]).download_as_bytes()
+    assert thumb.content == stored  # streamed whole, byte for byte
+    unchanged = httpx.get(
+        f"{base}/files/{library['thumb']}",
+        headers=cookie | {"If-None-Match": thumb.headers["ETag"]},
+    )
+    assert unchanged.status_code == 304 and not unchanged.content
     model_file = f"{base}/files/{models_root()}/{library['alpha_path']}"
     assert httpx.get(model_file, headers=cookie).status_code == 403
     traversal = f"{base}/files/thumbs/%2e%2e/{models_root()}/{library['alpha_path']}.png"
