@@ -150,33 +150,40 @@ def index_file(
     fingerprint_: str,
     problems: list[dict[str, str]],
 ) -> int:
-    """Read one model file (header, sidecars, previews) and write its record."""
+    """Read one model file (header, sidecars, previews) and write its record. The file's
+    problems are added to `problems` and kept in the record, so a later scan that skips the
+    unchanged file still reports them."""
     size = int(blob.size or 0)
     header = None
+    found: list[dict[str, str]] = []
     if records.FORMATS.get(posixpath.splitext(rel)[1].lower()) == "SafeTensor":
         try:
             header = safetensors_header.read(blob, file_size=size)
         except safetensors_header.HeaderError as exc:
-            problems.append({"path": rel, "error": str(exc)})
-    facts = _read_sidecars(rel, companions, problems)
-    previews = _read_previews(rel, companions, problems)
+            found.append({"path": rel, "error": str(exc)})
+    facts = _read_sidecars(rel, companions, found)
+    previews = _read_previews(rel, companions, found)
     scan = scan_record.build(
         path=rel, size=size, header=header, facts=facts, previews=previews, fingerprint=fingerprint_
     )
+    scan["problems"] = found
+    problems.extend(found)
     return models_store.put_scanned(path=rel, scan=scan, added_at=blob.time_created or clock.now())
 
 
-def _known(under: str) -> dict[str, str | None]:
-    """path -> fingerprint of the records under `under` (all when empty)."""
+def _known(under: str) -> dict[str, tuple[str | None, list[dict[str, str]]]]:
+    """path -> (fingerprint, the file's problems) of the records under `under` (all when
+    empty)."""
     query = db().collection(records.MODELS)
     if under:
         query = query.where(filter=FieldFilter("path", ">=", under + "/")).where(
             filter=FieldFilter("path", "<", under + "/\uffff")
         )
     out = {}
-    for snap in query.select(["path", "scan.fingerprint"]).stream():
+    for snap in query.select(["path", "scan.fingerprint", "scan.problems"]).stream():
         doc = snap.to_dict()
-        out[doc["path"]] = (doc.get("scan") or {}).get("fingerprint")
+        scanned = doc.get("scan") or {}
+        out[doc["path"]] = (scanned.get("fingerprint"), list(scanned.get("problems") or []))
     return out
 
 
@@ -200,8 +207,10 @@ def run(
     report["total"] = len(models)
     for done, (rel, blob, companions) in enumerate(models, start=1):
         fingerprint_ = fingerprint(blob, companions)
-        if known.get(rel) == fingerprint_:
+        fingerprint_known, problems_known = known.get(rel, (None, []))
+        if fingerprint_known == fingerprint_:
             report["unchanged"] += 1
+            problems.extend(problems_known)  # still there: reported again
         else:
             try:
                 index_file(rel, blob, companions, fingerprint_=fingerprint_, problems=problems)

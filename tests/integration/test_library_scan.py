@@ -72,6 +72,14 @@ def test_malformed_header_and_sidecar_are_reported_and_still_indexed(stack) -> N
     assert (lora["hasMetadata"], lora["type"]) == (False, "LORA")
     stored = scan_ref_doc(report["id"])
     assert stored["status"] == "done" and stored["problemCount"] == len(report["problems"])
+    # A rescan skips the unchanged broken files and still reports what is wrong with them.
+    again = scan.run(under=folder)
+    assert again["indexed"] == 0
+
+    def pairs(found: list[dict]) -> list[tuple[str, str]]:
+        return sorted((p["path"], p["error"]) for p in found)
+
+    assert pairs(again["problems"]) == pairs(report["problems"]) != []
 
 
 def scan_ref_doc(scan_id: str) -> dict:
