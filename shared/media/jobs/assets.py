@@ -155,7 +155,9 @@ def object_asset(media: Media, value: object) -> Asset:
     uri_mime, size = _inline_payload(media, value["dataBase64"])
     if declared and uri_mime and normalise_mime(declared) != normalise_mime(uri_mime):
         raise ValueError(f"mimeType {declared!r} disagrees with the data URI's {uri_mime!r}")
-    requested = declared or uri_mime
+    # the declaration that normalisation changed, if any, is the one recorded as requested
+    changed = [m for m in (declared, uri_mime) if m and m != normalise_mime(m)]
+    requested = changed[0] if changed else declared or uri_mime
     mime = normalise_mime(requested) if requested else None
     return Asset(media, "inline", value["dataBase64"], mime, requested, size)
 
