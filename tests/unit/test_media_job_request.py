@@ -61,7 +61,7 @@ MINIMAL: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (_req("audio.speak", text="hello"), {"text": "hello", "provider": "omnivoice"}),
     (
         _req("audio.annotation.reference", sourceAudioUrl=AUDIO),
-        {"sourceAudio": AUDIO},
+        {"sourceAudio": AUDIO, "transcriptionModel": "large-v3"},
     ),
     (_req("ace.step.create", tags="pop", lyrics="la la"), {"tags": "pop", "lyrics": "la la"}),
     (_req("moss.sound.effect", prompt="door slam"), {"prompt": "door slam"}),
@@ -549,3 +549,25 @@ def test_arbitrary_bodies_are_parsed_or_invalid(body: dict[str, Any], task: str)
         parse_request({"task": task, "input": body})
     except AppError as exc:
         assert exc.kind is ErrorKind.INVALID and exc.message
+
+
+def test_documented_defaults_are_filled_in() -> None:
+    gemini = parse_request(_req("audio.speak", text="hi", provider="gemini"))
+    assert gemini.effective_input()["voiceName"] == "Kore"
+    anchored = parse_request(
+        _req("audio.annotation.reference", sourceAudio=AUDIO, transcript="words")
+    )
+    assert anchored.effective_input()["transcriptionModel"] == "distil-large-v3"
+    hq = parse_request(_req("ace.step.create", tags="t", lyrics="l", qualityPreset="high_quality"))
+    assert hq.effective_input()["durationSeconds"] == 108
+    assert hq.effective_input()["quality"] == "192k"
+    explicit = parse_request(
+        _req("ace.step.create", tags="t", lyrics="l", qualityPreset="high_quality",
+             durationSeconds=30, quality="96k")
+    )  # fmt: skip
+    assert explicit.effective_input()["durationSeconds"] == 30
+    assert explicit.effective_input()["quality"] == "96k"
+    resize = parse_request(
+        _req("video.resize", sourceVideoUrl=CLIP, width=2, height=2, sourceDurationSeconds=10)
+    )
+    assert resize.effective_input()["sourceDurationSeconds"] == 10

@@ -6,23 +6,25 @@
   comma-separated tags from VOICE_TAGS, case-insensitive), `referenceAudio` /
   `referenceAudioUrl` (folded into `referenceAudio`), `referenceTranscript`, `language`
   (English | en), `quality` (96k | 128k | 192k), `seed`. Gemini-only: `voiceName` (1..120,
-  Kore when omitted), `instructions` (1..2000). A field of the other provider is INVALID;
-  gemini does not take voice_clone.
+  filled in as Kore when omitted), `instructions` (1..2000). A field of the other provider
+  is INVALID; gemini does not take voice_clone.
 - voice_clone needs reference audio, and reference audio (and its transcript) needs
   voice_clone: the mode is never switched silently.
 
 `audio.annotation.reference`: source audio required (`sourceAudioUrl` or `sourceAudio`, folded
 into `sourceAudio`); `transcript` 1..24000; `language` en; `transcriptionModel`
-distil-large-v3 | large-v3 (defaults to distil-large-v3 with a transcript and large-v3
+distil-large-v3 | large-v3 (filled in: distil-large-v3 with a transcript, large-v3
 without); `device` auto | cuda | cpu.
 
 `ace.step.create`: `tags` 1..2000, `lyrics` 1..12000 required; `qualityPreset` default |
-high_quality (high_quality implies 108 s and 192k unless given); `durationSeconds` 15..240;
-`bpm` 40..240; `quality`; `seed`; `steps` 4..32; `textCfgScale` 1..8; `samplerCfg` 1..12;
+high_quality (high_quality fills in 108 s and 192k unless given; the sampler settings it
+implies are the worker's); `durationSeconds` 15..240 (ACE_DEFAULT_SECONDS billed when
+omitted); `bpm` 40..240; `quality`; `seed`; `steps` 4..32; `textCfgScale` 1..8; `samplerCfg` 1..12;
 `temperature` 0.1..2; `topP` 0..1; `topK` 0..200; `minP` 0..0.5; `timeSignature` "2".."7";
 `language` en; `keyScale` like "E minor" / "C# major".
 
-`moss.sound.effect`: `prompt` 1..2000; `durationSeconds` 1..30; `quality`; `temperature`
+`moss.sound.effect`: `prompt` 1..2000; `durationSeconds` 1..30 (MOSS_DEFAULT_SECONDS billed
+when omitted); `quality`; `temperature`
 0.1..3; `topP` 0..1; `topK` 1..200; `repetitionPenalty` 0.8..2.5; `maxNewTokens` 64..4096.
 """
 
@@ -96,6 +98,7 @@ class AudioSpeakInput(InputModel):
         if self.provider == "gemini":
             if self.mode == "voice_clone":
                 raise ValueError("input.mode voice_clone is not supported by provider gemini")
+            self.voice_name = self.voice_name or DEFAULT_GEMINI_VOICE
             return self
         cloning = self.mode == "voice_clone"
         if cloning and self.reference_audio is None:
@@ -125,12 +128,9 @@ class AudioAnnotationInput(InputModel):
         self.fold("source_audio", "source_audio_url")
         if self.source_audio is None:
             raise ValueError("input.sourceAudioUrl or input.sourceAudio is required")
+        if self.transcription_model is None:
+            self.transcription_model = "distil-large-v3" if self.transcript else "large-v3"
         return self
-
-    def effective_transcription_model(self) -> str:
-        if self.transcription_model:
-            return self.transcription_model
-        return "distil-large-v3" if self.transcript else "large-v3"
 
 
 class AceStepInput(InputModel):
@@ -152,12 +152,15 @@ class AceStepInput(InputModel):
     language: Literal["en"] | None = None
     key_scale: Annotated[str, Field(pattern=r"^[A-G](?:#|b)?\s(?:major|minor)$")] | None = None
 
-    def billed_seconds(self) -> int:
-        if self.duration_seconds is not None:
-            return self.duration_seconds
+    @model_validator(mode="after")
+    def _preset(self) -> AceStepInput:
         if self.quality_preset == "high_quality":
-            return ACE_HIGH_QUALITY_SECONDS
-        return ACE_DEFAULT_SECONDS
+            self.duration_seconds = self.duration_seconds or ACE_HIGH_QUALITY_SECONDS
+            self.quality = self.quality or "192k"
+        return self
+
+    def billed_seconds(self) -> int:
+        return self.duration_seconds or ACE_DEFAULT_SECONDS
 
 
 class MossSoundEffectInput(InputModel):
