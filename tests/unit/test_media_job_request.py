@@ -58,7 +58,10 @@ MINIMAL: list[tuple[dict[str, Any], dict[str, Any]]] = [
         _req("video.resize", sourceVideoUrl=CLIP, width=1920, height=1080),
         {"sourceVideoUrl": CLIP, "width": 1920, "height": 1080, "frameRate": 60},
     ),
-    (_req("audio.speak", text="hello"), {"text": "hello", "provider": "omnivoice"}),
+    (
+        _req("audio.speak", text="hello"),
+        {"text": "hello", "provider": "omnivoice", "mode": "voice_design"},
+    ),
     (
         _req("audio.annotation.reference", sourceAudioUrl=AUDIO),
         {"sourceAudio": AUDIO, "transcriptionModel": "large-v3"},

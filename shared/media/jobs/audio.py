@@ -2,12 +2,12 @@
 
 `audio.speak` (text to speech):
 - `text` 1..6000. `provider` omnivoice (default) | gemini.
-- OmniVoice-only: `mode` (voice_design default | voice_clone), `voiceDescription` (4..240,
-  comma-separated tags from VOICE_TAGS, case-insensitive), `referenceAudio` /
-  `referenceAudioUrl` (folded into `referenceAudio`), `referenceTranscript`, `language`
-  (English | en), `quality` (96k | 128k | 192k), `seed`. Gemini-only: `voiceName` (1..120,
-  filled in as Kore when omitted), `instructions` (1..2000). A field of the other provider
-  is INVALID; gemini does not take voice_clone.
+- OmniVoice-only: `mode` (voice_design, filled in when omitted | voice_clone),
+  `voiceDescription` (4..240, comma-separated tags from VOICE_TAGS, case-insensitive),
+  `referenceAudio` / `referenceAudioUrl` (folded into `referenceAudio`),
+  `referenceTranscript`, `language` (English | en), `quality` (96k | 128k | 192k), `seed`.
+- Gemini-only: `voiceName` (1..120, filled in as Kore when omitted), `instructions`
+  (1..2000). A field of the other provider is INVALID; gemini does not take voice_clone.
 - voice_clone needs reference audio, and reference audio (and its transcript) needs
   voice_clone: the mode is never switched silently.
 
@@ -100,6 +100,7 @@ class AudioSpeakInput(InputModel):
                 raise ValueError("input.mode voice_clone is not supported by provider gemini")
             self.voice_name = self.voice_name or DEFAULT_GEMINI_VOICE
             return self
+        self.mode = self.mode or "voice_design"
         cloning = self.mode == "voice_clone"
         if cloning and self.reference_audio is None:
             raise ValueError("input.mode voice_clone needs input.referenceAudio")
