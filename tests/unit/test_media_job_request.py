@@ -239,7 +239,7 @@ INVALID: list[tuple[Any, str]] = [
     (_req("audio.speak", text="x", quality="320k"), "input.quality"),
     (_req("audio.speak", text="x", provider="gemini", voiceName=""), "input.voiceName"),
     (_req("audio.speak", text="x", mode="voice_clone",
-          referenceAudio={"dataBase64": PNG_B64, "mimeType": "audio/midi"}),
+          referenceAudio={"dataBase64": "not base64!", "mimeType": "audio/wav"}),
      "input.referenceAudio"),
     # audio.annotation.reference
     (_req("audio.annotation.reference"), "input.sourceAudioUrl or input.sourceAudio"),
@@ -574,3 +574,15 @@ def test_documented_defaults_are_filled_in() -> None:
         _req("video.resize", sourceVideoUrl=CLIP, width=2, height=2, sourceDurationSeconds=10)
     )
     assert resize.effective_input()["sourceDurationSeconds"] == 10
+
+
+def test_speech_reference_audio_takes_any_declared_mime_as_the_document_says() -> None:
+    """audio.speak's inline referenceAudio schema takes any `mimeType` string; the video
+    task's MediaAudioInput does not."""
+    odd = {"dataBase64": PNG_B64, "mimeType": "audio/midi"}
+    speech = parse_request(_req("audio.speak", text="x", mode="voice_clone", referenceAudio=odd))
+    assert speech.effective_input()["referenceAudio"]["mimeType"] == "audio/midi"
+    _invalid(
+        _req("video.generate", prompt="p", startFrameImage=URL, referenceAudio=odd),
+        "input.referenceAudio",
+    )

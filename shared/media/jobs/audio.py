@@ -34,7 +34,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.media.jobs.assets import AudioInput, AudioUrl, InputModel
+from shared.media.jobs.assets import AudioInput, AudioUrl, InputModel, SpeechReferenceAudio
 from shared.media.jobs.video import Seed
 
 Quality = Literal["96k", "128k", "192k"]
@@ -70,7 +70,7 @@ class AudioSpeakInput(InputModel):
     voice_description: Annotated[str, Field(min_length=4, max_length=240)] | None = None
     voice_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     instructions: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    reference_audio: AudioInput | None = None
+    reference_audio: SpeechReferenceAudio | None = None
     reference_audio_url: Annotated[AudioUrl | None, Field(exclude=True)] = None
     reference_transcript: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
     language: Literal["English", "en"] | None = None
