@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
+from functions import internal
 from functions.http import json_response, parse_body, validation_message
 from shared.engine import identity
 from shared.engine.errors import AppError, ErrorKind
@@ -23,20 +24,8 @@ from shared.library.records import MAX_ID
 
 M = TypeVar("M", bound=BaseModel)
 
-STATUS: dict[ErrorKind, int] = {
-    ErrorKind.INVALID: 400,
-    ErrorKind.UNAUTHENTICATED: 401,
-    ErrorKind.FORBIDDEN: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.METHOD_NOT_ALLOWED: 405,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.GONE: 404,
-    ErrorKind.TOO_LARGE: 413,
-    ErrorKind.RATE_LIMITED: 429,
-    ErrorKind.UNAVAILABLE: 503,
-    ErrorKind.INTERNAL: 500,
-    ErrorKind.INSUFFICIENT_FUNDS: 402,
-}
+# The internal functions' status table, but GONE is 404: the document tables no 410.
+STATUS: dict[ErrorKind, int] = {**internal.STATUS, ErrorKind.GONE: 404}
 
 
 def render_error(exc: AppError) -> flask.Response:
