@@ -102,6 +102,23 @@ def ledger_entries(account_id: str, kind: ledger.EntryKind) -> list[dict[str, An
     return [e for e in ledger.entries(account_id) if e["kind"] == kind]
 
 
+def wait_at_rest(account_id: str, *, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
+    """Wait until the account's ledger stops moving (no new entry for `quiet_s`): the audit
+    proves money at rest, and reads shards, entries and jobs one after another, so a job
+    settling in between would look like a discrepancy that is not one."""
+    from shared.engine import ledger
+
+    deadline = time.monotonic() + limit_s
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(ledger.entries(account_id))
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
 def assert_audited(*account_ids: str) -> None:
     """`relay ledger check` holds for each account."""
     from shared.engine import audit

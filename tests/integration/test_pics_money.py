@@ -10,7 +10,7 @@ import httpx
 from shared.engine import audit, dispatch, jobs, ledger
 from shared.engine.jobs import JobState
 from shared.engine.queue import TASK_SECRET_HEADER
-from tests.helpers import auth, new_account, site_url
+from tests.helpers import auth, new_account, site_url, wait_at_rest
 from tests.integration.runpod_faults import idle_create, wait_dispatched
 from tests.stack_fixture import IDLE_MODEL
 
@@ -40,6 +40,7 @@ def test_fifty_concurrent_submits_on_an_account_that_affords_thirty(stack) -> No
         codes = list(pool.map(submit, range(50)))
     assert codes.count(201) == 30
     assert codes.count(402) == 20
+    wait_at_rest(account_id)  # workers may still be settling the 30 jobs
     money = ledger.balance(account_id)
     assert money.available_micros == 0
     assert money.held_micros + (300_000 - money.balance_micros) == 300_000
