@@ -29,7 +29,7 @@ $(STAMP)/npm: package.json package-lock.json $(STAMP)/system
 .local/signing-sa.json: $(STAMP)/venv
 	$(PY) -m infra.local.signing_key $@
 
-$(STAMP)/models: $(STAMP)/venv gpu_handlers/tiny_models.py gpu_handlers/runtimes/grid/tiny_llm.py
+$(STAMP)/models: $(STAMP)/venv gpu_handlers/tiny_models.py gpu_handlers/runtimes/grid/tiny_llm.py $(wildcard gpu_handlers/*/tiny.py)
 	$(PY) -m gpu_handlers.tiny_models --out .local/models
 	$(PY) -m gpu_handlers.runtimes.grid.tiny_llm --out .local/models
 	@mkdir -p $(STAMP) && touch $@

@@ -14,6 +14,11 @@ class ModelMismatchError(ValueError):
     """The payload asks for a different model than this handler serves."""
 
 
+class MediaInputError(ValueError):
+    """A media payload or one of its inputs cannot be used (another handler's payload, a
+    staged file that is not what it claims)."""
+
+
 def describe_input_error(exc: BaseException) -> str | None:
     """`"invalid input: ..."` for a schema or model-mismatch error, else None."""
     if isinstance(exc, ValidationError):
@@ -22,6 +27,6 @@ def describe_input_error(exc: BaseException) -> str | None:
             loc = ".".join(str(p) for p in err["loc"]) or "input"
             parts.append(f"{loc}: {err['msg']}")
         return "invalid input: " + "; ".join(parts)
-    if isinstance(exc, ModelMismatchError):
+    if isinstance(exc, ModelMismatchError | MediaInputError):
         return f"invalid input: {exc}"
     return None

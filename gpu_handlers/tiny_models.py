@@ -25,6 +25,8 @@ CLI: `python -m gpu_handlers.tiny_models --out DIR [--model ID ...] [--force]`.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -32,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_handlers import registry
 from gpu_handlers.local_save import MARKER_FILE, save_atomically
 from shared.schemas.images import ImageModel
 
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 # and a re-run over complete saves should be an instant no-op.
 
 SEED = 0
+NOTE = "randomly initialised test model; not the production weights"
 
 # Same sequence limits as the production tokenizers: the pipelines pad to these lengths.
 CLIP_MAX_LENGTH = 77
@@ -254,9 +258,22 @@ BUILDERS: dict[str, Callable[[int], Any]] = {
 }
 
 
+# Media handlers keep their tiny builders beside them (`gpu_handlers/<folder>/tiny.py`,
+# `save(out_dir, seed) -> dict` writes the model into `out_dir` and returns marker facts).
+TINY_MODULES = registry.TINY_MODULES
+ALL_MODELS: tuple[str, ...] = (*BUILDERS, *TINY_MODULES)
+
+
+def _has_module(model_id: str) -> bool:
+    try:
+        return importlib.util.find_spec(TINY_MODULES[model_id]) is not None
+    except ModuleNotFoundError:  # the handler's package itself is missing
+        return False
+
+
 def is_complete(model_path: Path) -> bool:
-    """True when `model_path` holds a finished tiny-model save."""
-    return (model_path / "model_index.json").is_file() and (model_path / MARKER_FILE).is_file()
+    """True when `model_path` holds a finished tiny-model save (the marker is written last)."""
+    return (model_path / MARKER_FILE).is_file()
 
 
 def ensure_tiny_models(
@@ -273,15 +290,20 @@ def ensure_tiny_models(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for model_id in models or list(BUILDERS):
-        if model_id not in BUILDERS:
-            raise ValueError(f"unknown model {model_id!r}; expected one of {sorted(BUILDERS)}")
+    for model_id in models or list(ALL_MODELS):
+        if model_id not in ALL_MODELS:
+            raise ValueError(f"unknown model {model_id!r}; expected one of {sorted(ALL_MODELS)}")
+        if models is None and model_id in TINY_MODULES and not _has_module(model_id):
+            continue  # a handler folder still to come; named explicitly, it is an error
         final = out / model_id
         paths[model_id] = final
         if is_complete(final) and not force:
             continue
 
         def write(tmp: Path, model_id: str = model_id) -> dict[str, object]:
+            if model_id in TINY_MODULES:
+                facts = importlib.import_module(TINY_MODULES[model_id]).save(tmp, seed)
+                return {"model": model_id, "tiny": True, "seed": seed, **facts, "note": NOTE}
             pipe = BUILDERS[model_id](seed)
             pipe.save_pretrained(tmp, safe_serialization=True)
             return {
@@ -289,7 +311,7 @@ def ensure_tiny_models(
                 "tiny": True,
                 "seed": seed,
                 "pipeline": type(pipe).__name__,
-                "note": "randomly initialised test model; not the production weights",
+                "note": NOTE,
             }
 
         save_atomically(final, write, is_complete)
@@ -303,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="directory to hold <model-id>/ subfolders")
     parser.add_argument(
-        "--model", action="append", choices=sorted(BUILDERS), help="build only this model"
+        "--model", action="append", choices=sorted(ALL_MODELS), help="build only this model"
     )
     parser.add_argument("--force", action="store_true", help="rebuild even if already saved")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""RunPod serverless worker for one image model.
+"""RunPod serverless worker for one handler (an image model or a media handler).
 
 Usage (container CMD; the model can also come from `$RELAY_HANDLER_MODEL`):
 
@@ -28,8 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gpu_handlers.errors import describe_input_error
-from gpu_handlers.registry import get_handler
-from shared.schemas.images import ImageModel
+from gpu_handlers.registry import HANDLER_IDS, get_handler
 
 MODEL_ENV = "RELAY_HANDLER_MODEL"
 
@@ -55,7 +54,7 @@ def make_handler(model_id: str) -> Callable[[Job], dict[str, Any]]:
 def parse_model_arg(argv: Sequence[str]) -> tuple[str, list[str]]:
     """Split our `--model` out of `argv`; return (model id, argv left for RunPod)."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--model", choices=[m.value for m in ImageModel])
+    parser.add_argument("--model", choices=HANDLER_IDS)
     known, rest = parser.parse_known_args(list(argv[1:]))
     model = known.model or os.environ.get(MODEL_ENV)
     if not model:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from gpu_handlers import registry as handler_registry
+
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = REPO / ".local"
 VENV_BIN = Path(sys.executable).parent
@@ -39,7 +41,9 @@ COINBASE_KEY = "coinbase_key_local"
 COINBASE_WEBHOOK_SECRET = "coinbase_whsec_local"
 # Where x402 purchases are paid to on the local chain (a fixed, local-only address).
 X402_PAY_TO = "0x5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E"
-IMAGE_MODELS = ("z-image-turbo", "flux-schnell")
+# One RunPod endpoint, and one real worker, per handler: the image models and every media
+# handler (gpu_handlers/registry.py).
+HANDLERS: tuple[str, ...] = handler_registry.HANDLER_IDS
 DEV_PORTS = {
     "market": 8080,
     "pics": 8081,
@@ -114,7 +118,7 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         p = self.ports
-        endpoints = ",".join(f"{m}={m}" for m in IMAGE_MODELS + self.idle_endpoints)
+        endpoints = ",".join(f"{m}={m}" for m in HANDLERS + self.idle_endpoints)
         return {
             "RELAY_ENV": "local",
             "RELAY_PROJECT_ID": PROJECT,
@@ -220,7 +224,7 @@ class Stack:
                 "--api-key",
                 RUNPOD_API_KEY,
                 "--endpoints",
-                ",".join(IMAGE_MODELS + self.idle_endpoints),
+                ",".join(HANDLERS + self.idle_endpoints),
             ],
             "s3": [str(bin_ / "moto_server"), "-H", "127.0.0.1", "-p", str(p["s3"])],
             "stripe": [
@@ -359,10 +363,12 @@ class Stack:
             cwd=self.logs,
         )
 
-    def start_workers(self, models: tuple[str, ...] = IMAGE_MODELS) -> None:
+    def start_workers(self, models: tuple[str, ...] = HANDLERS) -> None:
         from infra.local.runpod_server import worker_env
 
         for model in models:
+            if not handler_registry.is_present(model):
+                continue
             env = worker_env(
                 f"http://127.0.0.1:{self.ports['runpod']}", model, RUNPOD_API_KEY, f"local-{model}"
             )
@@ -414,7 +420,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         base = f"http://127.0.0.1:{self.ports['runpod']}"
         headers = {"Authorization": f"Bearer {RUNPOD_API_KEY}"}
-        pending = set(IMAGE_MODELS)
+        pending = {m for m in HANDLERS if handler_registry.is_present(m)}
         while pending and time.monotonic() < deadline:
             for model in list(pending):
                 with contextlib.suppress(httpx.HTTPError):
