@@ -9,6 +9,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v gcloud >/dev/null || need+=(google-cloud-cli)
 # The library web UI's browser tests drive Debian's Chromium (no browser download).
 command -v chromium >/dev/null || need+=(chromium)
+# Media handlers encode and probe audio/video with ffmpeg (the gateway uses PyAV).
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
 gcloud_root=$(dirname "$(dirname "$(readlink -f "$(command -v gcloud || echo /usr/bin/gcloud)")")")
 if ! ls "$gcloud_root"/platform/cloud-firestore-emulator/*.jar >/dev/null 2>&1 \
    && ! dpkg -s google-cloud-cli-firestore-emulator >/dev/null 2>&1; then
