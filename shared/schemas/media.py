@@ -38,10 +38,11 @@ MediaTask = Literal[
 ]
 
 # Handler id (RunPod endpoint / Modal class name, and the folder gpu_handlers/<id with _>)
-# -> the tasks it runs. `audio.speak` runs on one of two, by the request's `provider`.
+# -> the tasks it runs. `audio.speak` runs on one of two, by the request's `provider`;
+# `image.generate` on z-image-turbo, or on flux-kontext when it carries reference images.
 HANDLER_TASKS: Final[dict[str, tuple[str, ...]]] = {
     "z-image-turbo": ("image.generate",),
-    "flux-kontext": ("image.edit",),
+    "flux-kontext": ("image.edit", "image.generate"),  # generate: with reference images
     "ltx-video": ("video.generate",),
     "ffmpeg-video": ("video.combine", "video.resize"),
     "omnivoice": ("audio.speak",),
