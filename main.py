@@ -27,6 +27,7 @@ from functions.media.account import media_account
 from functions.media.affiliates import media_affiliates
 from functions.media.auth import media_auth
 from functions.media.catalog import media_catalog
+from functions.media.jobs import media_jobs
 from functions.media.payments import media_payments
 from functions.payments import coinbase_webhook, stripe_webhook
 from functions.pics.catalog import pics_catalog
@@ -58,6 +59,7 @@ __all__ = [
     "media_affiliates",
     "media_auth",
     "media_catalog",
+    "media_jobs",
     "media_payments",
     "pics_catalog",
     "pics_jobs",

@@ -32,7 +32,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.engine import clock, jobs, ledger, sweeps, validate
+from shared.engine import clock, collectors, jobs, ledger, sweeps, validate
 from shared.engine.backends import (
     DEFINITIVE_FAILURES,
     BackendStatus,
@@ -84,14 +84,16 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     try:
         backend_job_id = backend(job.backend).submit(
             model=job.model,
-            payload=job.input,
+            payload=collectors.payload_for(job),
             callback_url=callback_url(job.id),
             timeout_s=timeout_s,
             endpoint=job.endpoint,
         )
     except AppError:
         if attempt + 1 >= get_settings().dispatch_max_attempts:
-            jobs.finish(job.id, state=JobState.FAILED, error="backend unavailable")
+            collectors.notify(
+                jobs.finish(job.id, state=JobState.FAILED, error="backend unavailable")
+            )
             return "failed: backend unavailable"
         # Give the job back so the task's retry dispatches it (unless a run of an earlier,
         # ambiguous attempt has reported meanwhile and moved it on).
@@ -166,15 +168,29 @@ def handle_callback(*, job_id: str, token: str, body: dict[str, Any]) -> JobReco
 def apply_status(job: JobRecord, status: BackendStatus) -> JobRecord:
     if job.terminal:
         return job
+    after = _apply(job, status)
+    if after.terminal:
+        collectors.notify(after)
+    return after
+
+
+def _apply(job: JobRecord, status: BackendStatus) -> JobRecord:
     if status.status == "COMPLETED":
         error = status.output.get("error") if isinstance(status.output, dict) else None
         if error:
             return jobs.finish(job.id, state=JobState.FAILED, error=str(error)[:500])
+        collect = collectors.collector_for(str(job.site)) or _store_png
         try:
-            outputs = _store_outputs(job, status.output)
+            collected = collect(job, status.output)
         except ValueError as exc:
-            return jobs.finish(job.id, state=JobState.FAILED, error=f"bad output: {exc}")
-        return jobs.finish(job.id, state=JobState.COMPLETED, outputs=outputs)
+            return jobs.finish(job.id, state=JobState.FAILED, error=f"bad output: {exc}"[:500])
+        return jobs.finish(
+            job.id,
+            state=JobState.COMPLETED,
+            outputs=collected.outputs,
+            capture_micros=collected.capture_micros,
+            fields=collected.fields or None,
+        )
     if status.status in DEFINITIVE_FAILURES:
         reason = _error_message(status.error) or status.status.lower().replace("_", " ")
         return jobs.finish(job.id, state=JobState.FAILED, error=str(reason)[:500])
@@ -199,7 +215,8 @@ def _error_message(error: Any) -> str | None:
     return str(error) if error else None
 
 
-def _store_outputs(job: JobRecord, output: Any) -> list[str]:
+def _store_png(job: JobRecord, output: Any) -> collectors.Collected:
+    """The image handlers' answer (one base64 PNG), for sites without a collector."""
     if not isinstance(output, dict) or not isinstance(output.get("image_png_b64"), str):
         raise ValueError("expected image_png_b64")
     try:
@@ -208,7 +225,9 @@ def _store_outputs(job: JobRecord, output: Any) -> list[str]:
         raise ValueError("image is not base64") from exc
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("image is not a PNG")
-    return [put_output(job_id=job.id, index=0, data=data, content_type="image/png")]
+    return collectors.Collected(
+        [put_output(job_id=job.id, index=0, data=data, content_type="image/png")]
+    )
 
 
 def reconcile(job: JobRecord, *, timeout_s: float | None = None, strict: bool = False) -> JobRecord:
@@ -299,5 +318,5 @@ def _expire(job: JobRecord, *, deadline: float, unreachable: set[str]) -> str:
                 return "settled_late"
         if job.backend not in unreachable and not _cancel_quietly(job, run_id, timeout_s=timeout):
             unreachable.add(job.backend)
-    jobs.finish(job.id, state=JobState.FAILED, error="timed out")
+    collectors.notify(jobs.finish(job.id, state=JobState.FAILED, error="timed out"))
     return "timed_out"

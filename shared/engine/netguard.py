@@ -18,6 +18,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -149,39 +150,37 @@ def _resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
-def check_url(url: str, *, allow_private: bool) -> ResolvedTarget:
+def check_url(url: str, *, allow_private: bool, label: str = "webhook URL") -> ResolvedTarget:
     """Parse, resolve and vet an outbound URL; raise AppError(INVALID) when it is refused.
 
     `details["reason"]` says why: scheme, credentials, host, port, dns or address.
     `dns` is the only reason that may change by itself (a caller may retry on it).
     """
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
-        raise refused("webhook URL is missing or too long", "url")
+        raise refused(f"{label} is missing or too long", "url")
     if any(ch.isspace() or ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise refused(
-            "webhook URL may not contain spaces, backslashes or control characters", "url"
-        )
+        raise refused(f"{label} may not contain spaces, backslashes or control characters", "url")
     import httpx
 
     try:
         parsed = httpx.URL(url)  # the same parser that builds the request: no differential
     except httpx.InvalidURL as exc:
-        raise refused("webhook URL is malformed", "url") from exc
+        raise refused(f"{label} is malformed", "url") from exc
     scheme = parsed.scheme
     if scheme not in DEFAULT_PORTS or (scheme == "http" and not allow_private):
-        raise refused("webhook URL must use https", "scheme")
+        raise refused(f"{label} must use https", "scheme")
     authority = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if parsed.userinfo or "@" in authority:
-        raise refused("webhook URL may not contain credentials", "credentials")
+        raise refused(f"{label} may not contain credentials", "credentials")
     host = parsed.raw_host.decode("ascii")  # IDNA-encoded, brackets stripped
     if not host:
-        raise refused("webhook URL has no host", "host")
+        raise refused(f"{label} has no host", "host")
     if _as_ip(host) is None and _NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
         # 127.1, 0x7f.1, 2130706433: resolvers read these as addresses; we want one form.
-        raise refused("webhook URL host is not a canonical IP address", "host")
+        raise refused(f"{label} host is not a canonical IP address", "host")
     port = parsed.port
     if port is not None and not 0 < port < 65536:
-        raise refused("webhook URL has an invalid port", "port")
+        raise refused(f"{label} has an invalid port", "port")
     port = port or DEFAULT_PORTS[scheme]
     addresses = _resolve(host, port)
     for address in addresses:
@@ -190,8 +189,7 @@ def check_url(url: str, *, allow_private: bool) -> ResolvedTarget:
         # (cloud metadata), multicast or unspecified addresses.
         if why is not None and not (allow_private and why in DEV_ALLOWED):
             raise refused(
-                f"webhook URL host resolves to a {why} address; only public hosts "
-                "can receive webhooks",
+                f"{label} host resolves to a {why} address; only public hosts can be reached",
                 "address",
             )
     return ResolvedTarget(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
@@ -217,14 +215,67 @@ def guarded_post(
     `timeout` seconds overall. A refused URL raises AppError(INVALID); a receiver that
     cannot be reached or times out raises AppError(UNAVAILABLE).
     """
+    target = check_url(url, allow_private=allow_private)
+    return _pinned(
+        "POST",
+        target,
+        body=body,
+        headers=headers,
+        timeout=timeout,
+        ssl_context=ssl_context,
+        read=lambda response, deadline: _read_capped(response, max_response_bytes, deadline),
+        what="webhook receiver",
+    )
+
+
+def guarded_get(
+    url: str,
+    *,
+    timeout: float,
+    allow_private: bool,
+    max_bytes: int,
+    label: str = "URL",
+) -> httpx.Response:
+    """GET a client-supplied URL through the same guard as `guarded_post` (checked and
+    pinned addresses, no redirects). The body is read decoded up to `max_bytes`; one byte
+    more is AppError(TOO_LARGE). A non-2xx answer is returned as is (the caller decides);
+    a refused URL is INVALID, an unreachable or slow host UNAVAILABLE."""
+    target = check_url(url, allow_private=allow_private, label=label)
+
+    def read(response: httpx.Response, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise AppError(ErrorKind.TOO_LARGE, f"{label} serves more than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise AppError(ErrorKind.UNAVAILABLE, f"{label} took too long to download")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return _pinned("GET", target, body=None, headers={}, timeout=timeout, read=read, what=label)
+
+
+def _pinned(
+    method: str,
+    target: ResolvedTarget,
+    *,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+    read: Callable[[httpx.Response, float], bytes],
+    what: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> httpx.Response:
+    """One request to the first reachable checked address of `target` (see guarded_post)."""
     import httpx
 
-    target = check_url(url, allow_private=allow_private)
-    original = httpx.URL(url)
+    original = httpx.URL(target.url)
     request_headers = {
         **headers,
         "Host": original.netloc.decode("ascii"),
-        "Accept-Encoding": "identity",
+        **({"Accept-Encoding": "identity"} if method == "POST" else {}),
     }
     extensions = (
         {} if target.host_is_literal or target.scheme != "https" else {"sni_hostname": target.host}
@@ -243,9 +294,9 @@ def guarded_post(
             pinned = original.copy_with(host=address, port=target.port)
             try:
                 with client.stream(
-                    "POST", pinned, content=body, headers=request_headers, extensions=extensions
+                    method, pinned, content=body, headers=request_headers, extensions=extensions
                 ) as response:
-                    content = _read_capped(response, max_response_bytes, deadline)
+                    content = read(response, deadline)
                     return httpx.Response(
                         status_code=response.status_code,
                         headers=_plain_headers(response.headers),
@@ -257,16 +308,14 @@ def guarded_post(
                 continue
             except httpx.TimeoutException as exc:
                 raise AppError(
-                    ErrorKind.UNAVAILABLE, "webhook receiver timed out", {"reason": "timeout"}
+                    ErrorKind.UNAVAILABLE, f"{what} timed out", {"reason": "timeout"}
                 ) from exc
             except httpx.TransportError as exc:
                 raise AppError(
-                    ErrorKind.UNAVAILABLE,
-                    "webhook receiver connection failed",
-                    {"reason": "transport"},
+                    ErrorKind.UNAVAILABLE, f"{what} connection failed", {"reason": "transport"}
                 ) from exc
     raise AppError(
-        ErrorKind.UNAVAILABLE, "webhook receiver is unreachable", {"reason": "connect"}
+        ErrorKind.UNAVAILABLE, f"{what} is unreachable", {"reason": "connect"}
     ) from last_error
 
 

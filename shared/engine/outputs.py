@@ -15,7 +15,16 @@ from typing import Any
 from shared.engine.clients import storage_client
 from shared.engine.settings import get_settings
 
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json"}
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "application/json": "json",
+    "video/mp4": "mp4",
+    "audio/ogg": "ogg",
+    "audio/wav": "wav",
+    "model/gltf-binary": "glb",
+}
 
 
 def bucket() -> Any:
@@ -53,8 +62,16 @@ def _signing_credentials() -> Any:
     return None
 
 
-def signed_url(path: str, *, expires_at: dt.datetime, now: dt.datetime) -> str | None:
-    """A V4 signed GET URL valid until `expires_at`, or None once that has passed."""
+def signed_url(
+    path: str,
+    *,
+    expires_at: dt.datetime,
+    now: dt.datetime,
+    method: str = "GET",
+    content_type: str | None = None,
+) -> str | None:
+    """A V4 signed URL (GET, or PUT bound to `content_type` for a handler's upload) valid
+    until `expires_at`, or None once that has passed."""
     lifetime = expires_at - now
     if lifetime <= dt.timedelta(0):
         return None
@@ -62,7 +79,9 @@ def signed_url(path: str, *, expires_at: dt.datetime, now: dt.datetime) -> str |
     lifetime = min(lifetime, dt.timedelta(days=7))
     settings = get_settings()
     blob = bucket().blob(path)
-    kwargs: dict[str, Any] = {"version": "v4", "expiration": lifetime, "method": "GET"}
+    kwargs: dict[str, Any] = {"version": "v4", "expiration": lifetime, "method": method}
+    if content_type is not None:
+        kwargs["content_type"] = content_type
     if settings.storage_emulator_host:
         kwargs["api_access_endpoint"] = settings.storage_emulator_host
     creds = _signing_credentials()

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     )
     # model id -> "runpod" | "modal"
     image_backends: StrMap = Field(default_factory=dict, validation_alias="RELAY_IMAGE_BACKENDS")
+    # media handler id -> "runpod" | "modal" (shared/media/jobs/routing.py)
+    media_backends: StrMap = Field(default_factory=dict, validation_alias="RELAY_MEDIA_BACKENDS")
 
     # Stripe (the local Stripe server in `make dev`).
     stripe_api_key: str = Field("sk_test_local", validation_alias="STRIPE_SECRET_KEY")

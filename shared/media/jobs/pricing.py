@@ -236,4 +236,21 @@ def quote(request: MediaJobRequestModel, probed: Probed | None = None) -> Quote:
     raise TypeError(f"no price for {type(request).__name__}")
 
 
-__all__ = ["Probed", "Quote", "quote"]
+# Gemini speech is metered by Google in tokens: the submit-time hold is the per-character
+# quote above, and the completion bill is the job's exact token count at these rates,
+# never more than the hold (the document: "settles to an exact completion-time bill").
+GEMINI_MICROS_PER_PROMPT_TOKEN: Final = 1
+GEMINI_MICROS_PER_OUTPUT_TOKEN: Final = 12
+
+
+def gemini_bill(usage: dict[str, int] | None) -> int:
+    """The exact bill of a Gemini speech job from its token usage; ValueError without it."""
+    if not usage or not {"promptTokens", "outputTokens"} <= set(usage):
+        raise ValueError("gemini speech answered no token usage")
+    prompt, output = usage["promptTokens"], usage["outputTokens"]
+    if not (isinstance(prompt, int) and isinstance(output, int)) or prompt < 0 or output < 0:
+        raise ValueError("gemini token usage is not two non-negative integers")
+    return max(1, prompt * GEMINI_MICROS_PER_PROMPT_TOKEN + output * GEMINI_MICROS_PER_OUTPUT_TOKEN)
+
+
+__all__ = ["Probed", "Quote", "gemini_bill", "quote"]
