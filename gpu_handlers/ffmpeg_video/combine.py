@@ -77,8 +77,10 @@ def _audio_part(clip: clips.Clip, dest: Path, *, skip_seconds: float, samples: i
     media_io.ffmpeg(*source, "-vn", "-af", chain, "-c:a", "pcm_s16le", str(dest))
 
 
-def _list_file(paths: list[Path], dest: Path) -> Path:
-    dest.write_text("".join(f"file '{p.as_posix()}'\n" for p in paths))
+def _list_file(parts: list[tuple[Path, float]], dest: Path) -> Path:
+    """A concat list with each part's exact duration (MP4 states it in ms only, which would
+    shift every later part by up to half a millisecond)."""
+    dest.write_text("".join(f"file '{p.as_posix()}'\nduration {d:.9f}\n" for p, d in parts))
     return dest
 
 
@@ -96,8 +98,8 @@ def run(job: MediaHandlerInput, work: Path) -> tuple[Path, dict[str, Any]]:
     size = (_even(sources[0].width), _even(sources[0].height))
     fps, overlap = args.frameRate, args.overlapFrames
     with_audio = any(c.has_audio for c in sources)
-    video_parts: list[Path] = []
-    audio_parts: list[Path] = []
+    video_parts: list[tuple[Path, float]] = []
+    audio_parts: list[tuple[Path, float]] = []
     for i, clip in enumerate(sources):
         skip = overlap if i else 0
         part = work / f"v{i}.mp4"
@@ -106,19 +108,28 @@ def run(job: MediaHandlerInput, work: Path) -> tuple[Path, dict[str, Any]]:
             raise MediaInputError(
                 f"input.videoUrls.{i} has no frame left after dropping {skip} overlap frames"
             )
-        video_parts.append(part)
+        video_parts.append((part, frames / fps))
         if with_audio:
             audio = work / f"a{i}.wav"
             samples = round(frames * clips.AUDIO_RATE / fps)
             _audio_part(clip, audio, skip_seconds=skip / fps, samples=samples)
-            audio_parts.append(audio)
+            audio_parts.append((audio, samples / clips.AUDIO_RATE))
     out = work / "combined.mp4"
     inputs = ["-f", "concat", "-safe", "0", "-i", str(_list_file(video_parts, work / "v.txt"))]
     maps = ["-map", "0:v:0"]
     if with_audio:
         inputs += ["-f", "concat", "-safe", "0", "-i", str(_list_file(audio_parts, work / "a.txt"))]
         maps += ["-map", "1:a:0", *clips.AAC_ARGS]
-    media_io.ffmpeg(*inputs, *maps, "-c:v", "copy", *clips.BITEXACT_ARGS, str(out))
+    media_io.ffmpeg(
+        *inputs,
+        *maps,
+        "-c:v",
+        "copy",
+        "-video_track_timescale",
+        str(fps * 1000),
+        *clips.BITEXACT_ARGS,
+        str(out),
+    )
     meta = media_io.video_meta(out)
     meta["clips"] = len(sources)
     return out, meta
