@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,9 +52,11 @@ def mp4(seconds: float = 1.0, size: str = "64x48", fps: int = 30, audio: bool = 
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
     args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast"]
-    args += (["-c:a", "aac", "-shortest"] if audio else []) + ["-f", "mp4"]
-    args += ["-movflags", "frag_keyframe+empty_moov", "pipe:1"]
-    return subprocess.run(args, capture_output=True, check=True, timeout=60).stdout
+    args += (["-c:a", "aac", "-shortest"] if audio else []) + ["-movflags", "+faststart"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.mp4"
+        subprocess.run([*args, str(out)], capture_output=True, check=True, timeout=60)
+        return out.read_bytes()
 
 
 def data_uri(data: bytes, mime: str) -> str:
