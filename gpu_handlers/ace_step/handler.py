@@ -42,7 +42,6 @@ _PIPE: dict[str, Any] = {}
 
 def load_pipeline(model_dir: str | os.PathLike[str] | None = None) -> Any:
     """Load AceStepPipeline once per process (tiny build under RELAY_MODEL_DIR)."""
-    import torch
     from diffusers import AceStepPipeline
 
     from gpu_handlers import diffusion

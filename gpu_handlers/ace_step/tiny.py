@@ -17,7 +17,7 @@ TINY_SAMPLE_RATE = 8000
 TINY_DOWNSAMPLING = (4, 8, 10)  # product 320 -> 25 latents per second, as in production
 
 
-def build(seed: int = 0):  # noqa: ANN201 - diffusers is imported lazily
+def build(seed: int = 0):
     import torch
     from diffusers import AceStepPipeline, AutoencoderOobleck, FlowMatchEulerDiscreteScheduler
     from diffusers.models.transformers.ace_step_transformer import AceStepTransformer1DModel
