@@ -39,7 +39,7 @@ import torch
 from PIL import Image
 
 from gpu_handlers.errors import ModelMismatchError
-from shared.schemas.images import ImageGenerationInput, ImageGenerationOutput, ImageModel
+from shared.schemas.images import ImageGenerationInput, ImageGenerationOutput
 
 __all__ = ["ModelMismatchError", "ModelSpec", "clear_cache", "generate", "load"]
 
@@ -50,7 +50,7 @@ MODEL_DIR_ENV = "RELAY_MODEL_DIR"
 class ModelSpec:
     """What differs between the image models; everything else is shared."""
 
-    model_id: ImageModel
+    model_id: str  # handler id: an `ImageModel` (StrEnum) or a media handler id
     pipeline_class: str  # attribute of the `diffusers` package, e.g. "FluxPipeline"
     repo_id: str  # production weights on the Hugging Face hub
     call_kwargs: dict[str, Any] = field(default_factory=dict)  # fixed pipeline arguments
@@ -90,10 +90,10 @@ def resolve_source(spec: ModelSpec, model_dir: str | os.PathLike[str] | None = N
     root = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV) or None
     if root is None:
         return spec.repo_id
-    path = Path(root).expanduser().resolve() / spec.model_id.value
+    path = Path(root).expanduser().resolve() / str(spec.model_id)
     if not (path / "model_index.json").is_file():
         raise FileNotFoundError(
-            f"no saved pipeline for {spec.model_id.value} at {path} (root from "
+            f"no saved pipeline for {spec.model_id!s} at {path} (root from "
             f"{'model_dir' if model_dir is not None else MODEL_DIR_ENV}); build tiny models "
             "with `python -m gpu_handlers.tiny_models --out <root>` or download the weights"
         )
@@ -103,7 +103,7 @@ def resolve_source(spec: ModelSpec, model_dir: str | os.PathLike[str] | None = N
 def load(spec: ModelSpec, model_dir: str | os.PathLike[str] | None = None) -> LoadedPipeline:
     """Load (once per process) and return the pipeline for `spec`."""
     source = resolve_source(spec, model_dir)
-    key = (spec.model_id.value, source)
+    key = (str(spec.model_id), source)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -149,7 +149,7 @@ def generate(
     request = ImageGenerationInput.model_validate(payload)
     if request.model != spec.model_id:
         raise ModelMismatchError(
-            f"this handler serves {spec.model_id.value!r}, payload asks for {request.model.value!r}"
+            f"this handler serves {str(spec.model_id)!r}, payload asks for {request.model.value!r}"
         )
     loaded = load(spec, model_dir)
     gen_width = round_up(request.width, loaded.multiple)

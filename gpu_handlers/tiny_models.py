@@ -157,10 +157,14 @@ def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
     )
 
 
-def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
-    """A tiny random `FluxPipeline` (CLIP + T5 text encoders, Flux DiT, AutoencoderKL)."""
+def flux_components(seed: int = SEED, *, guidance_embeds: bool = False) -> dict[str, Any]:
+    """Tiny random Flux components (CLIP + T5 text encoders and tokenizers, Flux DiT,
+    AutoencoderKL), keyed as every Flux pipeline's constructor names them.
+
+    `guidance_embeds`: False for schnell (timestep-distilled), True for the guidance-distilled
+    dev family (FLUX.1-dev, FLUX.1-Kontext-dev)."""
     import torch
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FluxTransformer2DModel
     from transformers import (
         CLIPTextConfig,
         CLIPTextModel,
@@ -224,11 +228,27 @@ def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
         num_attention_heads=2,
         joint_attention_dim=text_encoder_2.config.d_model,
         pooled_projection_dim=text_encoder.config.hidden_size,
-        guidance_embeds=False,  # schnell is timestep-distilled, no guidance embedding
+        guidance_embeds=guidance_embeds,
         axes_dims_rope=(4, 4, 8),  # sum == attention_head_dim
     )
     torch.manual_seed(seed + 3)
     vae = _tiny_vae(latent_channels)
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": tokenizer_2,
+        "transformer": transformer,
+    }
+
+
+def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
+    """A tiny random `FluxPipeline` (CLIP + T5 text encoders, Flux DiT, AutoencoderKL)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
+
+    # schnell is timestep-distilled: no guidance embedding.
+    components = flux_components(seed, guidance_embeds=False)
     # FLUX.1-schnell's own scheduler config.
     scheduler = FlowMatchEulerDiscreteScheduler(
         num_train_timesteps=1000,
@@ -239,15 +259,7 @@ def build_flux_schnell(seed: int = SEED) -> FluxPipeline:
         base_image_seq_len=256,
         max_image_seq_len=4096,
     )
-    return FluxPipeline(
-        scheduler=scheduler,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=tokenizer_2,
-        transformer=transformer,
-    )
+    return FluxPipeline(scheduler=scheduler, **components)
 
 
 # Values return ZImagePipeline / FluxPipeline; typed Any because diffusers' lazy module
