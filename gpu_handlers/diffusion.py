@@ -81,19 +81,30 @@ def dtype_for(device: torch.device) -> torch.dtype:
 
 
 def resolve_source(spec: ModelSpec, model_dir: str | os.PathLike[str] | None = None) -> str:
+    """`weights_source` for an image model's spec."""
+    return weights_source(str(spec.model_id), spec.repo_id, model_dir)
+
+
+def weights_source(
+    model_id: str,
+    repo_id: str,
+    model_dir: str | os.PathLike[str] | None = None,
+    *,
+    marker: str = "model_index.json",
+) -> str:
     """Path of the local weights (`<root>/<model-id>`) or, with no root set, the HF repo id.
 
     `model_dir` is the root holding one subfolder per model id; it overrides
-    `$RELAY_MODEL_DIR`. A root that lacks this model's folder is an error, never a
-    silent fallback to downloading.
+    `$RELAY_MODEL_DIR`. A root that lacks this model's folder (its `marker` file) is an
+    error, never a silent fallback to downloading. Every handler resolves weights here.
     """
     root = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV) or None
     if root is None:
-        return spec.repo_id
-    path = Path(root).expanduser().resolve() / str(spec.model_id)
-    if not (path / "model_index.json").is_file():
+        return repo_id
+    path = Path(root).expanduser().resolve() / model_id
+    if not (path / marker).is_file():
         raise FileNotFoundError(
-            f"no saved pipeline for {spec.model_id!s} at {path} (root from "
+            f"no saved model for {model_id} at {path} (root from "
             f"{'model_dir' if model_dir is not None else MODEL_DIR_ENV}); build tiny models "
             "with `python -m gpu_handlers.tiny_models --out <root>` or download the weights"
         )

@@ -21,7 +21,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,8 +45,7 @@ def load_pipeline(model_dir: str | os.PathLike[str] | None = None) -> Any:
 
     from gpu_handlers import diffusion
 
-    spec = SimpleNamespace(model_id=SimpleNamespace(value=HANDLER_ID), repo_id=PRODUCTION_REPO)
-    source = diffusion.resolve_source(spec, model_dir)  # type: ignore[arg-type]
+    source = diffusion.weights_source(HANDLER_ID, PRODUCTION_REPO, model_dir)
     with _LOCK:
         if source not in _PIPE:
             device = diffusion.default_device()

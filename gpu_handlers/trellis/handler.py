@@ -20,7 +20,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,8 +47,7 @@ def load_pipeline(model_dir: str | os.PathLike[str] | None = None) -> Any:
     """The stand-in pipeline when a model root is set, else TRELLIS.2 (handler image only)."""
     from gpu_handlers import diffusion
 
-    spec = SimpleNamespace(model_id=SimpleNamespace(value=HANDLER_ID), repo_id=PRODUCTION_REPO)
-    source = diffusion.resolve_source(spec, model_dir)  # type: ignore[arg-type]
+    source = diffusion.weights_source(HANDLER_ID, PRODUCTION_REPO, model_dir)
     with _LOCK:
         if source not in _PIPE:
             if Path(source).is_dir():

@@ -63,10 +63,10 @@ def test_a_job_charges_its_quote_at_submit_and_captures_it_at_completion(stack, 
 
 def test_a_failing_handler_refunds_in_full(stack, host) -> None:
     account_id, key = media_account(micros=FUNDS)
-    # The second clip (10 frames) is shorter than the overlap the combine must drop (12):
+    # The second clip (30 frames) is shorter than the overlap the combine must drop (60):
     # the handler refuses it as invalid input and the job fails.
-    clips = [host.put(mp4(seconds=1.0), "video/mp4"), host.put(mp4(seconds=0.34), "video/mp4")]
-    body = {"task": "video.combine", "input": {"videoUrls": clips, "overlapFrames": 12}}
+    clips = [host.put(mp4(seconds=1.0), "video/mp4"), host.put(mp4(seconds=1.0), "video/mp4")]
+    body = {"task": "video.combine", "input": {"videoUrls": clips, "overlapFrames": 60}}
     response = submit(stack, key, body)
     assert response.status_code == 201, response.text
     assert ledger.balance(account_id).held_micros == response.json()["usdChargedMicros"] > 0
@@ -89,7 +89,7 @@ def test_ten_concurrent_submits_with_one_key_make_one_job_and_one_charge(stack, 
     assert len(ids) == 1
     charged = answers[0].json()["usdChargedMicros"]
     holds = [e for e in ledger.entries(account_id) if e["kind"] == ledger.EntryKind.HOLD]
-    assert len(holds) == 1 and -holds[0]["micros"] == charged
+    assert len(holds) == 1 and holds[0]["held_delta_micros"] == charged
     done = wait_done(stack, key, ids.pop())
     assert done["status"] == "completed"
     assert ledger.balance(account_id).available_micros == FUNDS - charged
