@@ -12,7 +12,7 @@ Invariants:
   split), in order: those difflib aligns to an ASR word take its times (`anchored: true`),
   the others share the gap between their anchored neighbours by length. Every word has
   0 <= start <= end <= durationSeconds and starts no earlier than the previous word ends,
-  whatever the ASR produced (an anchor that would go backwards is dropped).
+  whatever the ASR produced (an ASR word that goes backwards is dropped, not anchored).
 - Without a transcript the words are the ASR words, clamped the same way.
 - Segments split the words after sentence-ending punctuation; one rule for both modes.
 """
@@ -38,6 +38,7 @@ TASK = "audio.annotation.reference"
 REPOS = {"distil-large-v3": "distil-whisper/distil-large-v3", "large-v3": "openai/whisper-large-v3"}
 SAMPLE_RATE = 16_000
 CHUNK_SECONDS = 30
+OVERLAP_S = 0.05  # DTW word times may overlap by a frame or two
 _SENTENCE_END = re.compile(r"[.!?…]['\")\]]*$")
 _NORMAL = re.compile(r"[^\w']+")
 
@@ -121,11 +122,11 @@ def _norm(word: str) -> str:
 
 
 def _clamped(words: list[dict[str, Any]], duration: float) -> list[dict[str, Any]]:
-    """Keep the words with usable, monotone times (clamped into [0, duration])."""
+    """The words with usable, in-order times, clamped monotone into [0, duration]."""
     kept, last_end = [], 0.0
     for w in words:
-        if w["start"] is None:
-            continue
+        if w["start"] is None or float(w["start"]) + OVERLAP_S < last_end:
+            continue  # no time, or out of order: not a usable time
         start = min(max(float(w["start"]), last_end), duration)
         end = w["end"] if w["end"] is not None else start
         end = min(max(float(end), start), duration)
