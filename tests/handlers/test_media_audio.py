@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from gpu_handlers import media_io
 from gpu_handlers.errors import MediaInputError
 from gpu_handlers.registry import get_handler
 from gpu_handlers.runtimes.runpod_worker import make_handler
@@ -128,3 +130,75 @@ def test_whisper_in_the_runpod_handler(media_bucket: Any) -> None:
     assert answer["meta"]["words"] == len(TRANSCRIPT.split()) and len(answer["sha256"]) == 64
     bad = {**job, "handler": "trellis"}
     assert make_handler("whisper")({"id": "j", "input": bad})["error"].startswith("invalid input")
+
+
+def _moss_job(media_bucket: Any, **extra: Any) -> dict[str, Any]:
+    return media_bucket.payload(
+        "moss-sound",
+        "moss.sound.effect",
+        {"prompt": "rain on a tin roof", **extra},
+        content_type="audio/ogg",
+    )
+
+
+def test_moss_sound_is_opus_of_the_requested_length(
+    media_bucket: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bitrates: list[int] = []
+    real_write = media_io.write_audio
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        bitrates.append(kwargs["bitrate"])
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(media_io, "write_audio", spy)
+    job = _moss_job(media_bucket, durationSeconds=2, quality="192k", temperature=1.0)
+    answer = get_handler("moss-sound").generate(job)
+    out = tmp_path / "sound.ogg"
+    out.write_bytes(media_bucket.output(job))
+    info = media_io.probe(out)
+    assert info["format"]["format_name"] == "ogg"
+    assert [s["codec_name"] for s in info["streams"]] == ["opus"]
+    assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+    assert bitrates == [192_000]
+    assert answer["contentType"] == "audio/ogg"
+    assert set(answer["meta"]) == {"durationSeconds", "sampleRate", "channels"}
+    assert answer["meta"]["durationSeconds"] == pytest.approx(2.0, abs=0.1)
+
+
+def test_moss_request_defaults_and_refusals() -> None:
+    from gpu_handlers.moss_sound.handler import MOSS_SAMPLING, _request, fit
+
+    prompt, seconds, bitrate, knobs = _request({"prompt": "door slam", "topK": 7})
+    assert (prompt, seconds, bitrate) == ("door slam", 10.0, 128_000)
+    assert knobs == {**MOSS_SAMPLING, "topK": 7}
+    for bad in (
+        {"prompt": ""},
+        {"prompt": "x", "durationSeconds": 31},
+        {"prompt": "x", "quality": "1k"},
+    ):
+        with pytest.raises(MediaInputError):
+            _request(bad)
+    assert fit([0.5] * 10, 4, 1.5).tolist() == [0.5] * 6
+    assert fit([0.5] * 2, 4, 1.0).tolist() == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_moss_refuses_another_handlers_payload(media_bucket: Any) -> None:
+    job = _moss_job(media_bucket)
+    job["handler"] = "ace-step"
+    with pytest.raises(MediaInputError, match="ace-step"):
+        get_handler("moss-sound").generate(job)
+    job["handler"], job["task"] = "moss-sound", ANNOTATION
+    with pytest.raises(MediaInputError, match="does not run"):
+        get_handler("moss-sound").generate(job)
+
+
+def test_moss_in_the_runpod_handler(media_bucket: Any) -> None:
+    job = _moss_job(media_bucket, durationSeconds=1)
+    answer = make_handler("moss-sound")({"id": "j", "input": job})
+    assert answer["meta"]["durationSeconds"] == pytest.approx(1.0, abs=0.1)
+    assert answer["sizeBytes"] == len(media_bucket.output(job))
+    bad = {**job, "input": {"prompt": "x", "quality": "1k"}}
+    assert make_handler("moss-sound")({"id": "j", "input": bad})["error"].startswith(
+        "invalid input"
+    )
