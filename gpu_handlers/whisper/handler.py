@@ -15,6 +15,8 @@ Invariants:
   whatever the ASR produced (an ASR word that goes backwards is dropped, not anchored).
 - Without a transcript the words are the ASR words, clamped the same way.
 - Segments split the words after sentence-ending punctuation; one rule for both modes.
+- `device` (auto | cuda | cpu) is a hint only: the handler runs where its weights were
+  loaded (CUDA when the worker has a GPU).
 """
 
 from __future__ import annotations
