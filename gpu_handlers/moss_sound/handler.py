@@ -98,7 +98,10 @@ class MossBackend:
             raise RuntimeError("MOSS-SoundEffect produced no audio")
         audio = decoded[0].audio_codes_list[0]
         rate = int(self.processor.model_config.sampling_rate)
-        return audio.float().cpu().numpy().reshape(-1), rate
+        samples = audio.float().cpu().numpy()
+        if samples.ndim == 2:  # (channels, n) -> (n, channels); mono stays 1-D
+            samples = samples[0] if samples.shape[0] == 1 else samples.T
+        return samples, rate
 
 
 class AudioLDM2Backend:
