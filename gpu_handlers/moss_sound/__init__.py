@@ -1,0 +1,1 @@
+"""MOSS sound-effect handler: `moss.sound.effect` (text to sound, Ogg Opus)."""

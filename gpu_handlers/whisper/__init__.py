@@ -1,0 +1,1 @@
+"""Whisper handler: `audio.annotation.reference` (word timings, transcript anchoring)."""
