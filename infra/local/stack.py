@@ -192,7 +192,9 @@ class Stack:
                 "--quiet",
             ],
             "storage": [
-                str(bin_ / "gcp-storage-emulator"),
+                sys.executable,
+                "-m",
+                "infra.local.storage_emulator",
                 "start",
                 "--host",
                 "127.0.0.1",

@@ -28,24 +28,6 @@ BUCKET = "relay-handler-tests"
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 
 
-# gcp-storage-emulator reads any application/json body as object metadata, even the body of
-# a signed-URL PUT (the real service stores it as the object): a JSON output (annotations)
-# would fail. The launcher keeps signed PUT bodies as bytes and changes nothing else.
-_EMULATOR = """
-import sys
-from gcp_storage_emulator import server
-_read = server._read_data
-def _read_data(handler, query):
-    if handler.command == "PUT" and any(k.lower() == "x-goog-signature" for k in query):
-        return server._decode_raw_data(server._read_raw_data(handler), handler)
-    return _read(handler, query)
-server._read_data = _read_data
-from gcp_storage_emulator.__main__ import main
-sys.argv[0] = "gcp-storage-emulator"
-sys.exit(main())
-"""
-
-
 class MediaBucket:
     def __init__(self, endpoint: str) -> None:
         from google.auth.credentials import AnonymousCredentials
@@ -113,8 +95,8 @@ def media_bucket() -> Iterator[MediaBucket]:
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            _EMULATOR,
+            "-m",
+            "infra.local.storage_emulator",
             "start",
             "--host",
             "127.0.0.1",
