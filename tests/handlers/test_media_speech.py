@@ -91,6 +91,14 @@ def test_omnivoice_seed_is_honoured_and_tags_pick_a_stable_speaker(media_bucket)
     other = omnivoice.synthesize("Same seed.", speaker=1, seed=6, reference=None, transcript=None)
     assert np.array_equal(first, again)
     assert first.shape != other.shape or not np.array_equal(first, other)
+    # voice_clone: the reference audio is the conditioning, so another clip changes the voice
+    t = np.arange(24_000) / 24_000
+    low, high = (np.sin(2 * np.pi * f * t).astype(np.float32) * 0.4 for f in (120, 900))
+    cloned = [
+        omnivoice.synthesize("Same seed.", speaker=0, seed=5, reference=ref, transcript="Ref.")
+        for ref in (low, high)
+    ]
+    assert not np.array_equal(cloned[0], cloned[1])
 
 
 def test_omnivoice_voice_clone_through_the_runpod_loop(media_bucket, tmp_path):
@@ -108,6 +116,23 @@ def test_omnivoice_voice_clone_through_the_runpod_loop(media_bucket, tmp_path):
     assert info["streams"][0]["codec_name"] == "opus"
     assert float(info["format"]["duration"]) > 0.5
     assert answer["meta"]["characters"] == len("Cloned words.")
+
+
+def test_omnivoice_tiny_model_is_deterministic_and_production_shaped():
+    import torch
+
+    from gpu_handlers.omnivoice import tiny
+
+    states = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, processor = tiny.build()
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert type(model).__name__ == "CsmForConditionalGeneration"
+    assert type(processor).__name__ == "CsmProcessor"
+    assert model.config.codec_config.frame_rate == 12.5  # production's frame arithmetic
+    assert processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>") == model.config.audio_token_id
 
 
 def test_omnivoice_refuses_reference_that_is_not_audio(media_bucket):
