@@ -39,6 +39,7 @@ STRIPE_KEY = "sk_test_local"
 STRIPE_WEBHOOK_SECRET = "whsec_local"
 COINBASE_KEY = "coinbase_key_local"
 COINBASE_WEBHOOK_SECRET = "coinbase_whsec_local"
+GEMINI_KEY = "local-gemini-key"
 # Where x402 purchases are paid to on the local chain (a fixed, local-only address).
 X402_PAY_TO = "0x5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E"
 # One RunPod endpoint, and one real worker, per handler: the image models and every media
@@ -62,6 +63,7 @@ DEV_PORTS = {
     "stripe": 12111,
     "coinbase": 12112,
     "x402": 12113,
+    "gemini": 12114,
     "smtp": 1025,
     "mail": 8025,
 }
@@ -145,6 +147,8 @@ class Stack:
             "COINBASE_COMMERCE_WEBHOOK_SECRET": COINBASE_WEBHOOK_SECRET,
             "RELAY_X402_FACILITATOR_URL": f"http://127.0.0.1:{p['x402']}",
             "RELAY_X402_PAY_TO": X402_PAY_TO,
+            "RELAY_GEMINI_API_BASE": f"http://127.0.0.1:{p['gemini']}",
+            "GEMINI_API_KEY": GEMINI_KEY,
             "RELAY_SMTP_HOST": "127.0.0.1",
             "RELAY_SMTP_PORT": str(p["smtp"]),
             "AWS_ACCESS_KEY_ID": "local",
@@ -267,6 +271,17 @@ class Stack:
                 "127.0.0.1",
                 "--port",
                 str(p["x402"]),
+            ],
+            "gemini": [
+                sys.executable,
+                "-m",
+                "infra.local.gemini_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["gemini"]),
+                "--api-key",
+                GEMINI_KEY,
             ],
             "mail": [
                 sys.executable,
