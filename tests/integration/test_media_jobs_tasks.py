@@ -147,8 +147,11 @@ def _cases(url: Callable[[bytes, str], str]) -> list[tuple[str, dict[str, Any], 
         ),
         (
             "video.combine",
-            {"videoUrls": [url(mp4(1.0), "video/mp4"), url(mp4(1.0), "video/mp4")]},
-            _video((64, 48), 59, audio=True),
+            {
+                "videoUrls": [url(mp4(1.0), "video/mp4"), url(mp4(1.0), "video/mp4")],
+                "frameRate": 30,
+            },
+            _video((64, 48), 59, audio=True),  # 30 + 30 frames, the overlapping one dropped
         ),
         (
             "video.resize",
