@@ -1,4 +1,5 @@
-"""The `relay-images` Modal app: one GPU class per image model, plus a `generate` entry point.
+"""The `relay-images` Modal app: one class per handler (image models and media handlers),
+plus a `generate` entry point.
 
 Deploy:   modal deploy -m gpu_handlers.runtimes.modal_app      (from the repo root)
 Submit:   modal.Function.from_name("relay-images", "generate").spawn(model, payload, callback_url)
@@ -36,6 +37,7 @@ from pydantic import ValidationError
 from gpu_handlers.errors import ModelMismatchError, describe_input_error
 from gpu_handlers.registry import get_handler
 from shared.schemas.images import ImageGenerationInput, ImageModel
+from shared.schemas.media import MediaHandlerInput, is_media_payload
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ app = modal.App(APP_NAME)
 # Same pins as pyproject's `gpu` extra (plus the schema's pydantic); keep them in step.
 gpu_image = (
     modal.Image.debian_slim(python_version="3.11")
+    .apt_install("ffmpeg")  # media handlers encode and probe with it
     .pip_install(
         "torch==2.13.0",
         "diffusers==0.42.1",
@@ -55,6 +58,10 @@ gpu_image = (
         "accelerate==1.15.0",
         "pillow>=10",
         "pydantic==2.14.3",
+        "httpx==0.28.1",
+        "numpy>=1.26",
+        "google-genai==3.6.1",
+        "trimesh==4.12.2",
         "sentencepiece",  # only if a T5 tokenizer must be converted from spiece.model
     )
     .env({"HF_HOME": f"{HF_CACHE_PATH}/huggingface"})
@@ -79,14 +86,14 @@ _GPU_CLS_OPTIONS: dict[str, Any] = {
 }
 
 
-class _ImageModelServer:
-    """Shared body; subclasses only pick the model (Modal collects hooks through the MRO)."""
+class _HandlerServer:
+    """Shared body; subclasses only pick the handler (Modal collects hooks through the MRO)."""
 
-    model_id: ClassVar[ImageModel]
+    model_id: ClassVar[str]
 
     @modal.enter()
     def load(self) -> None:
-        self._handler = get_handler(self.model_id.value)
+        self._handler = get_handler(str(self.model_id))
         self._handler.load_pipeline()
 
     @modal.method()
@@ -97,19 +104,68 @@ class _ImageModelServer:
 # bf16 sizes: Z-Image-Turbo ~6B DiT + Qwen3-4B encoder (~21 GB) fits an L40S (48 GB);
 # FLUX.1-schnell 12B DiT + T5-XXL (~34 GB) gets an H100 for speed and headroom.
 @app.cls(gpu="L40S", **_GPU_CLS_OPTIONS)
-class ZImageTurbo(_ImageModelServer):
-    model_id = ImageModel.Z_IMAGE_TURBO
+class ZImageTurbo(_HandlerServer):
+    model_id = str(ImageModel.Z_IMAGE_TURBO)
 
 
 @app.cls(gpu="H100", **_GPU_CLS_OPTIONS)
-class FluxSchnell(_ImageModelServer):
-    model_id = ImageModel.FLUX_SCHNELL
+class FluxSchnell(_HandlerServer):
+    model_id = str(ImageModel.FLUX_SCHNELL)
 
 
-MODEL_CLASSES: dict[ImageModel, Any] = {
-    ImageModel.Z_IMAGE_TURBO: ZImageTurbo,
-    ImageModel.FLUX_SCHNELL: FluxSchnell,
-}
+# Media handlers (shared/schemas/media.py HANDLER_TASKS), sized by their production weights.
+@app.cls(gpu="H100", **_GPU_CLS_OPTIONS)
+class FluxKontext(_HandlerServer):
+    model_id = "flux-kontext"  # 12B DiT + T5-XXL
+
+
+@app.cls(gpu="H100", **{**_GPU_CLS_OPTIONS, "timeout": 1800})
+class LtxVideo(_HandlerServer):
+    model_id = "ltx-video"  # 13B DiT, two passes + latent upsampler
+
+
+@app.cls(cpu=8.0, memory=16384, **{**_GPU_CLS_OPTIONS, "timeout": 900})
+class FfmpegVideo(_HandlerServer):
+    model_id = "ffmpeg-video"  # no weights: ffmpeg on CPUs
+
+
+@app.cls(gpu="L4", **_GPU_CLS_OPTIONS)
+class OmniVoice(_HandlerServer):
+    model_id = "omnivoice"  # Sesame CSM-1B
+
+
+@app.cls(cpu=1.0, secrets=[modal.Secret.from_name("relay-gemini")], **_GPU_CLS_OPTIONS)
+class GeminiTts(_HandlerServer):
+    model_id = "gemini-tts"  # a hosted API: GEMINI_API_KEY from the secret
+
+
+@app.cls(gpu="L40S", **{**_GPU_CLS_OPTIONS, "timeout": 900})
+class Whisper(_HandlerServer):
+    model_id = "whisper"  # large-v3 + distil-large-v3 in fp16
+
+
+@app.cls(gpu="L40S", **{**_GPU_CLS_OPTIONS, "timeout": 1200})
+class AceStep(_HandlerServer):
+    model_id = "ace-step"
+
+
+@app.cls(gpu="L40S", **_GPU_CLS_OPTIONS)
+class MossSound(_HandlerServer):
+    model_id = "moss-sound"  # ~8B, ~17 GB fp16
+
+
+@app.cls(gpu="H100", **{**_GPU_CLS_OPTIONS, "timeout": 1200})
+class Trellis(_HandlerServer):
+    model_id = "trellis"  # TRELLIS.2-4B
+
+
+MODEL_CLASSES: dict[str, Any] = {
+    str(cls.model_id): cls
+    for cls in (
+        ZImageTurbo, FluxSchnell, FluxKontext, LtxVideo, FfmpegVideo, OmniVoice, GeminiTts,
+        Whisper, AceStep, MossSound, Trellis,
+    )
+}  # fmt: skip
 
 Runner = Callable[[str, dict[str, Any]], dict[str, Any]]
 Poster = Callable[[str, dict[str, Any]], None]
@@ -135,7 +191,22 @@ def post_callback(url: str, body: dict[str, Any]) -> None:
 
 
 def _remote_runner(model: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return MODEL_CLASSES[ImageModel(model)]().generate.remote(payload)
+    return MODEL_CLASSES[model]().generate.remote(payload)
+
+
+def _validate(model: str, payload: dict[str, Any]) -> None:
+    """Refuse a payload before any GPU starts: another handler's, or one that fails its
+    schema (the media contract, or PicShapes' image input)."""
+    if model not in MODEL_CLASSES:
+        raise ModelMismatchError(f"no handler {model!r}")
+    if is_media_payload(payload):
+        job = MediaHandlerInput.model_validate(payload)
+        if job.handler != model:
+            raise ModelMismatchError(f"job is for {model!r}, payload for {job.handler!r}")
+        return
+    request = ImageGenerationInput.model_validate(payload)
+    if str(request.model) != model:
+        raise ModelMismatchError(f"job is for {model!r}, payload for {request.model.value!r}")
 
 
 def run_job(
@@ -153,9 +224,7 @@ def run_job(
     while generating is reported to the callback and then re-raised.
     """
     try:
-        request = ImageGenerationInput.model_validate(payload)
-        if request.model is not ImageModel(model):
-            raise ModelMismatchError(f"job is for {model!r}, payload for {request.model.value!r}")
+        _validate(model, payload)
     except (ValidationError, ValueError) as exc:
         error = describe_input_error(exc) or f"invalid input: {exc}"
         post(callback_url, {"id": call_id, "status": "FAILED", "error": error})
@@ -175,7 +244,7 @@ def generate(model: str, payload: dict[str, Any], callback_url: str) -> dict[str
 
 
 # One Modal object per model, so the enter hook (pipeline load) runs once per process.
-_local_objects: dict[ImageModel, Any] = {}
+_local_objects: dict[str, Any] = {}
 
 
 def run_local(model_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +253,9 @@ def run_local(model_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     Raises what the handler raises (`pydantic.ValidationError` for bad input); an unknown
     `model_id` raises `ValueError`.
     """
-    model = ImageModel(model_id)
+    if model_id not in MODEL_CLASSES:
+        raise ValueError(f"unknown handler {model_id!r}")
+    model = model_id
     obj = _local_objects.get(model)
     if obj is None:
         obj = _local_objects[model] = MODEL_CLASSES[model]()

@@ -223,3 +223,20 @@ def test_runpod_worker_answers_like_generate(media_bucket: Any, tmp_path: Path) 
     bad = resize_job(media_bucket, b"not a video", 32, 24)
     refused = make_handler(HANDLER)({"id": "j", "input": bad})
     assert refused == {"error": "invalid input: input.sourceVideoUrl is not a readable video"}
+
+
+def test_modal_runtime_runs_a_media_job_like_generate(media_bucket: Any, tmp_path: Path) -> None:
+    """A media job routed to Modal runs the same handler body (Modal's local path), and
+    Modal's entry point refuses another handler's payload before any container starts."""
+    from gpu_handlers.runtimes import modal_app
+
+    clip = make_clip(tmp_path, "m", seconds=1)
+    job = resize_job(media_bucket, clip, 32, 24)
+    via_modal = modal_app.run_local(HANDLER, job)
+    direct = get_handler(HANDLER).generate(resize_job(media_bucket, clip, 32, 24))
+    assert via_modal["sha256"] == direct["sha256"] and via_modal["meta"] == direct["meta"]
+    posted: list[dict[str, Any]] = []
+    answer = modal_app.run_job(
+        "whisper", job, "http://callback", call_id="c1", post=lambda _u, b: posted.append(b)
+    )
+    assert answer["error"].startswith("invalid input") and posted[0]["status"] == "FAILED"

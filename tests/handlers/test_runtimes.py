@@ -14,7 +14,7 @@ import pytest
 from handler_helpers import MODELS, decode_png, payload
 from pydantic import ValidationError
 
-from gpu_handlers.registry import get_handler
+from gpu_handlers.registry import HANDLER_IDS, get_handler
 from gpu_handlers.runtimes import modal_app
 from gpu_handlers.runtimes.runpod_worker import MODEL_ENV, make_handler, parse_model_arg
 
@@ -125,7 +125,7 @@ def test_modal_local_invalid_input_raises(model: str) -> None:
 
 def test_modal_app_definition() -> None:
     assert modal_app.app.name == "relay-images"
-    assert set(modal_app.MODEL_CLASSES) == set(MODELS)
+    assert set(modal_app.MODEL_CLASSES) == set(HANDLER_IDS)  # every handler, media included
     # The name shared/providers/modal.py spawns: Function.from_name("relay-images", "generate").
     assert isinstance(modal_app.generate, modal.Function)
     assert repr(modal_app.generate) == "Function(generate)"
