@@ -186,3 +186,22 @@ def test_resize_price_is_monotonic_in_duration(d1: float, d2: float, fps: int) -
 def test_speech_price_is_monotonic_in_text(k: int, j: int) -> None:
     lo, hi = sorted((k, j))
     assert _q("audio.speak", text="x" * lo).micros <= _q("audio.speak", text="x" * hi).micros
+
+
+def test_gemini_bill_is_exact_from_token_usage() -> None:
+    from shared.media.jobs.pricing import gemini_bill
+
+    assert gemini_bill({"promptTokens": 10, "outputTokens": 100}) == 10 * 1 + 100 * 12
+    assert gemini_bill({"promptTokens": 0, "outputTokens": 0}) == 1  # never free
+    for bad in (None, {}, {"promptTokens": 3}, {"promptTokens": -1, "outputTokens": 2}):
+        with pytest.raises(ValueError):
+            gemini_bill(bad)
+
+
+def test_usd_strings_have_six_places_and_no_float() -> None:
+    from shared.media.jobs.views import usd
+
+    assert usd(0) == "0.000000"
+    assert usd(26_100) == "0.026100"
+    assert usd(20_000_000) == "20.000000"
+    assert usd(1_234_567_891) == "1234.567891"
