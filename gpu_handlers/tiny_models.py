@@ -74,6 +74,16 @@ def _byte_alphabet() -> list[str]:
     return sorted(ByteLevel.alphabet())
 
 
+def tiny_t5_tokenizer(max_length: int) -> Any:
+    """A T5 (SentencePiece unigram) tokenizer over printable ASCII, built in memory; every
+    tiny model with a T5 text encoder uses this one."""
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(chr(c), -3.0) for c in range(33, 127)]  # printable ASCII; the rest -> <unk>
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
 def _tiny_vae(latent_channels: int) -> AutoencoderKL:
     from diffusers import AutoencoderKL
 
@@ -171,7 +181,6 @@ def flux_components(seed: int = SEED, *, guidance_embeds: bool = False) -> dict[
         CLIPTokenizer,
         T5Config,
         T5EncoderModel,
-        T5Tokenizer,
     )
 
     alphabet = _byte_alphabet()
@@ -182,9 +191,7 @@ def flux_components(seed: int = SEED, *, guidance_embeds: bool = False) -> dict[
         clip_vocab[ch + "</w>"] = len(clip_vocab)
     tokenizer = CLIPTokenizer(vocab=clip_vocab, merges=[], model_max_length=CLIP_MAX_LENGTH)
 
-    t5_vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    t5_vocab += [(chr(c), -3.0) for c in range(33, 127)]  # printable ASCII; the rest -> <unk>
-    tokenizer_2 = T5Tokenizer(vocab=t5_vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
+    tokenizer_2 = tiny_t5_tokenizer(T5_MAX_LENGTH)
 
     torch.manual_seed(seed)
     # Special-token ids must match the tokenizer's: CLIPTextModel pools at the first eos id.

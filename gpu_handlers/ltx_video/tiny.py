@@ -35,11 +35,11 @@ def build(seed: int) -> tuple[Any, Any]:
         LTXVideoTransformer3DModel,
     )
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(chr(c), -3.0) for c in range(33, 127)]  # printable ASCII; the rest -> <unk>
-    tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
+    from gpu_handlers.tiny_models import tiny_t5_tokenizer
+
+    tokenizer = tiny_t5_tokenizer(T5_MAX_LENGTH)
 
     torch.manual_seed(seed)
     text_encoder = T5EncoderModel(

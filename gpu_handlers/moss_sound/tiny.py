@@ -23,15 +23,15 @@ MAX_LENGTH = 77
 
 def _tokenizers() -> tuple[Any, Any]:
     from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import RobertaTokenizer, T5Tokenizer
+    from transformers import RobertaTokenizer
+
+    from gpu_handlers.tiny_models import tiny_t5_tokenizer
 
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
     for ch in sorted(ByteLevel.alphabet()):
         vocab[ch] = len(vocab)
     roberta = RobertaTokenizer(vocab=vocab, merges=[], model_max_length=MAX_LENGTH)
-    t5_vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    t5_vocab += [(chr(c), -3.0) for c in range(33, 127)]
-    t5 = T5Tokenizer(vocab=t5_vocab, extra_ids=0, model_max_length=MAX_LENGTH)
+    t5 = tiny_t5_tokenizer(MAX_LENGTH)
     return roberta, t5
 
 
