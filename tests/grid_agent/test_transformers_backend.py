@@ -85,8 +85,13 @@ def test_other_models_and_bad_limits_are_refused(tiny_backend) -> None:
         tiny_backend.generate("tiny-llm", PROMPT, max_new_tokens=4, min_new_tokens=5)
 
 
-def test_model_dir_may_be_the_tiny_llm_out_dir(tiny_llm_dir: Path) -> None:
+def test_model_dir_may_be_the_tiny_llm_out_dir(tiny_llm_dir: Path, tmp_path: Path) -> None:
     from gpu_handlers.runtimes.grid.transformers_backend import resolve_model_dir
 
+    # An `--out` directory holding only the tiny LLM (.local/models also holds the media
+    # handlers' tiny models, some of them transformers models too).
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / tiny_llm_dir.name).symlink_to(tiny_llm_dir, target_is_directory=True)
     assert resolve_model_dir(tiny_llm_dir) == tiny_llm_dir
-    assert resolve_model_dir(tiny_llm_dir.parent) == tiny_llm_dir
+    assert resolve_model_dir(out).resolve() == tiny_llm_dir.resolve()

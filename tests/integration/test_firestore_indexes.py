@@ -175,6 +175,9 @@ def _run_every_query_path() -> None:
     catalog.active_base_models(category=None)
     catalog.active_base_models(category=records.Category.IMAGE)
     _run_library_query_paths()
+    from shared.media.jobs import completion as media_completion
+
+    media_completion.sweep(now)  # terminal media jobs whose callback is still pending
 
 
 def _run_library_query_paths() -> None:
