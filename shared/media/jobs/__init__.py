@@ -1,14 +1,15 @@
-"""Media jobs: the request contract of `POST /api/v1/media/jobs` and its price.
+"""Media jobs: `POST` / `GET /api/v1/media/jobs` (Killa Tamata), from request to settlement.
 
-- `request.parse_request(data)` turns a client's JSON body into one of ten typed requests
-  (a union discriminated by `task`), or raises `AppError(INVALID)` with a message naming the
-  field; nothing is billed or stored before it returns.
-- Parsing normalises (aliases, dot-prefixed output formats, `image/jpg`), records every change
-  as an input adjustment (`inputAdjustments`) and exposes `effective_input()`
-  (`effectiveInput`) and `inputs()` (the URL and inline inputs, for the staging step).
-- `pricing.quote(request)` prices a parsed request in integer USD micros.
-
-Modules: `assets` (input shapes and the shared input model base), `formats` (output formats,
-MIME names, canvas sizes), `images`, `video`, `audio`, `mesh` (one per task family),
-`request` (the union and entry point), `pricing`. Nothing here is wired into a route yet.
+- `request.parse_request(data)`: the client's JSON as one of ten typed requests (a union
+  discriminated by `task`), or `AppError(INVALID)` naming the field; normalisations are
+  recorded as input adjustments; `effective_input()` and `inputs()` (media to stage).
+- `staging`: fetch (through the outbound guard) or decode each input, check it by content,
+  store it; signs URLs for handlers at dispatch.
+- `pricing.quote(request, probed)`: the price in integer USD micros (`pricingMeta`);
+  `gemini_bill(usage)`: Gemini speech's exact completion-time bill.
+- `routing`: task -> handler -> backend, output content type, timeouts.
+- `service`: submit (parse, stage, price, hold, enqueue) and status (owner only).
+- `completion`: the engine hooks (payload at dispatch, output check and capture, the
+  completion callback); importing it registers them.
+- `views`: the submit and status bodies. `estimates`: `estimatedDurationSeconds`.
 """
