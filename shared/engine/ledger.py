@@ -277,6 +277,15 @@ def debit(
             break
         except CONFLICTS:
             pass  # a reservation with this id exists: in flight, or left by a crash
+        except AppError as exc:
+            # The same debit in flight elsewhere may hold the very money this one needs:
+            # that is "being applied" (wait, then answer as applied), not "insufficient".
+            if exc.kind is not ErrorKind.INSUFFICIENT_FUNDS:
+                raise
+            if db().collection(LEDGER).document(eid).get().exists:
+                return False
+            if not is_reserved(eid):
+                raise
         if clear_stale_reservation(eid):
             continue
         if time.monotonic() > deadline:

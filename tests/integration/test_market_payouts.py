@@ -305,7 +305,9 @@ def test_a_retried_request_with_its_idempotency_key_pays_once(stack) -> None:
         answers = list(pool.map(lambda _: request(5_000), range(5)))
     ids = {data(a, 201)["id"] for a in answers if a.status_code == 201}
     assert len(ids) == 1, [a.text for a in answers]
-    assert all(a.status_code == 201 or error_code(a) == "ERR_3003" for a in answers)
+    assert all(a.status_code == 201 or error_code(a) == "ERR_3003" for a in answers), [
+        a.text for a in answers
+    ]
     assert data(request(5_000), 201)["id"] in ids  # a later retry: the same payout
     other = request(6_000)
     assert other.status_code == 409 and error_code(other) == "ERR_3003"
