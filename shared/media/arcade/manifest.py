@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.validate import MAX_JSON_DEPTH, json_depth
 from shared.media.arcade.headers import content_type
 
 FORMAT_VERSION: Final = 1
@@ -133,7 +134,12 @@ def parse_manifest(text: str | bytes) -> ReleaseManifest:
             ErrorKind.INVALID, f"manifestJson: is larger than {MAX_MANIFEST_BYTES} bytes"
         )
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+        decoded = raw.decode("utf-8")
+        # Before the C decoder: a library may raise the recursion limit past the C stack
+        # (py_ecc does), and then deep nesting crashes the process instead of raising.
+        if json_depth(decoded) > MAX_JSON_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+        data = json.loads(decoded, object_pairs_hook=_refuse_duplicate_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise AppError(ErrorKind.INVALID, f"manifestJson: is not valid JSON ({exc})") from None
     if not isinstance(data, dict):

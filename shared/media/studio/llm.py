@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - older SDKs ride on httpx
     import httpx as _http  # type: ignore[no-redef]
 
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.validate import MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,8 @@ class _PendingCall:
 
     def finish(self) -> ToolCall:
         raw = "".join(self.arguments) or "{}"
-        try:
-            parsed = json.loads(raw)
+        try:  # depth first: deep nesting must not reach the C decoder (see validate)
+            parsed = json.loads(raw) if json_depth(raw) <= MAX_JSON_DEPTH else None
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
