@@ -84,6 +84,27 @@ def tiny_t5_tokenizer(max_length: int) -> Any:
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
 
 
+def tiny_qwen3(tokenizer: Any, *, max_length: int) -> Any:
+    """A 2-layer Qwen3 text encoder for `tokenizer` (seed torch first); the image models'
+    and ACE-Step's tiny builds share it."""
+    from transformers import Qwen3Config, Qwen3Model
+
+    return Qwen3Model(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+
+
 def _tiny_vae(latent_channels: int) -> AutoencoderKL:
     from diffusers import AutoencoderKL
 
@@ -110,7 +131,7 @@ def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
     """A tiny random `ZImagePipeline` (Qwen3 text encoder, Z-Image DiT, AutoencoderKL)."""
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
-    from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3Model
+    from transformers import Qwen2Tokenizer
 
     vocab = {ch: i for i, ch in enumerate(_byte_alphabet())}
     tokenizer = Qwen2Tokenizer(
@@ -123,20 +144,7 @@ def build_z_image_turbo(seed: int = SEED) -> ZImagePipeline:
 
     torch.manual_seed(seed)
     # >= 2 layers: the pipeline reads hidden_states[-2] (the penultimate layer).
-    text_encoder = Qwen3Model(
-        Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=8,
-            max_position_embeddings=QWEN_MAX_LENGTH,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    )
+    text_encoder = tiny_qwen3(tokenizer, max_length=QWEN_MAX_LENGTH)
 
     latent_channels = 4
     torch.manual_seed(seed + 1)

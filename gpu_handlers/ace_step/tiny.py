@@ -22,27 +22,14 @@ def build(seed: int = 0):
     from diffusers import AceStepPipeline, AutoencoderOobleck, FlowMatchEulerDiscreteScheduler
     from diffusers.models.transformers.ace_step_transformer import AceStepTransformer1DModel
     from diffusers.pipelines.ace_step import AceStepConditionEncoder
-    from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3Model
+    from transformers import Qwen2Tokenizer
 
-    from gpu_handlers.tiny_models import _byte_alphabet
+    from gpu_handlers.tiny_models import _byte_alphabet, tiny_qwen3
 
     vocab = {ch: i for i, ch in enumerate(_byte_alphabet())}
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=2048)
     torch.manual_seed(seed)
-    text_encoder = Qwen3Model(
-        Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=8,
-            max_position_embeddings=2048,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    )
+    text_encoder = tiny_qwen3(tokenizer, max_length=2048)
     torch.manual_seed(seed + 1)
     condition_encoder = AceStepConditionEncoder(
         hidden_size=32,
