@@ -222,10 +222,14 @@ def stored_objects(game_id: str) -> list[str]:
 
 
 def releases_of(game_id: str) -> list[Any]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
     from shared.engine.store import db
     from shared.media.arcade.releases import RELEASES
 
-    return list(db().collection(RELEASES).where("game_id", "==", game_id).stream())
+    return list(
+        db().collection(RELEASES).where(filter=FieldFilter("game_id", "==", game_id)).stream()
+    )
 
 
 def png(size: int = 32) -> bytes:

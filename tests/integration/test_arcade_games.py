@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.engine.store import db
 from shared.media.arcade.games import GAMES, SLUGS
@@ -33,7 +34,7 @@ def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 def _games_with_slug(slug: str) -> int:
-    return len(list(db().collection(GAMES).where("slug", "==", slug).stream()))
+    return len(list(db().collection(GAMES).where(filter=FieldFilter("slug", "==", slug)).stream()))
 
 
 def test_create_game_normalises_the_slug_and_claims_it(base: str) -> None:

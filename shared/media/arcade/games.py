@@ -17,6 +17,7 @@ import uuid
 from enum import StrEnum
 from typing import Any, Final
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
 from shared.engine import clock, identity
@@ -152,7 +153,12 @@ def create(
 
 
 def mine(owner_id: str) -> list[Game]:
-    query = db().collection(GAMES).where("owner_id", "==", owner_id).limit(MAX_LISTED)
+    query = (
+        db()
+        .collection(GAMES)
+        .where(filter=FieldFilter("owner_id", "==", owner_id))
+        .limit(MAX_LISTED)
+    )
     return sorted((_game(s) for s in query.stream()), key=lambda g: g.created_at)
 
 
@@ -162,7 +168,7 @@ def catalog(channel: Channel, *, caller_id: str, admin: bool) -> list[Game]:
         found = mine(caller_id)
     else:
         field = f"channels.{channel.value}"
-        query = db().collection(GAMES).where(field, ">", "").limit(MAX_LISTED)
+        query = db().collection(GAMES).where(filter=FieldFilter(field, ">", "")).limit(MAX_LISTED)
         found = [_game(s) for s in query.stream()]
     shown = [
         g

@@ -17,6 +17,7 @@ import uuid
 from enum import StrEnum
 from typing import Any, Final
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
 from shared.engine import clock, outputs
@@ -103,12 +104,19 @@ def find(release_id: str) -> Release | None:
 
 
 def for_owner(owner_id: str) -> list[Release]:
-    query = db().collection(RELEASES).where("owner_id", "==", owner_id).limit(2000)
+    query = (
+        db().collection(RELEASES).where(filter=FieldFilter("owner_id", "==", owner_id)).limit(2000)
+    )
     return sorted((from_snap(s) for s in query.stream()), key=lambda r: r.sequence)
 
 
 def in_status(status: Status, *, limit: int = 200) -> list[Release]:
-    query = db().collection(RELEASES).where("status", "==", status.value).limit(limit)
+    query = (
+        db()
+        .collection(RELEASES)
+        .where(filter=FieldFilter("status", "==", status.value))
+        .limit(limit)
+    )
     return sorted((from_snap(s) for s in query.stream()), key=lambda r: r.created_at)
 
 
