@@ -3,6 +3,7 @@ nothing), and review moves follow the one state table, admin-only, one winner wh
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -248,3 +249,17 @@ def test_concurrent_approves_one_wins(base: str) -> None:
     assert codes == [200, 409, 409, 409, 409]
     history = release_ref(release["id"]).get().to_dict()["history"]
     assert [h["action"] for h in history] == ["send_to_review", "approve"]
+
+
+def test_hostile_request_bodies_are_4xx_and_store_nothing(base: str) -> None:
+    _, key = arcade_account()
+    game = create_game(base, key)
+    too_big = godot_zip({**GODOT, "data/blob.pck": os.urandom(33 * MIB)})
+    _error(upload(base, key, game["id"], zip_bytes=too_big), 413, "payload_too_large")
+    junk = {**auth(key), "Content-Type": "multipart/form-data; boundary=xyz"}
+    r = httpx.post(f"{base}/releases/upload", content=b"--xyz\r\nnot a part", headers=junk)
+    _error(r, 400, "invalid_request")
+    deep = {**auth(key), "Content-Type": "application/json"}
+    r = httpx.patch(f"{base}/releases/submit", content=b"[" * 100_000, headers=deep)
+    assert 400 <= r.status_code < 500, r.text
+    assert stored_objects(game["id"]) == [] and releases_of(game["id"]) == []
