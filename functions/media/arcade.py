@@ -75,13 +75,6 @@ def _channel(raw: str | None) -> Channel:
     return Channel(raw)
 
 
-def _tags(tags: list[str] | None) -> list[str]:
-    normal = list(dict.fromkeys(t.strip().lower() for t in tags or []))
-    if len(normal) > 10:
-        raise AppError(ErrorKind.INVALID, "tags: at most 10")
-    return normal
-
-
 # --- games ---------------------------------------------------------------------------------
 
 
@@ -94,7 +87,7 @@ def create_game(request: flask.Request) -> flask.Response:
         title=body.title,
         short_description=body.shortDescription,
         description=body.description,
-        tags=_tags(body.tags),
+        tags=body.tags or [],
     )
     return json_response({"game": views.game_view(game)}, 201)
 

@@ -3,10 +3,11 @@
 Invariants: a slug names at most one game, ever (the game and its `arcade_slugs/<slug>`
 claim are create()d in one batch, so a second create of the slug is a 409 and writes
 nothing); slugs are lowercase `[a-z0-9-]`, 3..64 characters, starting and ending with a
-letter or digit. A game's `channels` maps dev and live to the release each plays (or None);
-only review.publish changes it. `visible` is the one visibility rule every read uses:
-admins see everything, the owner sees a channel unless it is `hidden`, anyone else sees
-only a live channel whose visibility is `public`. What a caller may not see is a 404.
+letter or digit; tags are stored lowercase, each once. A game's `channels` maps dev and
+live to the release each plays (or None); only review.publish changes it. `visible` is the
+one visibility rule every read uses: admins see everything, the owner sees a channel
+unless it is `hidden`, anyone else sees only a live channel whose visibility is `public`.
+What a caller may not see is a 404.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def create(
     tags: list[str],
 ) -> Game:
     slug = normal_slug(slug)
+    tags = list(dict.fromkeys(tag.strip().lower() for tag in tags))
     now = clock.now()
     game = Game(
         id=uuid.uuid4().hex,
