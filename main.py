@@ -25,6 +25,8 @@ from functions.market.runs import market_runs
 from functions.market.studio import market_studio
 from functions.media.account import media_account
 from functions.media.affiliates import media_affiliates
+from functions.media.arcade import media_arcade
+from functions.media.arcade_play import media_arcade_play
 from functions.media.auth import media_auth
 from functions.media.catalog import media_catalog
 from functions.media.jobs import media_jobs
@@ -57,6 +59,8 @@ __all__ = [
     "market_studio",
     "media_account",
     "media_affiliates",
+    "media_arcade",
+    "media_arcade_play",
     "media_auth",
     "media_catalog",
     "media_jobs",

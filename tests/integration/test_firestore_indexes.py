@@ -175,6 +175,7 @@ def _run_every_query_path() -> None:
     catalog.active_base_models(category=None)
     catalog.active_base_models(category=records.Category.IMAGE)
     _run_library_query_paths()
+    _run_arcade_query_paths(account.id)
     from shared.media.jobs import completion as media_completion
 
     media_completion.sweep(now)  # terminal media jobs whose callback is still pending
@@ -191,6 +192,17 @@ def _run_library_query_paths() -> None:
             library_catalog.list_models(query)
     user_images.list_docs(1)
     library_scan.run(under="index-probe-empty-folder")  # the records-under-a-folder range
+
+
+def _run_arcade_query_paths(account_id: str) -> None:
+    from shared.media.arcade import games as arcade_games
+    from shared.media.arcade import releases as arcade_releases
+
+    for channel in arcade_games.Channel:
+        for admin in (False, True):
+            arcade_games.catalog(channel, caller_id=account_id, admin=admin)
+    arcade_releases.for_owner(account_id)
+    arcade_releases.in_status(arcade_releases.Status.IN_REVIEW)
 
 
 def test_every_query_shape_has_its_composite_index(stack, recorded) -> None:

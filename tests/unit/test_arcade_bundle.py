@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import stat
-import struct
 import tracemalloc
 import zipfile
 import zlib
@@ -18,102 +16,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.media.arcade.bundle import MAX_ENTRIES, MAX_FILE_BYTES, MIB, validate_bundle
 from shared.media.arcade.headers import serving_headers
 from shared.media.arcade.manifest import parse_manifest
-
-GODOT = {
-    "index.html": b"<!doctype html><html><script src='index.js'></script></html>" * 20,
-    "index.js": b"var Engine = function () { return 1; };\n" * 50,
-    "index.wasm": b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8,
-    "index.pck": b"GDPC" + bytes(range(256)) * 16,
-    "index.png": b"\x89PNG\r\n\x1a\n" + b"\x01" * 64,
-    "index.audio.worklet.js": b"class P extends AudioWorkletProcessor {}\n",
-}
-
-
-def manifest(listed: dict[str, bytes], **overrides: Any) -> str:
-    body: dict[str, Any] = {
-        "formatVersion": 1,
-        "engine": "godot",
-        "engineVersion": "4.3.0-stable",
-        "entry": "index.html",
-        "files": [
-            {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for path, data in listed.items()
-        ],
-        "title": "Tiny",
-        "orientation": "landscape",
-    }
-    body.update(overrides)
-    return json.dumps(body)
-
-
-def godot_zip(files: dict[str, bytes], folders: tuple[str, ...] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for folder in folders:
-            archive.writestr(folder, b"")
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return buffer.getvalue()
-
-
-def raw_zip(entries: list[dict[str, Any]]) -> bytes:
-    """A zip written by hand, so headers can lie: name, data (as stored), method, crc, size,
-    compress_size, attr (unix mode), flags."""
-    out, central = bytearray(), bytearray()
-    for entry in entries:
-        name = entry["name"].encode()
-        data = entry.get("data", b"")
-        method, flags = entry.get("method", 0), entry.get("flags", 0)
-        crc = entry.get("crc", zlib.crc32(data))
-        size = entry.get("size", len(data))
-        csize = entry.get("compress_size", len(data))
-        attr = entry.get("attr", stat.S_IFREG | 0o644) << 16
-        offset = len(out)
-        out += struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0, crc, csize, size, len(name), 0
-        )
-        out += name + data
-        central += struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
-            (3 << 8) | 20,
-            20,
-            flags,
-            method,
-            0,
-            0,
-            crc,
-            csize,
-            size,
-            len(name),
-            0,
-            0,
-            0,
-            0,
-            attr,
-            offset,
-        )
-        central += name
-    count = len(entries)
-    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), len(out), 0)
-    return bytes(out + central + eocd)
-
-
-def godot_entries(files: dict[str, bytes] = GODOT) -> list[dict[str, Any]]:
-    return [{"name": path, "data": data} for path, data in files.items()]
-
-
-def zeros_deflated(gib_fraction_mib: int) -> tuple[bytes, int]:
-    """A raw deflate stream of `mib` MiB of zeros, built from one repeated block (fast, ~1 KB
-    per MiB), and the CRC-32 of its output."""
-    block_compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    block = block_compressor.compress(bytes(MIB)) + block_compressor.flush(zlib.Z_SYNC_FLUSH)
-    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
-    stream = block * gib_fraction_mib + tail.flush(zlib.Z_FINISH)
-    crc, zero = 0, bytes(MIB)
-    for _ in range(gib_fraction_mib):
-        crc = zlib.crc32(zero, crc)
-    return stream, crc
+from tests.arcade_helpers import GODOT, godot_entries, godot_zip, manifest, raw_zip, zeros_deflated
 
 
 def refused(zip_bytes: bytes, manifest_json: str, kind: ErrorKind = ErrorKind.INVALID) -> str:

@@ -6,4 +6,6 @@
   stored files; a bundle it refuses stores nothing.
 - `headers`: the content types and cross-origin isolation headers every served game file
   carries.
+- `games`, `releases`, `review`, `launches`, `serving`, `views`: the arcade's records, the
+  release state table, launch sessions with their signed play URLs, and the public shapes.
 """
