@@ -300,7 +300,14 @@ def test_monitoring_is_applied(plan: list[list[str]]) -> None:
         assert body["name"] == name and body["filter"]
         assert ["gcloud", "logging", "metrics", "create", name] in [c[:5] for c in plan]
     for path, body in policies.items():
-        assert ["gcloud", "alpha", "monitoring", "policies", "create", f"--policy-from-file={path.relative_to(ROOT)}"] in [c[:6] for c in plan]
+        assert [
+            "gcloud",
+            "alpha",
+            "monitoring",
+            "policies",
+            "create",
+            f"--policy-from-file={path.relative_to(ROOT)}",
+        ] in [c[:6] for c in plan]
         for condition in body["conditions"]:
             spec = condition.get("conditionThreshold") or condition["conditionAbsent"]
             for used in re.findall(r"logging\.googleapis\.com/user/(\w+)", spec["filter"]):
@@ -344,7 +351,20 @@ def test_gcloudignore_keeps_tests_gpu_and_local_code_out() -> None:
 
 
 def test_main_imports_no_test_local_or_gpu_module() -> None:
-    banned = ["moto", "gcp_storage_emulator", "aiosmtpd", "pytest", "torch", "diffusers", "transformers", "runpod", "infra", "tests", "gpu_handlers", "typer"]
+    banned = [
+        "moto",
+        "gcp_storage_emulator",
+        "aiosmtpd",
+        "pytest",
+        "torch",
+        "diffusers",
+        "transformers",
+        "runpod",
+        "infra",
+        "tests",
+        "gpu_handlers",
+        "typer",
+    ]
     code = (
         "import main, sys, json; "
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {banned!r})))"
