@@ -348,17 +348,22 @@ for file in infra/monitoring/metrics/*.json; do
     run gcloud logging metrics create "$name" --config-from-file="$file"
   fi
 done
-channels=()
-[[ -n $ALERT_CHANNELS ]] && channels=(--notification-channels="$ALERT_CHANNELS")
+create_channels=()
+update_channels=()
+if [[ -n $ALERT_CHANNELS ]]; then
+  create_channels=(--notification-channels="$ALERT_CHANNELS")
+  update_channels=(--set-notification-channels="$ALERT_CHANNELS")
+fi
 for file in infra/monitoring/policies/*.json; do
   title=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["displayName"])' "$file")
   policy=$(capture "" gcloud alpha monitoring policies list \
     --filter="displayName=\"$title\"" --format="value(name)" --limit=1)
   if [[ -n $policy ]]; then
     run gcloud alpha monitoring policies update "$policy" --policy-from-file="$file" \
-      "${channels[@]}"
+      "${update_channels[@]}"
   else
-    run gcloud alpha monitoring policies create --policy-from-file="$file" "${channels[@]}"
+    run gcloud alpha monitoring policies create --policy-from-file="$file" \
+      "${create_channels[@]}"
   fi
 done
 

@@ -374,3 +374,53 @@ def test_main_imports_no_test_local_or_gpu_module() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_deploy_runs_exactly_the_plan(tmp_path: Path) -> None:
+    """With tools that find nothing there yet (but the secrets), a deploy's calls are the
+    plan's lines."""
+    log = tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("gcloud", "firebase"):
+        fake = bin_dir / tool
+        fake.write_text(
+            "#!/bin/sh\n"
+            f'{{ printf %s {tool}; for a in "$@"; do printf \'\\037%s\' "$a"; done; echo; }}'
+            f" >> '{log}'\n"
+            'case " $* " in *" describe "*) [ "$1" = secrets ] || exit 1 ;; esac\n'
+            'if [ "$1 $2 $3" = "secrets versions access" ]; then printf "<relay-task-secret>"; fi\n'
+        )
+        fake.chmod(0o755)
+    settings = {
+        name: f"<{name}>"
+        for name in [
+            "PROJECT",
+            "RELAY_RUNPOD_ENDPOINTS",
+            "RELAY_PUBLIC_URL",
+            "RELAY_S3_BUCKET",
+            "RELAY_MEDIA_PUBLIC_URL",
+            "RELAY_X402_PAY_TO",
+            "RELAY_X402_FACILITATOR_URL",
+            "RELAY_SMTP_HOST",
+            "RELAY_SMTP_USERNAME",
+            "RELAY_MAIL_FROM",
+            "RELAY_GOOGLE_CLIENT_IDS",
+        ]
+    }
+    env = {
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **settings,
+    }
+    deploy = subprocess.run(
+        ["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert deploy.returncode == 0, deploy.stderr
+    called = [line.split("\x1f") for line in log.read_text().splitlines()]
+    log.unlink()
+    planned = subprocess.run(
+        ["bash", str(SCRIPT), "--plan"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert planned.returncode == 0 and not log.exists()
+    assert called == [shlex.split(line) for line in planned.stdout.splitlines()]
