@@ -13,7 +13,7 @@ $(STAMP)/system: infra/local/install-system.sh
 $(STAMP)/venv: pyproject.toml $(STAMP)/system
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[gpu,dev]'
+	$(PY) -m pip install -q -e '.[gpu,local,dev]'
 	@mkdir -p $(STAMP) && touch $@
 
 # The Cloud Tasks emulator needs protobuf < 5: it lives in its own venv.
