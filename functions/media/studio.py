@@ -150,6 +150,18 @@ def list_assets(request: flask.Request) -> flask.Response:
     )
 
 
+def _upload_bytes(request: flask.Request) -> bytes:
+    """The document's application/octet-stream body; a multipart/form-data body with exactly
+    one file part is accepted too (its part's bytes; the part's own headers are ignored)."""
+    data = read_body(request)
+    if request.mimetype != "multipart/form-data":
+        return data
+    files = list(request.files.values())
+    if len(files) != 1:
+        raise AppError(ErrorKind.INVALID, "body: a multipart upload must hold exactly one file")
+    return files[0].read()
+
+
 def upload_asset(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     project_id = _id(request, "projectId")
@@ -158,7 +170,7 @@ def upload_asset(request: flask.Request) -> flask.Response:
         account_id=caller.account_id,
         project_id=project_id,
         filename=filename,
-        data=read_body(request),
+        data=_upload_bytes(request),
     )
     return json_response(views.asset(asset), 201)
 

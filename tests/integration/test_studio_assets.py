@@ -170,3 +170,15 @@ def test_metadata_refusals_write_nothing(me: Studio, other: Studio) -> None:
         == 404
     )
     assert studio_assets.owned_asset(me.account_id, asset_id) == stored
+
+
+def test_multipart_upload_takes_its_one_file(me: Studio) -> None:
+    project_id = me.project()
+    params = {"projectId": project_id, "filename": "red.png"}
+    r = me.call("POST", "/assets/upload", params=params, files={"file": ("x.bin", png())})
+    assert r.status_code == 201, r.text
+    assert r.json()["mimeType"] == "image/png" and r.json()["sizeBytes"] == len(png())
+    before = written_by(me.account_id)
+    two = {"a": ("a.txt", b"one"), "b": ("b.txt", b"two")}
+    r = me.call("POST", "/assets/upload", params=params, files=two)
+    assert r.status_code == 400 and written_by(me.account_id) == before

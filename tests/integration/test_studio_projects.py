@@ -186,3 +186,18 @@ def test_snapshot_shows_runs_approvals_templates(me: Studio, other: Studio) -> N
     ]
     theirs = other.call("GET", "/snapshot").json()
     assert theirs["projects"] == [] and theirs["workflowRuns"] == [] and theirs["approvals"] == []
+
+
+def test_hostile_json_is_a_4xx_and_writes_nothing(me: Studio) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    headers = {"Content-Type": "application/json"}
+    r = me.call("POST", "/projects", content=deep, headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
+    huge = b'{"title": "' + b"x" * (2 << 20) + b'"}'
+    r = me.call("POST", "/projects", content=huge, headers=headers)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    r = me.call("POST", "/projects", content=b"{not json", headers=headers)
+    assert r.status_code == 400
+    assert me.call("GET", "/nothing-here").status_code == 404
+    assert me.call("DELETE", "/projects").status_code == 405
+    assert written_by(me.account_id)["studio_projects"] == 0
