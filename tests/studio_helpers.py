@@ -96,6 +96,23 @@ def wav(seconds: float = 0.2) -> bytes:
     return out.getvalue()
 
 
+def mp4() -> bytes:
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=4)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
 def glb() -> bytes:
     chunk = json.dumps({"asset": {"version": "2.0"}}).encode()
     chunk += b" " * (-len(chunk) % 4)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.media.studio import assets as studio_assets
-from tests.studio_helpers import PDF, Studio, glb, objects, png, studio, wav, written_by
+from tests.studio_helpers import PDF, Studio, glb, mp4, objects, png, studio, wav, written_by
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def other(stack: Any) -> Studio:
     [
         ("red.png", png(), "image/png"),
         ("beep.wav", wav(), "audio/wav"),
+        ("clip.mp4", mp4(), "video/mp4"),
         ("notes.txt", "héllo\n".encode(), "text/plain"),
         ("plan.md", b"# Plan\n- one\n", "text/markdown"),
         ("data.json", b'{"a": [1, 2]}', "application/json"),

@@ -275,3 +275,22 @@ def test_storyboard_import(me: Studio, other: Studio) -> None:
     assert (
         written_by(me.account_id) == before and written_by(other.account_id)["studio_assets"] == 0
     )
+
+
+def test_document_routes_answer_only_their_own_kind(me: Studio) -> None:
+    project_id = me.project()
+    text_id = me.text(project_id)
+    upload_id = me.upload(project_id, "a.txt", b"hello").json()["id"]
+    for asset_id in (text_id, upload_id):
+        for path in ("/assets/storyboards/document", "/assets/storyboards/export-markdown"):
+            assert me.call("GET", path, params={"assetId": asset_id}).status_code == 404
+    assert _text(me, upload_id).status_code == 404
+    before = written_by(me.account_id)
+    patch = {"assetId": upload_id, "content": "overwrite"}
+    assert me.call("PATCH", "/assets/text/document", json=patch).status_code == 404
+    board = {"assetId": text_id, "storyboard": BOARD}
+    assert me.call("PATCH", "/assets/storyboards/document", json=board).status_code == 404
+    assert written_by(me.account_id) == before
+    for path in ("/assets/text/document", "/assets/storyboards/document"):
+        assert me.call("GET", path).status_code == 400
+        assert me.call("GET", path, params={"assetId": "a/b"}).status_code == 400
