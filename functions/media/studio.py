@@ -12,6 +12,7 @@ from typing import Any
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from functions.http import MAX_BODY_BYTES, entry_point, json_response, parse_json, read_body
 from functions.media.site import authenticate, render_error
@@ -156,7 +157,10 @@ def _upload_bytes(request: flask.Request) -> bytes:
     data = read_body(request)
     if request.mimetype != "multipart/form-data":
         return data
-    files = list(request.files.values())
+    try:
+        files = list(request.files.values())
+    except HTTPException:  # Werkzeug's form limits (a text field over 500 KB, too many parts)
+        raise AppError(ErrorKind.INVALID, "body: not a usable multipart upload") from None
     if len(files) != 1:
         raise AppError(ErrorKind.INVALID, "body: a multipart upload must hold exactly one file")
     return files[0].read()

@@ -183,3 +183,18 @@ def test_multipart_upload_takes_its_one_file(me: Studio) -> None:
     two = {"a": ("a.txt", b"one"), "b": ("b.txt", b"two")}
     r = me.call("POST", "/assets/upload", params=params, files=two)
     assert r.status_code == 400 and written_by(me.account_id) == before
+
+
+def test_malformed_multipart_is_a_400(me: Studio) -> None:
+    params = {"projectId": me.project(), "filename": "a.txt"}
+    big_field = (
+        b'--x\r\nContent-Disposition: form-data; name="f"\r\n\r\n'
+        + b"a" * 600_000
+        + b"\r\n--x--\r\n"
+    )
+    before = written_by(me.account_id)
+    for body in (b"garbage", big_field):
+        headers = {"Content-Type": "multipart/form-data; boundary=x"}
+        r = me.call("POST", "/assets/upload", params=params, content=body, headers=headers)
+        assert r.status_code == 400, r.text
+    assert written_by(me.account_id) == before
