@@ -31,6 +31,7 @@ from functions.media.auth import media_auth
 from functions.media.catalog import media_catalog
 from functions.media.jobs import media_jobs
 from functions.media.payments import media_payments
+from functions.media.studio import media_studio
 from functions.payments import coinbase_webhook, stripe_webhook
 from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
@@ -65,6 +66,7 @@ __all__ = [
     "media_catalog",
     "media_jobs",
     "media_payments",
+    "media_studio",
     "pics_catalog",
     "pics_jobs",
     "pics_users",

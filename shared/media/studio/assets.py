@@ -22,13 +22,13 @@ from shared.media.studio.models import ASSETS, DOCUMENTS, Asset, AssetKind, new_
 from shared.media.studio.workspace import owned_project
 
 
-def _search_terms(title: str, filename: str | None) -> str:
+def search_terms(title: str, filename: str | None) -> str:
     return f"{title} {filename or ''}".strip().lower()
 
 
 def _record(asset: Asset) -> dict[str, Any]:
     data = asset.model_dump(mode="python", exclude={"id"})
-    data["search_terms"] = _search_terms(asset.title, asset.filename)
+    data["search_terms"] = search_terms(asset.title, asset.filename)
     return data
 
 
