@@ -179,6 +179,7 @@ def _run_every_query_path() -> None:
     from shared.media.jobs import completion as media_completion
 
     media_completion.sweep(now)  # terminal media jobs whose callback is still pending
+    _run_studio_query_paths(account.id)
 
 
 def _run_library_query_paths() -> None:
@@ -192,6 +193,17 @@ def _run_library_query_paths() -> None:
             library_catalog.list_models(query)
     user_images.list_docs(1)
     library_scan.run(under="index-probe-empty-folder")  # the records-under-a-folder range
+
+
+def _run_studio_query_paths(account_id: str) -> None:
+    from shared.media.studio import listing, snapshot, workspace
+
+    project = workspace.create_project(account_id=account_id, title="idx")
+    thread = workspace.create_thread(account_id=account_id, project_id=project.id)
+    workspace.messages(thread)
+    workspace.list_threads(account_id, project.id)
+    listing.list_assets(account_id=account_id, project_id=project.id, search="x")
+    snapshot.build(account_id)  # projects, first asset page, runs, approvals, arcade games
 
 
 def _run_arcade_query_paths(account_id: str) -> None:

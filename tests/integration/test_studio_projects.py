@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.engine import clock
 from shared.engine.store import db
 from shared.media.studio import workspace
 from shared.media.studio.models import PLANS, REQUESTS, SETTINGS
+from tests.helpers import auth
 from tests.studio_helpers import Studio, studio, written_by
 
 
@@ -186,6 +188,14 @@ def test_snapshot_shows_runs_approvals_templates(me: Studio, other: Studio) -> N
     ]
     theirs = other.call("GET", "/snapshot").json()
     assert theirs["projects"] == [] and theirs["workflowRuns"] == [] and theirs["approvals"] == []
+    # publishing state: the caller's own arcade games, nobody else's
+    slug = f"snap-{me.account_id[:12].lower()}"
+    body = {"slug": slug, "title": "Snap", "shortDescription": "s", "description": "d"}
+    r = httpx.post(f"{me.base}/arcade/games", json=body, headers=auth(me.key), timeout=60)
+    assert r.status_code == 201, r.text
+    games = me.call("GET", "/snapshot").json()["publishingState"]["arcadeGames"]
+    assert [g["slug"] for g in games] == [slug]
+    assert other.call("GET", "/snapshot").json()["publishingState"] == {"arcadeGames": []}
 
 
 def test_hostile_json_is_a_4xx_and_writes_nothing(me: Studio) -> None:

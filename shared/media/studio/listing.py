@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import db
@@ -72,9 +74,9 @@ def list_assets(
     query = (
         db()
         .collection(ASSETS)
-        .where("account_id", "==", account_id)
-        .where("project_id", "==", project_id)
-        .where("scope", "==", scope.value)
+        .where(filter=FieldFilter("account_id", "==", account_id))
+        .where(filter=FieldFilter("project_id", "==", project_id))
+        .where(filter=FieldFilter("scope", "==", scope.value))
         .limit(MAX_SCAN)
     )
     matched: list[tuple[Any, str, Asset]] = []

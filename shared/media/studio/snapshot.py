@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from shared.engine import clock
 from shared.engine.errors import AppError
 from shared.engine.store import db
@@ -49,14 +51,18 @@ TEMPLATES: Final = (
 
 
 def publishing_state(account_id: str) -> dict[str, Any]:
-    """The account's publishing state (its arcade games once the arcade is wired in)."""
-    return {"arcadeGames": []}
+    """The account's publishing state: its arcade games, each with the releases its `dev`
+    and `live` channels play (the arcade's own game view)."""
+    from shared.media.arcade import games as arcade_games
+    from shared.media.arcade.views import game_view
+
+    return {"arcadeGames": [game_view(game) for game in arcade_games.mine(account_id)]}
 
 
 def _recent(collection: str, account_id: str, **equal: str) -> list[dict[str, Any]]:
-    query = db().collection(collection).where("account_id", "==", account_id)
+    query = db().collection(collection).where(filter=FieldFilter("account_id", "==", account_id))
     for field, value in equal.items():
-        query = query.where(field, "==", value)
+        query = query.where(filter=FieldFilter(field, "==", value))
     rows = [{"id": s.id, **(s.to_dict() or {})} for s in query.limit(SCAN).stream()]
     oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
     rows.sort(key=lambda r: r.get("created_at") or oldest, reverse=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from shared.engine import clock
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import db
@@ -75,7 +77,8 @@ def update_project(
 
 
 def list_projects(account_id: str, *, limit: int = 200) -> list[Project]:
-    query = db().collection(PROJECTS).where("account_id", "==", account_id).limit(limit)
+    owner = FieldFilter("account_id", "==", account_id)
+    query = db().collection(PROJECTS).where(filter=owner).limit(limit)
     projects = [Project(id=s.id, **s.to_dict()) for s in query.stream()]
     return sorted(projects, key=lambda p: p.updated_at, reverse=True)
 
@@ -120,9 +123,9 @@ def rename_thread(*, account_id: str, thread_id: str, title: str) -> Thread:
 def list_threads(
     account_id: str, project_id: str | None = None, *, limit: int = 200
 ) -> list[Thread]:
-    query = db().collection(THREADS).where("account_id", "==", account_id)
+    query = db().collection(THREADS).where(filter=FieldFilter("account_id", "==", account_id))
     if project_id is not None:
-        query = query.where("project_id", "==", project_id)
+        query = query.where(filter=FieldFilter("project_id", "==", project_id))
     threads = [Thread(id=s.id, **s.to_dict()) for s in query.limit(limit).stream()]
     return sorted(threads, key=lambda t: t.updated_at, reverse=True)
 
