@@ -1,0 +1,193 @@
+"""Approval plans (`studio_plans/<planId>`): the persisted, normalised paid-job bundle.
+
+Invariants:
+- A plan's `jobs` are MediaJobRequest bodies that passed `parse_request` when the plan was
+  made, each priced by the one media price table (`pricing.quote`); the plan's estimate is
+  their sum. Execute runs exactly these bodies, never a replanned bundle.
+- Job `i` of plan `p` is submitted with idempotencyKey `studio-<p>-<i>`, so any number of
+  executes (retried or concurrent) make one job, one hold, per planned job.
+- Status moves only pending -> approved (once, in a transaction, after every job was
+  submitted) or pending -> expired (past `expires_at`). The request an approval creates has
+  the id `request_id_for(plan)`, created in the same transaction.
+- A plan is visible only to its account; anyone else gets NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.engine import clock
+from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
+from shared.media.jobs import pricing
+from shared.media.jobs.request import parse_request
+from shared.media.jobs.views import usd
+from shared.media.studio.models import PLANS, new_id
+
+PLAN_TTL: Final = dt.timedelta(hours=1)
+MAX_PLAN_JOBS: Final = 8
+
+
+class PlanStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXPIRED = "expired"
+
+
+class PlannedJob(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    body: dict[str, Any]  # {task, input}: a MediaJobRequest without client-only keys
+    estimated_cost_usd_micros: int
+    pricing_meta: dict[str, Any] = {}
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: str
+    account_id: str
+    project_id: str
+    thread_id: str
+    prompt: str
+    agent_model: str
+    reasoning_level: str
+    jobs: list[PlannedJob]
+    estimated_cost_usd_micros: int
+    status: PlanStatus = PlanStatus.PENDING
+    request_id: str | None = None
+    job_ids: list[str] = []
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    approved_at: dt.datetime | None = None
+
+
+def idempotency_key(plan_id: str, index: int) -> str:
+    return f"studio-{plan_id}-{index}"
+
+
+def request_id_for(plan_id: str) -> str:
+    return f"req_{plan_id}"
+
+
+def normalise_job(arguments: dict[str, Any]) -> PlannedJob:
+    """A model's submit_media_job arguments as a priced, validated job body. Only `task`
+    and `input` are kept (an idempotency key or callback URL is ours to set, not the
+    model's); an invalid body is INVALID naming the field, and never reaches a plan."""
+    body = {"task": arguments.get("task"), "input": arguments.get("input")}
+    request = parse_request(body)
+    quote = pricing.quote(request)
+    return PlannedJob(
+        body={"task": request.task, "input": body["input"]},
+        estimated_cost_usd_micros=quote.micros,
+        pricing_meta=quote.meta,
+    )
+
+
+def create(
+    *,
+    account_id: str,
+    project_id: str,
+    thread_id: str,
+    prompt: str,
+    agent_model: str,
+    reasoning_level: str,
+    jobs: list[PlannedJob],
+) -> Plan:
+    if len(jobs) > MAX_PLAN_JOBS:
+        raise AppError(
+            ErrorKind.INVALID, f"prompt: asks for more than {MAX_PLAN_JOBS} paid jobs at once"
+        )
+    now = clock.now()
+    plan = Plan(
+        id=new_id("apl"),
+        account_id=account_id,
+        project_id=project_id,
+        thread_id=thread_id,
+        prompt=prompt,
+        agent_model=agent_model,
+        reasoning_level=reasoning_level,
+        jobs=jobs,
+        estimated_cost_usd_micros=sum(j.estimated_cost_usd_micros for j in jobs),
+        created_at=now,
+        expires_at=now + PLAN_TTL,
+    )
+    db().collection(PLANS).document(plan.id).create(plan.model_dump(exclude={"id"}))
+    return plan
+
+
+def owned(account_id: str, plan_id: str) -> Plan:
+    snap = db().collection(PLANS).document(plan_id).get()
+    data = snap.to_dict() if snap.exists else None
+    if data is None or data.get("account_id") != account_id:
+        raise AppError(ErrorKind.NOT_FOUND, "approval plan not found")
+    return Plan(id=snap.id, **data)
+
+
+def approve(plan: Plan, *, job_ids: list[str], request_doc: dict[str, Any]) -> tuple[Plan, bool]:
+    """pending -> approved with the submitted job ids, creating the plan's request in the
+    same transaction. Answers (plan, True) for the one approval that did it, (plan, False)
+    when another execute got there first. An expired plan is GONE."""
+    from google.cloud import firestore
+
+    from shared.media.studio.models import REQUESTS
+
+    plan_ref = db().collection(PLANS).document(plan.id)
+    request_ref = db().collection(REQUESTS).document(request_id_for(plan.id))
+
+    @firestore.transactional
+    def run(transaction: Any) -> tuple[dict[str, Any], bool]:
+        data = plan_ref.get(transaction=transaction).to_dict() or {}
+        status = data.get("status")
+        if status == PlanStatus.APPROVED:
+            return data, False
+        now = clock.now()
+        if status != PlanStatus.PENDING or data["expires_at"] <= now:
+            transaction.update(plan_ref, {"status": PlanStatus.EXPIRED})
+            return {**data, "status": PlanStatus.EXPIRED}, False
+        changes = {
+            "status": PlanStatus.APPROVED,
+            "approved_at": now,
+            "job_ids": job_ids,
+            "request_id": request_ref.id,
+        }
+        transaction.update(plan_ref, changes)
+        transaction.create(request_ref, request_doc)
+        return {**data, **changes}, True
+
+    data, won = run(db().transaction())
+    approved = Plan(id=plan.id, **data)
+    if approved.status == PlanStatus.EXPIRED:
+        raise AppError(ErrorKind.GONE, "approval plan expired; prepare the prompt again")
+    return approved, won
+
+
+def money(micros: int) -> dict[str, Any]:
+    return {"estimatedCostUsdMicros": micros, "estimatedCostUsd": usd(micros)}
+
+
+def view(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "status": plan.status.value,
+        "projectId": plan.project_id,
+        "threadId": plan.thread_id,
+        "prompt": plan.prompt,
+        "agentModel": plan.agent_model,
+        "reasoningLevel": plan.reasoning_level,
+        "jobs": [
+            {
+                "index": i,
+                "task": job.body["task"],
+                "input": job.body["input"],
+                **money(job.estimated_cost_usd_micros),
+                "pricingMeta": job.pricing_meta,
+            }
+            for i, job in enumerate(plan.jobs)
+        ],
+        **money(plan.estimated_cost_usd_micros),
+        "createdAt": clock.iso(plan.created_at),
+        "expiresAt": clock.iso(plan.expires_at),
+    }
