@@ -198,7 +198,7 @@ class Completion:
         self.id = "chatcmpl-" + hashlib.sha256(seed.encode()).hexdigest()[:29]
         self.created = int(time.time())
         self.content: str | None = reply.get("content")
-        self.tool_calls = [
+        self.tool_calls: list[dict[str, Any]] = [
             {
                 "id": _call_id(seed, i),
                 "type": "function",
