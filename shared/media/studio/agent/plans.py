@@ -129,7 +129,9 @@ def owned(account_id: str, plan_id: str) -> Plan:
 def approve(plan: Plan, *, job_ids: list[str], request_doc: dict[str, Any]) -> tuple[Plan, bool]:
     """pending -> approved with the submitted job ids, creating the plan's request in the
     same transaction. Answers (plan, True) for the one approval that did it, (plan, False)
-    when another execute got there first. An expired plan is GONE."""
+    when another execute got there first. The caller checked expiry (`check_live`) before
+    submitting, so a plan that expires mid-execute is still approved, never left billed
+    and unapproved."""
     from google.cloud import firestore
 
     from shared.media.studio.models import REQUESTS
@@ -144,9 +146,8 @@ def approve(plan: Plan, *, job_ids: list[str], request_doc: dict[str, Any]) -> t
         if status == PlanStatus.APPROVED:
             return data, False
         now = clock.now()
-        if status != PlanStatus.PENDING or data["expires_at"] <= now:
-            transaction.update(plan_ref, {"status": PlanStatus.EXPIRED})
-            return {**data, "status": PlanStatus.EXPIRED}, False
+        if status != PlanStatus.PENDING:  # expiry was checked before the jobs were submitted
+            return data, False
         changes = {
             "status": PlanStatus.APPROVED,
             "approved_at": now,
@@ -158,10 +159,15 @@ def approve(plan: Plan, *, job_ids: list[str], request_doc: dict[str, Any]) -> t
         return {**data, **changes}, True
 
     data, won = run(db().transaction())
-    approved = Plan(id=plan.id, **data)
-    if approved.status == PlanStatus.EXPIRED:
+    return Plan(id=plan.id, **data), won
+
+
+def check_live(plan: Plan) -> None:
+    """GONE (and the plan marked expired) once it is past `expires_at` or already expired."""
+    if plan.status is PlanStatus.EXPIRED or plan.expires_at <= clock.now():
+        if plan.status is PlanStatus.PENDING:
+            db().collection(PLANS).document(plan.id).update({"status": PlanStatus.EXPIRED})
         raise AppError(ErrorKind.GONE, "approval plan expired; prepare the prompt again")
-    return approved, won
 
 
 def money(micros: int) -> dict[str, Any]:

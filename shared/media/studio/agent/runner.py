@@ -122,11 +122,21 @@ def _history(request: AgentRequest) -> list[dict[str, Any]]:
 
 
 def _run_prompt(request: AgentRequest) -> str:
-    ctx = tools.ToolContext(account_id=request.account_id, project_id=request.project_id)
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
     messages += _history(request)
     messages.append({"role": "user", "content": request.prompt})
     out = _Transcript(request)
+    try:
+        created = _rounds(request, messages, out)
+    finally:
+        out.flush(force=True)  # what streamed before a failure stays readable
+    _conclude(request, out, created)
+    return "completed"
+
+
+def _rounds(request: AgentRequest, messages: list[dict[str, Any]], out: _Transcript) -> list[str]:
+    """Stream and run tools until the model stops; answers the assets the tools created."""
+    ctx = tools.ToolContext(account_id=request.account_id, project_id=request.project_id)
     created: list[str] = []
     base = 0  # tool-call indexes run on across rounds
     for _ in range(MAX_ROUNDS):
@@ -169,8 +179,7 @@ def _run_prompt(request: AgentRequest) -> str:
             messages.append(llm.tool_result_message(tool_call_id=call.id, content=content))
         out.flush(force=True)
         base += len(message.tool_calls)
-    _conclude(request, out, created)
-    return "completed"
+    return created
 
 
 def _call(ctx: tools.ToolContext, call: llm.ToolCall) -> dict[str, Any]:

@@ -163,8 +163,7 @@ def execute(*, account_id: str, body: PlanExecute) -> tuple[dict[str, Any], int]
     plan = plans.owned(account_id, body.approval_plan_id)
     if plan.status is PlanStatus.APPROVED:
         return _executed(plan, 200)
-    if plan.status is PlanStatus.EXPIRED:
-        raise AppError(ErrorKind.GONE, "approval plan expired; prepare the prompt again")
+    plans.check_live(plan)
     _check_funds(plan)
     job_ids = [
         media_jobs.submit(
