@@ -534,7 +534,8 @@ def dev() -> None:
             f"Coinbase http://127.0.0.1:{stack.ports['coinbase']}, "
             f"x402 facilitator http://127.0.0.1:{stack.ports['x402']}\n"
             f"Mail sink: http://127.0.0.1:{stack.ports['mail']}/messages "
-            f"(SMTP :{stack.ports['smtp']})"
+            f"(SMTP :{stack.ports['smtp']})\n"
+            f"OpenAI stand-in (Studio agent): http://127.0.0.1:{stack.ports['openai']}/v1"
         )
         print("Waiting for GPU workers (tiny local models)...", flush=True)
         stack.wait_for_workers()
