@@ -27,7 +27,7 @@ from shared.engine.identity import Site
 from shared.engine.store import db
 from shared.media.jobs.request import TASKS
 from shared.media.studio import assets, documents, storyboards
-from shared.media.studio.models import ASSETS, AssetKind, AssetScope
+from shared.media.studio.models import ASSETS, Asset, AssetKind, AssetScope
 
 SUBMIT_MEDIA_JOB: Final = "submit_media_job"
 MAX_LISTED: Final = 50
@@ -39,7 +39,9 @@ class ToolContext:
     project_id: str
 
 
-def _function(name: str, description: str, properties: dict[str, Any], required: list[str]):  # type: ignore[no-untyped-def]
+def _function(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
@@ -91,7 +93,7 @@ PLAN_TOOLS: Final = tuple(SCHEMAS.values())
 RUN_TOOLS: Final = tuple(s for name, s in SCHEMAS.items() if name != SUBMIT_MEDIA_JOB)
 
 
-def _asset_view(asset: assets.Asset) -> dict[str, Any]:
+def _asset_view(asset: Asset) -> dict[str, Any]:
     return {
         "assetId": asset.id,
         "title": asset.title,
@@ -143,7 +145,7 @@ def list_assets(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         .where("account_id", "==", ctx.account_id)
         .where("project_id", "==", ctx.project_id)
     )
-    found = [assets.Asset(id=s.id, **s.to_dict()) for s in query.stream()]
+    found = [Asset(id=s.id, **s.to_dict()) for s in query.stream()]
     active = [a for a in found if a.scope is AssetScope.ACTIVE]
     active.sort(key=lambda a: a.created_at, reverse=True)
     return {"assets": [_asset_view(a) for a in active[:MAX_LISTED]]}
@@ -160,14 +162,14 @@ def _media_job(ctx: ToolContext, raw_id: object) -> jobs.JobRecord:
     return job
 
 
-def _attached(ctx: ToolContext, job_id: str) -> dict[int, assets.Asset]:
+def _attached(ctx: ToolContext, job_id: str) -> dict[int, Asset]:
     query = (
         db()
         .collection(ASSETS)
         .where("account_id", "==", ctx.account_id)
         .where("source.jobId", "==", job_id)
     )
-    found = [assets.Asset(id=s.id, **s.to_dict()) for s in query.stream()]
+    found = [Asset(id=s.id, **s.to_dict()) for s in query.stream()]
     return {
         int(a.source.get("outputIndex") or 0): a for a in found if a.project_id == ctx.project_id
     }
