@@ -6,9 +6,9 @@ Invariants:
   their sum. Execute runs exactly these bodies, never a replanned bundle.
 - Job `i` of plan `p` is submitted with idempotencyKey `studio-<p>-<i>`, so any number of
   executes (retried or concurrent) make one job, one hold, per planned job.
-- Status moves only pending -> approved (once, in a transaction, after every job was
-  submitted) or pending -> expired (past `expires_at`). The request an approval creates has
-  the id `request_id_for(plan)`, created in the same transaction.
+- Status moves only pending -> approved (after every job was submitted) or pending ->
+  expired (past `expires_at`). The approval's one request has the id
+  `request_id_for(plan)`, created with `create()`, so racing executes make one request.
 - A plan is visible only to its account; anyone else gets NOT_FOUND.
 """
 
@@ -127,39 +127,34 @@ def owned(account_id: str, plan_id: str) -> Plan:
 
 
 def approve(plan: Plan, *, job_ids: list[str], request_doc: dict[str, Any]) -> tuple[Plan, bool]:
-    """pending -> approved with the submitted job ids, creating the plan's request in the
-    same transaction. Answers (plan, True) for the one approval that did it, (plan, False)
-    when another execute got there first. The caller checked expiry (`check_live`) before
-    submitting, so a plan that expires mid-execute is still approved, never left billed
-    and unapproved."""
-    from google.cloud import firestore
+    """Mark the plan approved with its submitted job ids and create its one request.
+
+    The request document's `create()` is the arbiter (no transaction: five executes racing
+    on one plan would contend for its lock): exactly one execute creates it and answers
+    (plan, True); the others answer (plan, False). Every execute then writes the same
+    approval (the job ids are the same: the submits were idempotent), so an execute that
+    died between the two writes is completed by the next one. The caller checked expiry
+    (`check_live`) before submitting, so a plan that expires mid-execute is still approved,
+    never left billed and unapproved."""
+    from google.api_core import exceptions as gexc
 
     from shared.media.studio.models import REQUESTS
 
-    plan_ref = db().collection(PLANS).document(plan.id)
-    request_ref = db().collection(REQUESTS).document(request_id_for(plan.id))
-
-    @firestore.transactional
-    def run(transaction: Any) -> tuple[dict[str, Any], bool]:
-        data = plan_ref.get(transaction=transaction).to_dict() or {}
-        status = data.get("status")
-        if status == PlanStatus.APPROVED:
-            return data, False
-        now = clock.now()
-        if status != PlanStatus.PENDING:  # expiry was checked before the jobs were submitted
-            return data, False
-        changes = {
-            "status": PlanStatus.APPROVED,
-            "approved_at": now,
-            "job_ids": job_ids,
-            "request_id": request_ref.id,
-        }
-        transaction.update(plan_ref, changes)
-        transaction.create(request_ref, request_doc)
-        return {**data, **changes}, True
-
-    data, won = run(db().transaction())
-    return Plan(id=plan.id, **data), won
+    request_id = request_id_for(plan.id)
+    try:
+        db().collection(REQUESTS).document(request_id).create(request_doc)
+        won = True
+    except gexc.AlreadyExists:
+        won = False
+    changes: dict[str, Any] = {
+        "status": PlanStatus.APPROVED.value,
+        "job_ids": job_ids,
+        "request_id": request_id,
+    }
+    if won:
+        changes["approved_at"] = clock.now()
+    db().collection(PLANS).document(plan.id).update(changes)
+    return owned(plan.account_id, plan.id), won
 
 
 def check_live(plan: Plan) -> None:
