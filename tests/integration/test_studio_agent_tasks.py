@@ -12,6 +12,7 @@ import httpx
 from shared.engine import clock
 from shared.engine.queue import TASK_SECRET_HEADER
 from shared.engine.store import db
+from shared.media.studio import workspace
 from shared.media.studio.agent.service import PROMPTS_PER_MINUTE
 from shared.media.studio.models import PLANS, THREADS
 from tests.helpers import media_account
@@ -111,3 +112,38 @@ def test_prompts_are_rate_limited_per_account(stack: Any) -> None:
     r = post(stack, other, "messages/prepare", {"projectId": other_project, "prompt": "hi there"})
     assert r.status_code == 200, r.text
     assert db().collection(THREADS).where("account_id", "==", account_id).get() == []
+
+
+def test_an_approved_plan_whose_task_was_lost_is_restarted_by_the_next_execute(
+    stack: Any,
+) -> None:
+    from shared.media.studio.agent import plans, requests  # the stored shapes, written directly
+
+    account_id, key = media_account()
+    project_id = project(account_id)
+    thread_id = workspace.create_thread(account_id=account_id, project_id=project_id).id
+    plan = plans.create(
+        account_id=account_id,
+        project_id=project_id,
+        thread_id=thread_id,
+        prompt="nothing paid",
+        agent_model="gpt-5.4-mini",
+        reasoning_level="default",
+        jobs=[],
+    )
+    doc = requests.new_document(
+        account_id=account_id,
+        project_id=project_id,
+        thread_id=thread_id,
+        kind=requests.RequestKind.PLAN,
+        prompt=plan.prompt,
+        agent_model=plan.agent_model,
+        reasoning_level=plan.reasoning_level,
+        plan_id=plan.id,
+    )
+    doc["created_at"] = clock.now() - dt.timedelta(minutes=5)
+    plans.approve(plan, job_ids=[], request_doc=doc)  # ... and the task was never enqueued
+    r = post(stack, key, "approval-plans/execute", {"approvalPlanId": plan.id})
+    assert r.status_code == 200 and r.json()["requestId"] == plans.request_id_for(plan.id)
+    final, text, _, _ = follow(stack, key, plans.request_id_for(plan.id), timeout=60)
+    assert final["status"] == "completed" and "ran 0 job(s)" in text

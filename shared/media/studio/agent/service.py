@@ -17,12 +17,13 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.engine import jobs, ledger, ratelimit
+from shared.engine import clock, jobs, ledger, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.validate import DocId
 from shared.media.jobs import service as media_jobs
@@ -32,6 +33,7 @@ from shared.media.studio.agent.plans import Plan, PlanStatus
 from shared.media.studio.agent.requests import RequestKind
 
 PROMPTS_PER_MINUTE: Final = 30
+STUCK_AFTER: Final = dt.timedelta(minutes=1)
 AgentModel = Literal["gpt-5.4-nano", "gpt-5.4-mini", "gpt-5.4"]
 ReasoningLevel = Literal["default", "low", "medium", "high", "xhigh"]
 
@@ -157,11 +159,25 @@ def _executed(plan: Plan, status: int) -> tuple[dict[str, Any], int]:
     }, status
 
 
+def _restart_if_stuck(request_id: str) -> None:
+    """An approved plan's request still queued long after approval lost its task (the
+    approving execute died before enqueueing): enqueue it again (the loop leases it, so a
+    duplicate task does nothing)."""
+    found = requests.get(request_id)
+    if (
+        found is not None
+        and found.status is requests.RequestStatus.QUEUED
+        and clock.now() - found.created_at > STUCK_AFTER
+    ):
+        runner.enqueue(request_id)
+
+
 def execute(*, account_id: str, body: PlanExecute) -> tuple[dict[str, Any], int]:
     """Approve and run the plan: (answer, 202) for the execute that approved it, (answer,
     200) for any execute of an already-approved plan (nothing new is submitted)."""
     plan = plans.owned(account_id, body.approval_plan_id)
     if plan.status is PlanStatus.APPROVED:
+        _restart_if_stuck(plans.request_id_for(plan.id))
         return _executed(plan, 200)
     plans.check_live(plan)
     _check_funds(plan)
