@@ -32,10 +32,12 @@ from functions.media.catalog import media_catalog
 from functions.media.jobs import media_jobs
 from functions.media.payments import media_payments
 from functions.media.studio import media_studio
+from functions.media.studio_agent import media_studio_agent
 from functions.payments import coinbase_webhook, stripe_webhook
 from functions.pics.catalog import pics_catalog
 from functions.pics.jobs import pics_jobs
 from functions.pics.users import pics_users
+from functions.studio_tasks import studio_agent_task
 from functions.tasks import task_dispatch, task_sweep
 from functions.webhooks import task_deliver_webhook
 from shared.engine import logs
@@ -67,10 +69,12 @@ __all__ = [
     "media_jobs",
     "media_payments",
     "media_studio",
+    "media_studio_agent",
     "pics_catalog",
     "pics_jobs",
     "pics_users",
     "stripe_webhook",
+    "studio_agent_task",
     "task_deliver_webhook",
     "task_dispatch",
     "task_library_scan",

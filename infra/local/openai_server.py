@@ -18,6 +18,13 @@ Invariants:
   message is a tool result; others only when it is not), and every tool it calls is
   offered in the request's ``tools``; the first such rule wins. Otherwise the reply is
   ``Echo: <last user message>`` (or ``Tool results received: <names>`` after a tool result).
+- One built-in rule, after the scripted ones, so ``make dev`` works unscripted: when
+  ``submit_media_job`` is offered and the last user message mentions an image or a picture
+  (case-insensitive), the reply is one ``submit_media_job`` call
+  ``{"task": "image.generate", "input": {"prompt": <the message, at most 4000 characters>,
+  "width": 512, "height": 512}}``.
+- A rule's ``piece_delay_ms`` (0..2000) pauses that long before each streamed chunk, so a
+  test can poll a reply while it is still streaming.
 - Streaming splits text and tool-call arguments into pieces of ``PIECE_CHARS`` characters,
   as OpenAI does: a tool call's first delta carries index, id, type and name with empty
   arguments; later deltas carry only index and an arguments piece. The last choice chunk
@@ -40,6 +47,7 @@ import argparse
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -54,6 +62,9 @@ MODELS = ("gpt-5.4-nano", "gpt-5.4-mini", "gpt-5.4")
 PIECE_CHARS = 7
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 FINGERPRINT = "fp_relay_local"
+SUBMIT_MEDIA_JOB = "submit_media_job"
+IMAGE_WORDS = re.compile(r"\b(image|picture)s?\b", re.IGNORECASE)
+MAX_PIECE_DELAY_MS = 2000
 
 
 class OpenAIError(Exception):
@@ -152,7 +163,14 @@ def plan_reply(body: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, A
         calls = rule.get("tool_calls") or []
         if any(call.get("name") not in offered for call in calls):
             continue
-        return {"content": rule.get("content"), "tool_calls": calls}
+        delay = rule.get("piece_delay_ms") or 0
+        return {"content": rule.get("content"), "tool_calls": calls, "piece_delay_ms": delay}
+    if not after_tool and SUBMIT_MEDIA_JOB in offered and IMAGE_WORDS.search(prompt):
+        arguments: dict[str, Any] = {
+            "task": "image.generate",
+            "input": {"prompt": prompt[:4000], "width": 512, "height": 512},
+        }
+        return {"content": None, "tool_calls": [{"name": SUBMIT_MEDIA_JOB, "arguments": arguments}]}
     if after_tool:
         names = [m.get("name") or m.get("tool_call_id") for m in messages if m["role"] == "tool"]
         return {"content": f"Tool results received: {', '.join(map(str, names))}", "tool_calls": []}
@@ -180,7 +198,7 @@ class Completion:
         self.id = "chatcmpl-" + hashlib.sha256(seed.encode()).hexdigest()[:29]
         self.created = int(time.time())
         self.content: str | None = reply.get("content")
-        self.tool_calls = [
+        self.tool_calls: list[dict[str, Any]] = [
             {
                 "id": _call_id(seed, i),
                 "type": "function",
@@ -299,6 +317,13 @@ def _check_rules(rules: Any) -> list[dict[str, Any]]:
             not isinstance(c, dict) or not isinstance(c.get("name"), str) for c in calls
         ):
             raise OpenAIError(400, f"rules[{i}].tool_calls: expected [{{name, arguments}}]")
+        delay = rule.get("piece_delay_ms", 0)
+        if (
+            not isinstance(delay, int)
+            or isinstance(delay, bool)
+            or not (0 <= delay <= MAX_PIECE_DELAY_MS)
+        ):
+            raise OpenAIError(400, f"rules[{i}].piece_delay_ms: 0..{MAX_PIECE_DELAY_MS}")
         if rule.get("content") is None and not calls:
             raise OpenAIError(400, f"rules[{i}]: a reply needs content or tool_calls")
     return rules
@@ -328,8 +353,12 @@ def create_app(
         options = body.get("stream_options") or {}
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
 
+        pause = reply.get("piece_delay_ms", 0) / 1000
+
         def events() -> Iterator[str]:
             for chunk in completion.chunks(include_usage=include_usage):
+                if pause:
+                    time.sleep(pause)
                 yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
             yield "data: [DONE]\n\n"
 

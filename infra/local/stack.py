@@ -40,6 +40,7 @@ STRIPE_WEBHOOK_SECRET = "whsec_local"
 COINBASE_KEY = "coinbase_key_local"
 COINBASE_WEBHOOK_SECRET = "coinbase_whsec_local"
 GEMINI_KEY = "local-gemini-key"
+OPENAI_KEY = "local-openai-key"
 # Where x402 purchases are paid to on the local chain (a fixed, local-only address).
 X402_PAY_TO = "0x5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E5A1E"
 # One RunPod endpoint, and one real worker, per handler: the image models and every media
@@ -64,6 +65,7 @@ DEV_PORTS = {
     "coinbase": 12112,
     "x402": 12113,
     "gemini": 12114,
+    "openai": 12115,
     "smtp": 1025,
     "mail": 8025,
 }
@@ -149,6 +151,8 @@ class Stack:
             "RELAY_X402_PAY_TO": X402_PAY_TO,
             "RELAY_GEMINI_API_BASE": f"http://127.0.0.1:{p['gemini']}",
             "GEMINI_API_KEY": GEMINI_KEY,
+            "RELAY_OPENAI_API_BASE": f"http://127.0.0.1:{p['openai']}/v1",
+            "OPENAI_API_KEY": OPENAI_KEY,
             "RELAY_SMTP_HOST": "127.0.0.1",
             "RELAY_SMTP_PORT": str(p["smtp"]),
             "AWS_ACCESS_KEY_ID": "local",
@@ -282,6 +286,17 @@ class Stack:
                 str(p["gemini"]),
                 "--api-key",
                 GEMINI_KEY,
+            ],
+            "openai": [
+                sys.executable,
+                "-m",
+                "infra.local.openai_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["openai"]),
+                "--api-key",
+                OPENAI_KEY,
             ],
             "mail": [
                 sys.executable,
@@ -519,7 +534,8 @@ def dev() -> None:
             f"Coinbase http://127.0.0.1:{stack.ports['coinbase']}, "
             f"x402 facilitator http://127.0.0.1:{stack.ports['x402']}\n"
             f"Mail sink: http://127.0.0.1:{stack.ports['mail']}/messages "
-            f"(SMTP :{stack.ports['smtp']})"
+            f"(SMTP :{stack.ports['smtp']})\n"
+            f"OpenAI stand-in (Studio agent): http://127.0.0.1:{stack.ports['openai']}/v1"
         )
         print("Waiting for GPU workers (tiny local models)...", flush=True)
         stack.wait_for_workers()

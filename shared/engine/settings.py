@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     # Code guesses per client IP per minute (each code also allows only 5 wrong guesses).
     media_verify_ip_per_minute: int = Field(30, validation_alias="RELAY_MEDIA_VERIFY_IP_PER_MINUTE")
 
+    # The Studio agent's LLM (OpenAI Chat Completions; locally infra/local/openai_server.py).
+    # A secret: unset means the agent answers 503, the rest of the platform runs.
+    openai_api_key: str = Field("", validation_alias="OPENAI_API_KEY", repr=False)
+    openai_api_base: str | None = Field(None, validation_alias="RELAY_OPENAI_API_BASE")
+
     ledger_shards: int = Field(default=4, ge=1, le=64, validation_alias="RELAY_LEDGER_SHARDS")
     job_timeout_s: int = Field(600, validation_alias="RELAY_JOB_TIMEOUT_S")
     dispatch_max_attempts: int = Field(5, validation_alias="RELAY_DISPATCH_MAX_ATTEMPTS")
