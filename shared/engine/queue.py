@@ -30,6 +30,7 @@ class Target:
     SWEEP = "task_sweep"
     DELIVER_WEBHOOK = "task_deliver_webhook"
     SCAN = "task_library_scan"
+    STUDIO_AGENT = "studio_agent_task"  # Killa Tamata's studio agent loop
 
 
 def queue_path() -> str:

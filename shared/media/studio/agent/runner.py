@@ -34,7 +34,7 @@ from shared.media.studio.agent.requests import AgentRequest, RequestKind, Reques
 
 log = logging.getLogger(__name__)
 
-TASK_TARGET: Final = "studio_agent_task"
+TASK_TARGET: Final = queue.Target.STUDIO_AGENT
 MAX_ROUNDS: Final = 8
 FLUSH_S: Final = 0.2
 HISTORY: Final = 20  # earlier thread messages sent as context
