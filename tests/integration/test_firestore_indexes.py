@@ -204,6 +204,11 @@ def _run_studio_query_paths(account_id: str) -> None:
     workspace.list_threads(account_id, project.id)
     listing.list_assets(account_id=account_id, project_id=project.id, search="x")
     snapshot.build(account_id)  # projects, first asset page, runs, approvals, arcade games
+    from shared.media.studio.agent import tools as agent_tools
+
+    ctx = agent_tools.ToolContext(account_id=account_id, project_id=project.id)
+    agent_tools.list_assets(ctx, {})
+    agent_tools._attached(ctx, "00000000-0000-0000-0000-000000000000")
 
 
 def _run_arcade_query_paths(account_id: str) -> None:

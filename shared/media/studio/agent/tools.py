@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import ValidationError
 
 from shared.engine import jobs, outputs
@@ -26,8 +27,8 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import Site
 from shared.engine.store import db
 from shared.media.jobs.request import TASKS
-from shared.media.studio import assets, documents, storyboards
-from shared.media.studio.models import ASSETS, Asset, AssetKind, AssetScope
+from shared.media.studio import assets, documents, listing, storyboards
+from shared.media.studio.models import ASSETS, Asset, AssetKind
 
 SUBMIT_MEDIA_JOB: Final = "submit_media_job"
 MAX_LISTED: Final = 50
@@ -139,16 +140,11 @@ def create_storyboard(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_assets(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    query = (
-        db()
-        .collection(ASSETS)
-        .where("account_id", "==", ctx.account_id)
-        .where("project_id", "==", ctx.project_id)
+    """The project's newest active assets: the asset browser's own list, first page."""
+    page = listing.list_assets(
+        account_id=ctx.account_id, project_id=ctx.project_id, limit=MAX_LISTED
     )
-    found = [Asset(id=s.id, **s.to_dict()) for s in query.stream()]
-    active = [a for a in found if a.scope is AssetScope.ACTIVE]
-    active.sort(key=lambda a: a.created_at, reverse=True)
-    return {"assets": [_asset_view(a) for a in active[:MAX_LISTED]]}
+    return {"assets": [_asset_view(a) for a in page.assets]}
 
 
 def _media_job(ctx: ToolContext, raw_id: object) -> jobs.JobRecord:
@@ -166,8 +162,8 @@ def _attached(ctx: ToolContext, job_id: str) -> dict[int, Asset]:
     query = (
         db()
         .collection(ASSETS)
-        .where("account_id", "==", ctx.account_id)
-        .where("source.jobId", "==", job_id)
+        .where(filter=FieldFilter("account_id", "==", ctx.account_id))
+        .where(filter=FieldFilter("source.jobId", "==", job_id))
     )
     found = [Asset(id=s.id, **s.to_dict()) for s in query.stream()]
     return {
