@@ -238,3 +238,10 @@ def png(size: int = 32) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (size, size), (200, 30, 30)).save(out, format="PNG")
     return out.getvalue()
+
+
+def expect_error(r: Any, status: int, code: str) -> dict[str, Any]:
+    """The error body of a refusal with this status and envelope code."""
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code, r.text
+    return dict(r.json()["error"])

@@ -31,6 +31,7 @@ from shared.media.studio import (
     views,
     workspace,
 )
+from shared.media.studio.models import Asset
 
 API = "/api/v1/studio"
 
@@ -230,15 +231,18 @@ def patch_text(request: flask.Request) -> flask.Response:
     return _document(doc)
 
 
-def create_storyboard(request: flask.Request) -> flask.Response:
-    caller = authenticate(request)
-    body = storyboards.parse_create(_json(request))
-    asset, board = assets.create_storyboard(account_id=caller.account_id, body=body)
+def _created_storyboard(asset: Asset, board: storyboards.Storyboard) -> flask.Response:
     return json_response(
         {"asset": views.asset(asset), "storyboard": _storyboard_view(board)},
         201,
         {"ETag": board.etag},
     )
+
+
+def create_storyboard(request: flask.Request) -> flask.Response:
+    caller = authenticate(request)
+    body = storyboards.parse_create(_json(request))
+    return _created_storyboard(*assets.create_storyboard(account_id=caller.account_id, body=body))
 
 
 def get_storyboard(request: flask.Request) -> flask.Response:
@@ -261,11 +265,8 @@ def patch_storyboard(request: flask.Request) -> flask.Response:
 def import_storyboard(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = bodies.parse(bodies.StoryboardImport, _json(request))
-    asset, board = document_store.import_storyboard(account_id=caller.account_id, body=body)
-    return json_response(
-        {"asset": views.asset(asset), "storyboard": _storyboard_view(board)},
-        201,
-        {"ETag": board.etag},
+    return _created_storyboard(
+        *document_store.import_storyboard(account_id=caller.account_id, body=body)
     )
 
 

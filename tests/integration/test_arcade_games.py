@@ -15,6 +15,7 @@ from tests.arcade_helpers import (
     API,
     arcade_account,
     create_game,
+    expect_error,
     new_slug,
     published_game,
     upload,
@@ -25,12 +26,6 @@ from tests.helpers import auth, site_url
 @pytest.fixture
 def base(stack: Any) -> str:
     return site_url(stack, "media") + API
-
-
-def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.json()["error"]["code"] == code, r.text
-    return r.json()["error"]
 
 
 def _games_with_slug(slug: str) -> int:
@@ -57,7 +52,7 @@ def test_a_taken_slug_is_a_409_and_writes_nothing(base: str) -> None:
         json={"slug": game["slug"], "title": "B", "shortDescription": "b", "description": "b"},
         headers=auth(other),
     )
-    _error(r, 409, "conflict")
+    expect_error(r, 409, "conflict")
     assert _games_with_slug(game["slug"]) == 1
 
 
@@ -79,7 +74,7 @@ def test_bad_game_bodies_are_400_and_write_nothing(base: str, change: dict[str, 
     _, key = arcade_account()
     slug = new_slug()
     body = {"slug": slug, "title": "T", "shortDescription": "s", "description": "d", **change}
-    _error(httpx.post(f"{base}/games", json=body, headers=auth(key)), 400, "invalid_request")
+    expect_error(httpx.post(f"{base}/games", json=body, headers=auth(key)), 400, "invalid_request")
     assert _games_with_slug(slug) == 0
     assert not db().collection(SLUGS).document(slug).get().exists
 
@@ -87,8 +82,8 @@ def test_bad_game_bodies_are_400_and_write_nothing(base: str, change: dict[str, 
 def test_missing_field_and_no_key(base: str) -> None:
     _, key = arcade_account()
     body = {"slug": new_slug(), "title": "T", "shortDescription": "s"}
-    _error(httpx.post(f"{base}/games", json=body, headers=auth(key)), 400, "invalid_request")
-    _error(httpx.get(f"{base}/games/mine"), 401, "unauthorized")
+    expect_error(httpx.post(f"{base}/games", json=body, headers=auth(key)), 400, "invalid_request")
+    expect_error(httpx.get(f"{base}/games/mine"), 401, "unauthorized")
 
 
 def test_mine_lists_only_the_callers_games_with_their_releases(base: str) -> None:
@@ -101,7 +96,7 @@ def test_mine_lists_only_the_callers_games_with_their_releases(base: str) -> Non
     assert [g["game"]["id"] for g in mine] == [game["id"]]
     assert [r["status"] for r in mine[0]["releases"]] == ["draft"]
     assert mine[0]["releases"][0]["sequence"] == 1
-    _error(httpx.get(f"{base}/games/mine?x=1", headers=auth(key)), 400, "invalid_request")
+    expect_error(httpx.get(f"{base}/games/mine?x=1", headers=auth(key)), 400, "invalid_request")
 
 
 def test_live_public_game_is_in_everyones_catalog_and_detail(base: str) -> None:
@@ -124,7 +119,7 @@ def test_live_public_game_is_in_everyones_catalog_and_detail(base: str) -> None:
     r = httpx.get(
         f"{base}/games/detail", params={"slug": game["slug"], "channel": "dev"}, headers=auth(owner)
     )
-    _error(r, 404, "not_found")
+    expect_error(r, 404, "not_found")
 
 
 def test_dev_channel_is_for_its_creator_and_admins_only(base: str) -> None:
@@ -151,7 +146,7 @@ def test_dev_channel_is_for_its_creator_and_admins_only(base: str) -> None:
         ).json()["entries"]
     ]
     assert game["id"] not in ids
-    _error(
+    expect_error(
         httpx.get(f"{base}/games/detail", params=params, headers=auth(stranger)), 404, "not_found"
     )
     live = httpx.get(f"{base}/catalog", headers=auth(stranger)).json()["entries"]
@@ -165,7 +160,7 @@ def test_owner_only_live_game_is_hidden_from_strangers(base: str) -> None:
     game, _ = published_game(base, owner, admin, visibility="owner_only")
     params = {"slug": game["slug"]}
     assert httpx.get(f"{base}/games/detail", params=params, headers=auth(owner)).status_code == 200
-    _error(
+    expect_error(
         httpx.get(f"{base}/games/detail", params=params, headers=auth(stranger)), 404, "not_found"
     )
     live = httpx.get(f"{base}/catalog", headers=auth(stranger)).json()["entries"]
@@ -179,11 +174,13 @@ def test_owner_only_live_game_is_hidden_from_strangers(base: str) -> None:
 def test_bad_detail_queries_are_400(base: str, query: dict[str, str]) -> None:
     _, key = arcade_account()
     r = httpx.get(f"{base}/games/detail", params=query, headers=auth(key))
-    _error(r, 400, "invalid_request")
+    expect_error(r, 400, "invalid_request")
 
 
 def test_bad_catalog_query_and_unknown_slug(base: str) -> None:
     _, key = arcade_account()
-    _error(httpx.get(f"{base}/catalog?channel=prod", headers=auth(key)), 400, "invalid_request")
+    expect_error(
+        httpx.get(f"{base}/catalog?channel=prod", headers=auth(key)), 400, "invalid_request"
+    )
     r = httpx.get(f"{base}/games/detail", params={"slug": new_slug()}, headers=auth(key))
-    _error(r, 404, "not_found")
+    expect_error(r, 404, "not_found")

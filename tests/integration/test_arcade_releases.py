@@ -18,6 +18,7 @@ from tests.arcade_helpers import (
     MIB,
     arcade_account,
     create_game,
+    expect_error,
     godot_entries,
     godot_zip,
     manifest,
@@ -35,12 +36,6 @@ from tests.helpers import auth, site_url
 @pytest.fixture
 def base(stack: Any) -> str:
     return site_url(stack, "media") + API
-
-
-def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.json()["error"]["code"] == code, r.text
-    return r.json()["error"]
 
 
 def test_upload_stores_every_file_and_the_cover_then_a_draft(base: str) -> None:
@@ -95,7 +90,7 @@ def test_hostile_bundles_are_400_and_store_nothing(base: str, case: tuple[str, b
     game = create_game(base, key)
     _, zip_bytes, manifest_json = case
     r = upload(base, key, game["id"], zip_bytes=zip_bytes, manifest_json=manifest_json)
-    _error(r, 400, "invalid_request")
+    expect_error(r, 400, "invalid_request")
     assert stored_objects(game["id"]) == []
     assert releases_of(game["id"]) == []
 
@@ -108,7 +103,7 @@ def test_hostile_bundles_are_400_and_store_nothing(base: str, case: tuple[str, b
 def test_bad_cover_is_400_and_stores_nothing(base: str, cover: bytes) -> None:
     _, key = arcade_account()
     game = create_game(base, key)
-    _error(upload(base, key, game["id"], cover=cover), 400, "invalid_request")
+    expect_error(upload(base, key, game["id"], cover=cover), 400, "invalid_request")
     assert stored_objects(game["id"]) == [] and releases_of(game["id"]) == []
 
 
@@ -116,17 +111,17 @@ def test_upload_to_someone_elses_game_is_404_and_bad_forms_are_400(base: str) ->
     _, key = arcade_account()
     _, other = arcade_account()
     game = create_game(base, key)
-    _error(upload(base, other, game["id"]), 404, "not_found")
-    _error(upload(base, key, "no-such-game"), 404, "not_found")
-    _error(upload(base, key, game["id"], extra={"channel": "live"}), 400, "invalid_request")
+    expect_error(upload(base, other, game["id"]), 404, "not_found")
+    expect_error(upload(base, key, "no-such-game"), 404, "not_found")
+    expect_error(upload(base, key, game["id"], extra={"channel": "live"}), 400, "invalid_request")
     r = httpx.post(f"{base}/releases/upload", json={"gameId": game["id"]}, headers=auth(key))
-    _error(r, 400, "invalid_request")
+    expect_error(r, 400, "invalid_request")
     r = httpx.post(
         f"{base}/releases/upload",
         data={"gameId": game["id"], "manifestJson": manifest(GODOT)},
         headers=auth(key),
     )
-    _error(r, 400, "invalid_request")  # no bundle
+    expect_error(r, 400, "invalid_request")  # no bundle
     assert stored_objects(game["id"]) == [] and releases_of(game["id"]) == []
 
 
@@ -171,7 +166,7 @@ def test_reject_needs_notes_and_ends_review(base: str) -> None:
     _, _, _, release = _draft(base)
     _, admin = arcade_account(admin=True)
     assert review(base, admin, release["id"], "send_to_review").status_code == 200
-    _error(review(base, admin, release["id"], "reject"), 400, "invalid_request")
+    expect_error(review(base, admin, release["id"], "reject"), 400, "invalid_request")
     assert _status(release["id"]) == "in_review"
     r = review(base, admin, release["id"], "reject", notes="crashes on start")
     assert (
@@ -183,7 +178,7 @@ def test_reject_needs_notes_and_ends_review(base: str) -> None:
         ("publish", {"channel": "live"}),
         ("send_to_review", {}),
     ):
-        _error(review(base, admin, release["id"], action, **extra), 409, "conflict")
+        expect_error(review(base, admin, release["id"], action, **extra), 409, "conflict")
     assert _status(release["id"]) == "rejected"
 
 
@@ -196,7 +191,7 @@ def test_moves_from_draft_other_than_review_are_409(
 ) -> None:
     _, _, _, release = _draft(base)
     _, admin = arcade_account(admin=True)
-    _error(review(base, admin, release["id"], action, **extra), 409, "conflict")
+    expect_error(review(base, admin, release["id"], action, **extra), 409, "conflict")
     assert _status(release["id"]) == "draft"
 
 
@@ -207,14 +202,18 @@ def test_refused_moves_once_in_review_and_approved(base: str) -> None:
     r = httpx.patch(
         f"{base}/releases/submit", json={"releaseId": release["id"]}, headers=auth(owner)
     )
-    _error(r, 409, "conflict")
-    _error(review(base, admin, release["id"], "send_to_review"), 409, "conflict")
-    _error(review(base, admin, release["id"], "publish", channel="live"), 409, "conflict")
+    expect_error(r, 409, "conflict")
+    expect_error(review(base, admin, release["id"], "send_to_review"), 409, "conflict")
+    expect_error(review(base, admin, release["id"], "publish", channel="live"), 409, "conflict")
     assert review(base, admin, release["id"], "approve").status_code == 200
     for action, extra in (("approve", {}), ("reject", {"notes": "n"}), ("send_to_review", {})):
-        _error(review(base, admin, release["id"], action, **extra), 409, "conflict")
-    _error(review(base, admin, release["id"], "publish"), 400, "invalid_request")  # no channel
-    _error(review(base, admin, release["id"], "approve", channel="dev"), 400, "invalid_request")
+        expect_error(review(base, admin, release["id"], action, **extra), 409, "conflict")
+    expect_error(
+        review(base, admin, release["id"], "publish"), 400, "invalid_request"
+    )
+    expect_error(
+        review(base, admin, release["id"], "approve", channel="dev"), 400, "invalid_request"
+    )
     assert _status(release["id"]) == "approved"
 
 
@@ -222,19 +221,19 @@ def test_review_is_admin_only_and_submit_owner_only(base: str) -> None:
     owner, _game_id, _, release = _draft(base)
     _, stranger = arcade_account()
     for key in (owner, stranger):
-        _error(review(base, key, release["id"], "send_to_review"), 403, "forbidden")
-        _error(httpx.get(f"{base}/review/queue", headers=auth(key)), 403, "forbidden")
+        expect_error(review(base, key, release["id"], "send_to_review"), 403, "forbidden")
+        expect_error(httpx.get(f"{base}/review/queue", headers=auth(key)), 403, "forbidden")
     r = httpx.patch(
         f"{base}/releases/submit", json={"releaseId": release["id"]}, headers=auth(stranger)
     )
-    _error(r, 404, "not_found")
+    expect_error(r, 404, "not_found")
     _, admin = arcade_account(admin=True)
-    _error(review(base, admin, "no-such-release", "approve"), 404, "not_found")
-    _error(review(base, admin, release["id"], "ship"), 400, "invalid_request")
+    expect_error(review(base, admin, "no-such-release", "approve"), 404, "not_found")
+    expect_error(review(base, admin, release["id"], "ship"), 400, "invalid_request")
     r = httpx.patch(
         f"{base}/releases/submit", json={"releaseId": release["id"], "x": 1}, headers=auth(owner)
     )
-    _error(r, 400, "invalid_request")
+    expect_error(r, 400, "invalid_request")
     assert _status(release["id"]) == "draft"
 
 
@@ -255,10 +254,10 @@ def test_hostile_request_bodies_are_4xx_and_store_nothing(base: str) -> None:
     _, key = arcade_account()
     game = create_game(base, key)
     too_big = godot_zip({**GODOT, "data/blob.pck": os.urandom(33 * MIB)})
-    _error(upload(base, key, game["id"], zip_bytes=too_big), 413, "payload_too_large")
+    expect_error(upload(base, key, game["id"], zip_bytes=too_big), 413, "payload_too_large")
     junk = {**auth(key), "Content-Type": "multipart/form-data; boundary=xyz"}
     r = httpx.post(f"{base}/releases/upload", content=b"--xyz\r\nnot a part", headers=junk)
-    _error(r, 400, "invalid_request")
+    expect_error(r, 400, "invalid_request")
     deep = {**auth(key), "Content-Type": "application/json"}
     r = httpx.patch(f"{base}/releases/submit", content=b"[" * 100_000, headers=deep)
     assert 400 <= r.status_code < 500, r.text
