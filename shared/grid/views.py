@@ -92,6 +92,8 @@ class RegisterRequest(BaseModel):
     platform: StrictStr | None = Field(default=None, max_length=100)
     models: list[ModelEntry] = Field(max_length=200)
     catch_all: StrictBool = False
+    # An addition to the document: how many jobs this worker runs at once (its claim cap).
+    max_concurrent_jobs: StrictInt = Field(default=1, ge=1)
 
 
 class ModelsUpdate(BaseModel):
@@ -104,6 +106,8 @@ class BlobCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     blob_type: str = "image"
+    # An addition to the document: the upload's exact size, signed into the PUT URL.
+    size_bytes: StrictInt | None = None
 
 
 def job(record: JobRecord) -> dict[str, Any]:
