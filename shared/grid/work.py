@@ -162,10 +162,12 @@ def fail(*, worker: Worker, grid_id: int, error: str) -> str:
     raise AppError(ErrorKind.CONFLICT, "job is not held by this worker")
 
 
-def requeue_or_fail(job: JobRecord, *, reason: str) -> str:
+def requeue_or_fail(job: JobRecord, *, reason: str, worker_at_fault: bool = True) -> str:
     """The sweep's verdict on a lapsed claim: back to the queue, or failed (and the client
     told) once the run has had MAX_ATTEMPTS claims. Only while that claim still holds. The
-    lapsed worker joins `failed_workers` and the run counts as one of its failures."""
+    lapsed worker joins `failed_workers`; the run counts as one of its failures only when
+    the worker is at fault (it went silent), not when the job's own timeout ran out: a
+    client's tiny `timeout_seconds` must not frame honest workers."""
     from google.cloud import firestore
 
     claim_id = fields.of(job).claim_id
@@ -186,7 +188,7 @@ def requeue_or_fail(job: JobRecord, *, reason: str) -> str:
         )
         if done.state is JobState.FAILED and done.error == reason:
             notify(done)
-            if worker_id is not None:
+            if worker_id is not None and worker_at_fault:
                 count_lapsed_run(worker_id)
         return "failed"
     moved = jobs.transition(
@@ -203,7 +205,7 @@ def requeue_or_fail(job: JobRecord, *, reason: str) -> str:
             "started_at": None,
         },
     )
-    if moved is not None and worker_id is not None:
+    if moved is not None and worker_id is not None and worker_at_fault:
         count_lapsed_run(worker_id)
     return "pending" if moved is not None else "unchanged"
 
@@ -226,7 +228,8 @@ def sweep_grid(*, now: dt.datetime) -> dict[str, int]:
         if fields.of(job).worker_id in silent:
             requeued += requeue_or_fail(job, reason="worker went offline") != "unchanged"
         elif job.timeout_at < now:
-            requeued += requeue_or_fail(job, reason="timed out") != "unchanged"
+            verdict = requeue_or_fail(job, reason="timed out", worker_at_fault=False)
+            requeued += verdict != "unchanged"
     return {"requeued": requeued}
 
 

@@ -13,8 +13,9 @@ Workers are untrusted volunteers, so:
   poll while it is held is refused (429). Claims are therefore made one at a time per
   worker, which is what makes the claim cap exact.
 - Every finished run is counted on the worker (`completed_runs`, `failed_runs`: a reported
-  failure or a claim the sweep took back); a worker with at least `grid_failure_min_runs`
-  failures of which more than `grid_failure_rate_pct` percent failed is offered nothing.
+  failure, or a claim the sweep took back because the worker went silent); a worker with
+  at least `grid_failure_min_runs` failures of which more than `grid_failure_rate_pct`
+  percent failed is offered nothing.
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def count_run_writes(batch: Any, *, worker_id: int, failed: bool) -> None:
 
 
 def count_lapsed_run(worker_id: int) -> None:
-    """A claim the sweep took back counts as a failed run (best effort: after the move)."""
+    """A claim the sweep took back from a silent worker counts as a failed run (best
+    effort: written after the move)."""
     with contextlib.suppress(*CONFLICTS):  # the worker is gone
         _ref(worker_id).update({"failed_runs": increment(1)})
 

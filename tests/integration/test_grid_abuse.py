@@ -30,8 +30,9 @@ def _client(stack) -> tuple[Api, str]:
     return Api(stack, key), account_id
 
 
-def _submit(client: Api, model: str) -> int:
-    created = client.post("/jobs", json={"model": model, "model_match": "exact", "prompt": "p"})
+def _submit(client: Api, model: str, **extra) -> int:
+    body = {"model": model, "model_match": "exact", "prompt": "p", **extra}
+    created = client.post("/jobs", json=body)
     assert created.status_code == 201, created.text
     return created.json()["job_id"]
 
@@ -86,6 +87,25 @@ def test_a_hostile_worker_fails_a_job_at_most_once(stack) -> None:
     assert _finish(third, job_id, output="ok" * 10, tokens=20).status_code == 200
     assert earned_micros(honest_account) == 0
     assert earned_micros(third_account) == pricing.worker_earning(20)
+
+
+def test_only_a_silent_worker_has_a_lapse_counted_against_it(stack) -> None:
+    model = _model()
+    client, _ = _client(stack)
+    short = _submit(client, model, timeout_seconds=1)
+    worker, _ = _worker(stack, [model])
+    assert _claim(worker, model) == short
+    worker_id = int(
+        worker.post("/worker/register", json={"models": [{"name": model}]}).json()["worker_id"]
+    )
+    # The job's own (client-chosen) timeout ran out: not the worker's fault.
+    sweep_grid(now=clock.now() + dt.timedelta(seconds=2))
+    assert workers.get(worker_id).failed_runs == 0
+    assert _poll(worker, model).status_code == 204  # but it is not offered that job again
+    silent = _submit(client, model)
+    assert _claim(worker, model) == silent
+    sweep_grid(now=clock.now() + dt.timedelta(seconds=100))  # the worker went silent
+    assert workers.get(worker_id).failed_runs == 1
 
 
 @pytest.mark.parametrize("cap", [1, 2])
