@@ -43,6 +43,7 @@ class Earning(BaseModel):
 
 class Summary(BaseModel):
     balance_micros: int
+    payable_micros: int  # what a payout request would take now (past the settlement window)
     total_earned_micros: int
     history: list[Earning]  # newest first, at most HISTORY
 
@@ -84,8 +85,10 @@ def summary(worker: Worker) -> Summary:
                 created_at=e["created_at"],
             )
         )
+    balance = ledger.balance(account)
     return Summary(
-        balance_micros=ledger.balance(account).balance_micros,
+        balance_micros=balance.balance_micros,
+        payable_micros=max(0, balance.available_micros - settling_micros(account, now=clock.now())),
         total_earned_micros=running,
         history=list(reversed(history))[:HISTORY],
     )

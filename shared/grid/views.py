@@ -180,6 +180,8 @@ def credit_summary(summary: Summary) -> dict[str, Any]:
     """`GET /worker/credits`: balances in credits (4 decimals), newest earnings first."""
     return {
         "balance": pricing.credits(summary.balance_micros),
+        # An addition to the document: the part of the balance past its settlement window.
+        "payable": pricing.credits(summary.payable_micros),
         "total_earned": pricing.credits(summary.total_earned_micros),
         "credit_value_usd": CREDIT_VALUE_USD,
         "history": [

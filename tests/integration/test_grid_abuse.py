@@ -207,6 +207,7 @@ def test_earnings_wait_out_the_settlement_window_and_can_be_reversed(stack, monk
     me = workers.get(
         worker.post("/worker/register", json={"models": [{"name": model}]}).json()["worker_id"]
     )
+    assert credits.summary(me).payable_micros == 0
     with pytest.raises(AppError, match="insufficient"):
         credits.request_payout(me)  # earned, but inside its window
     time.sleep(1.0)
@@ -218,6 +219,7 @@ def test_earnings_wait_out_the_settlement_window_and_can_be_reversed(stack, monk
     middle = earned_at[0] + (earned_at[1] - earned_at[0]) / 2
     try:
         clock.advance(middle + dt.timedelta(seconds=window) - clock.now())
+        assert credits.summary(me).payable_micros == pricing.worker_earning(300)
         paid = credits.request_payout(me)
         assert paid.amount_micros == pricing.worker_earning(300)  # the newer one waits
         with pytest.raises(AppError, match="insufficient"):
