@@ -2,7 +2,7 @@
 transaction floor on the same emulator, with double claims counted.
 
 Starts its own stack on free ports (no GPU workers). Each round queues fresh jobs, then N
-threads claim through `shared.grid.work.claim_next` (the code behind
+threads claim through `shared.grid.claims.claim_queued` (the code behind
 `GET /worker/jobs/next`) until the queue is empty. The floor is N threads running a bare
 read-then-write Firestore transaction on distinct documents, the cheapest atomic claim a
 naive design would use. Ends with `ratio32=<claims/s over floor at 32> double_claims=<n>`.
@@ -47,7 +47,7 @@ def queue_jobs(count: int, model: str) -> str:
 
 def claim_round(workers: int, jobs: int) -> tuple[float, int, int]:
     from shared.engine import clock
-    from shared.grid import work
+    from shared.grid import claims
     from shared.grid.workers import Worker
 
     model = f"bench{uuid.uuid4().hex[:6]}:1b"
@@ -56,9 +56,15 @@ def claim_round(workers: int, jobs: int) -> tuple[float, int, int]:
     lock = threading.Lock()
 
     def worker_loop(index: int) -> None:
-        me = Worker(id=index + 1, account_id="bench", last_seen=clock.now(), created_at=clock.now())
+        me = Worker(
+            id=index + 1,
+            account_id="bench",
+            max_concurrent_jobs=jobs,  # no cap: the race between workers is what is measured
+            last_seen=clock.now(),
+            created_at=clock.now(),
+        )
         while True:
-            job = work.claim_next(
+            job = claims.claim_queued(
                 worker=me, models={model}, families=set(), catch_all=False, wait_s=0
             )
             if job is None:

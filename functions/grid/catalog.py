@@ -31,7 +31,10 @@ def create_blob(request: flask.Request) -> flask.Response:
     if not isinstance(raw, dict):
         raise AppError(ErrorKind.INVALID, "body must be a JSON object")
     body = views.BlobCreate.model_validate(raw)
-    return json_response(blobs.create(account_id=key.account_id, blob_type=body.blob_type), 201)
+    created = blobs.create(
+        account_id=key.account_id, blob_type=body.blob_type, size_bytes=body.size_bytes
+    )
+    return json_response(created, 201)
 
 
 def confirm_blob(request: flask.Request, blob_id: int) -> flask.Response:

@@ -39,7 +39,7 @@ def _flag(raw: str | None) -> bool:
 
 def next_job(request: flask.Request) -> flask.Response:
     worker = authenticate_worker(request)
-    workers.heartbeat(worker.id)  # every poll is an implicit heartbeat
+    # The poll narrows what the registration serves; every poll is an implicit heartbeat.
     models = set(request.args.getlist("models[]")) | set(request.args.getlist("models"))
     families = set(request.args.getlist("families[]")) | set(request.args.getlist("families"))
     job = work.claim_next(

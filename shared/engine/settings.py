@@ -135,6 +135,23 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", validation_alias="RELAY_S3_REGION")
 
     grid_poll_wait_s: float = Field(30.0, validation_alias="RELAY_GRID_POLL_WAIT_S")
+    # Grid abuse limits (docs/decisions.md, "Grid (Vibe Earning)").
+    # The most concurrent claims a worker's registration may ask for (it defaults to 1).
+    grid_max_concurrent_claims: int = Field(8, validation_alias="RELAY_GRID_MAX_CONCURRENT_CLAIMS")
+    # Earnings younger than this cannot be paid out (fraud found later is reversed first).
+    grid_settlement_window_s: int = Field(
+        7 * 24 * 3600, validation_alias="RELAY_GRID_SETTLEMENT_WINDOW_S"
+    )
+    # A worker is offered no job once it has this many failed runs and more than this
+    # percentage of its finished runs failed.
+    grid_failure_min_runs: int = Field(3, validation_alias="RELAY_GRID_FAILURE_MIN_RUNS")
+    grid_failure_rate_pct: int = Field(50, validation_alias="RELAY_GRID_FAILURE_RATE_PCT")
+    # The most output tokens one job pays its worker for.
+    grid_max_paid_output_tokens: int = Field(
+        32_768, validation_alias="RELAY_GRID_MAX_PAID_OUTPUT_TOKENS"
+    )
+    # Job lists page by offset up to here; deeper pages are empty (narrow with from/to).
+    grid_max_list_offset: int = Field(1_000, validation_alias="RELAY_GRID_MAX_LIST_OFFSET")
 
     # Killa Tamata (media): Coinbase Commerce, x402, mail and sign-in.
     coinbase_api_base: str = Field(

@@ -3,9 +3,12 @@
 A worker's earnings are `earning:<job>` entries on its earnings account
 (`ledger.earnings_account(account)`), never on the prepaid account it may also top up.
 The balance shown is that account's ledger balance (earned - paid out). A payout is one
-`ledger.debit` of the earnings account's available money: the ledger's reservation makes
-two concurrent requests unable to pay the same credits twice, and prepaid money can never
-be paid out.
+`ledger.debit` of the earnings account's available money less the grid earnings still in
+their settlement window (`grid_settlement_window_s`): those cannot be paid out, so an
+earning found fraudulent within the window is taken back (`reverse_earning`) before it
+leaves. Payouts of one account are numbered (`grid:<account>:payout<n>`, n = the account's
+grid payouts so far), so two concurrent requests are the same ledger entry and only one
+pays: none can pay out money the other left settling. Prepaid money is never paid out.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from pydantic import BaseModel
 
 from shared.engine import clock, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.store import db
-from shared.grid.ids import new_id
+from shared.engine.settings import get_settings
+from shared.engine.store import LEDGER, db
+from shared.grid.ids import job_doc_id, new_id
 from shared.grid.workers import Worker
 
 PAYOUTS = "grid_payouts"
 HISTORY = 100
+PAYOUT_REF_PREFIX = "grid:"
 
 
 class Earning(BaseModel):
@@ -38,6 +43,7 @@ class Earning(BaseModel):
 
 class Summary(BaseModel):
     balance_micros: int
+    payable_micros: int  # what a payout request would take now (past the settlement window)
     total_earned_micros: int
     history: list[Earning]  # newest first, at most HISTORY
 
@@ -79,17 +85,40 @@ def summary(worker: Worker) -> Summary:
                 created_at=e["created_at"],
             )
         )
+    balance = ledger.balance(account)
     return Summary(
-        balance_micros=ledger.balance(account).balance_micros,
+        balance_micros=balance.balance_micros,
+        payable_micros=max(0, balance.available_micros - settling_micros(account, now=clock.now())),
         total_earned_micros=running,
         history=list(reversed(history))[:HISTORY],
     )
 
 
+def _is_grid_job(job_id: str | None) -> bool:
+    return bool(job_id) and str(job_id).startswith(job_doc_id(0)[0])
+
+
+def settling_micros(account: str, *, now: dt.datetime) -> int:
+    """Grid earnings on this earnings account still inside their settlement window."""
+    since = now - dt.timedelta(seconds=get_settings().grid_settlement_window_s)
+    return sum(
+        int(e["balance_delta_micros"])
+        for e in _entries(account, ledger.EntryKind.EARNING)
+        if _is_grid_job(e.get("job_id")) and e["created_at"] > since
+    )
+
+
 def request_payout(worker: Worker) -> Payout:
-    """Pay out everything the worker has earned and not yet been paid (422 if nothing)."""
+    """Pay out everything the worker has earned, past its settlement window, and not yet
+    been paid (422 if nothing)."""
     account = ledger.earnings_account(worker.account_id)
-    amount = ledger.balance(account).available_micros
+    sequence = sum(
+        1
+        for e in ledger.entries(account)
+        if e["kind"] == ledger.EntryKind.PAYOUT and str(e["ref"]).startswith(PAYOUT_REF_PREFIX)
+    )
+    settling = settling_micros(account, now=clock.now())
+    amount = ledger.balance(account).available_micros - settling
     if amount <= 0:
         raise AppError(ErrorKind.INSUFFICIENT_FUNDS, "insufficient balance")
     batch_id = new_id()
@@ -108,7 +137,7 @@ def request_payout(worker: Worker) -> Payout:
         applied = ledger.debit(
             account_id=account,
             kind=ledger.EntryKind.PAYOUT,
-            ref=f"grid:{batch_id}",
+            ref=f"{PAYOUT_REF_PREFIX}{worker.account_id}:payout{sequence}",
             micros=amount,
             extra=with_record,
             memo=f"grid worker {worker.id} payout",
@@ -121,3 +150,32 @@ def request_payout(worker: Worker) -> Payout:
     if not applied:
         raise AppError(ErrorKind.CONFLICT, "payout in progress, retry")
     return Payout(batch_id=batch_id, amount_micros=amount, status="pending")
+
+
+def reverse_earning(*, grid_id: int, reason: str) -> bool:
+    """Take back a job's earning found fraudulent (an operator's call, while the earning is
+    still on the earnings account, i.e. within its settlement window): the worker's account
+    is debited and the platform's expense undone, each idempotent by the job, so a retry
+    after a crash finishes what the first attempt began. False if there was no earning."""
+    job_id = job_doc_id(grid_id)
+    earning = (
+        db().collection(LEDGER).document(ledger.entry_id(ledger.EntryKind.EARNING, job_id)).get()
+    )
+    if not earning.exists:
+        return False
+    micros = int(earning.get("balance_delta_micros"))
+    ledger.debit(
+        account_id=earning.get("account_id"),
+        kind=ledger.EntryKind.CHARGEBACK,
+        ref=f"earning:{job_id}",
+        micros=micros,
+        memo=f"grid earning reversed: {reason}"[:500],
+    )
+    ledger.credit(
+        account_id=ledger.PLATFORM_ACCOUNT,
+        kind=ledger.EntryKind.REFUND,
+        ref=f"expense:{job_id}",
+        micros=micros,
+        memo=f"grid earning reversed: {reason}"[:500],
+    )
+    return True

@@ -11,6 +11,8 @@ Rules kept here:
   the quota twice (the replay's count is taken back).
 - Only pending jobs (PENDING or QUEUED) can be cancelled or reprioritised; only failed
   jobs retried, in place, as a new run that the workers which failed it are not offered.
+- A job list never skips more than `grid_max_list_offset` documents (Firestore bills each
+  skipped one): a deeper offset is an empty page, read for nothing.
 """
 
 from __future__ import annotations
@@ -180,6 +182,10 @@ def list_jobs(
     from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
 
+    if offset > get_settings().grid_max_list_offset:
+        # Firestore bills every skipped document: deeper pages are past the end (an empty
+        # page, read for free); a client pages further back with `to`.
+        return []
     query = (
         db()
         .collection(JOBS)

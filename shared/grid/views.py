@@ -92,6 +92,8 @@ class RegisterRequest(BaseModel):
     platform: StrictStr | None = Field(default=None, max_length=100)
     models: list[ModelEntry] = Field(max_length=200)
     catch_all: StrictBool = False
+    # An addition to the document: how many jobs this worker runs at once (its claim cap).
+    max_concurrent_jobs: StrictInt = Field(default=1, ge=1)
 
 
 class ModelsUpdate(BaseModel):
@@ -104,6 +106,8 @@ class BlobCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     blob_type: str = "image"
+    # An addition to the document: the upload's exact size, signed into the PUT URL.
+    size_bytes: StrictInt | None = None
 
 
 def job(record: JobRecord) -> dict[str, Any]:
@@ -176,6 +180,8 @@ def credit_summary(summary: Summary) -> dict[str, Any]:
     """`GET /worker/credits`: balances in credits (4 decimals), newest earnings first."""
     return {
         "balance": pricing.credits(summary.balance_micros),
+        # An addition to the document: the part of the balance past its settlement window.
+        "payable": pricing.credits(summary.payable_micros),
         "total_earned": pricing.credits(summary.total_earned_micros),
         "credit_value_usd": CREDIT_VALUE_USD,
         "history": [

@@ -101,8 +101,8 @@ def recorded(monkeypatch) -> Iterator[dict[Shape, set[str]]]:
 def _run_every_query_path() -> None:
     from shared.engine import audit, identity, jobs, ledger
     from shared.engine.store import db
+    from shared.grid import blobs, claims, work, workers
     from shared.grid import jobs as grid_jobs
-    from shared.grid import work, workers
     from shared.market import (
         analytics,
         catalog,
@@ -136,7 +136,9 @@ def _run_every_query_path() -> None:
         grid_jobs.list_jobs(account_id=account.id, offset=0, **args)
     grid_jobs.cancel_all(account_id=account.id)
     grid_jobs.release_quota_held(now=now)
-    work._candidates(models={"m"}, families={"f"}, catch_all=True)
+    claims._candidates(models={"m"}, families={"f"}, catch_all=True)
+    claims.held_count(workers.Worker(id=1, account_id=account.id, last_seen=now, created_at=now))
+    blobs.sweep_uploads(now - dt.timedelta(days=365))
     work.sweep_grid(now=now)
     workers.register(
         key=key, request=workers.RegisterRequest(name="idx", models=[]), key_worker_id=None
