@@ -15,7 +15,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field, StringConst
 from shared.engine import clock
 from shared.engine.identity import Account, ApiKey
 from shared.engine.validate import DocId
-from shared.media import affiliates
+from shared.media import affiliates, sessions
 from shared.media.affiliates import (
     Binding,
     Capture,
@@ -251,7 +251,7 @@ def capture_view(captured: Capture) -> dict[str, object]:
     return {
         "code": captured.code,
         "captureToken": captured.token,
-        "cookie": affiliates.ATTRIBUTION_COOKIE,
+        "cookie": sessions.COOKIE,
         "expiresAt": clock.iso(captured.expires_at),
     }
 
