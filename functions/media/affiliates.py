@@ -11,7 +11,7 @@ import functions_framework
 from pydantic import EmailStr, StringConstraints
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media.site import authenticate, browser_guard, cookie_jar, render_error, store_jar
+from functions.media.site import authenticate, cookie_jar, render_error, store_jar
 from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.media import affiliates, views
@@ -83,7 +83,6 @@ def validate_code(request: flask.Request) -> flask.Response:
 
 
 def capture(request: flask.Request) -> flask.Response:
-    browser_guard(request)
     body = parse_body(request, AffiliateCaptureRequest)
     captured = affiliates.capture(body.code)
     return _with_cookie(json_response(views.capture_view(captured)), request, captured)

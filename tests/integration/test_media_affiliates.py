@@ -20,7 +20,7 @@ import pytest
 
 from shared.engine import audit, clock, identity, ledger
 from shared.engine.errors import AppError, ErrorKind
-from shared.media import affiliates, topups
+from shared.media import affiliates, sessions, topups
 from tests.helpers import auth, site_url
 
 RELAY = Path(sys.executable).parent / "relay"
@@ -31,6 +31,14 @@ API = "/api/v1/affiliates"
 @pytest.fixture
 def base(stack: Any) -> str:
     return site_url(stack, "media") + API
+
+
+def _jar(response: httpx.Response) -> sessions.Jar:
+    return sessions.decode_jar(response.cookies.get(sessions.COOKIE))
+
+
+def _aff_cookie(token: str) -> str:
+    return sessions.encode_jar(sessions.Jar(attribution=token))
 
 
 def _account() -> tuple[str, str]:
@@ -105,7 +113,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     captured = httpx.post(f"{base}/capture", json={"code": code.lower()})
     assert captured.status_code == 200 and captured.json()["code"] == code
     token = captured.json()["captureToken"]
-    assert len(token) >= 24 and captured.cookies.get("kt_aff") == token
+    assert len(token) >= 24 and _jar(captured).attribution == token
 
     referred_id, referred_key = _account()
     bind = {"code": code.lower(), "captureToken": token}
@@ -232,9 +240,10 @@ def test_referral_redirect_sets_the_attribution_cookie(base: str, stack: Any) ->
     assert r.status_code == 302
     assert r.headers["location"] == f"{site_url(stack, 'media')}/?ref={code}"
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith("kt_aff=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith("__session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # the local stack is plain HTTP
-    token = r.cookies["kt_aff"]
+    token = _jar(r).attribution
+    assert token is not None
     assert affiliates.token_code(token) == code
 
     # The cookie alone attributes a bind-code without an explicit token.
@@ -242,7 +251,7 @@ def test_referral_redirect_sets_the_attribution_cookie(base: str, stack: Any) ->
     bound = httpx.post(
         f"{base}/me/bind-code",
         json={"code": code},
-        headers={**auth(key), "Cookie": f"kt_aff={token}"},
+        headers={**auth(key), "Cookie": f"__session={_aff_cookie(token)}"},
     )
     assert bound.status_code == 201 and bound.json()["code"] == code
 
@@ -270,7 +279,7 @@ def test_binding_rules(base: str) -> None:
         400,
         "invalid_capture_token",
     )
-    stale_cookie = {**auth(key), "Cookie": f"kt_aff={other}"}
+    stale_cookie = {**auth(key), "Cookie": f"__session={_aff_cookie(other)}"}
     _error(
         httpx.post(f"{base}/me/bind-code", json={"code": a_code}, headers=stale_cookie),
         400,
