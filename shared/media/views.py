@@ -184,6 +184,7 @@ def affiliate_dashboard_view(state: Dashboard) -> dict[str, object]:
         "totals": {
             "earnedUsdMicros": p.earned_micros,
             "availableUsdMicros": state.available_micros,
+            "heldUsdMicros": state.held_micros,
             "requestedUsdMicros": p.requested_micros,
             "paidUsdMicros": p.paid_micros,
             "clawedBackUsdMicros": p.clawed_back_micros,

@@ -20,6 +20,7 @@ import pytest
 
 from shared.engine import audit, clock, identity, ledger
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.store import db
 from shared.media import affiliates, sessions, topups
 from tests.helpers import auth, site_url
 
@@ -76,6 +77,19 @@ def _topup(account_id: str, *, cents: int = 500, external_id: str | None = None)
     )
 
 
+def _mature(affiliate_id: str) -> None:
+    """Let the refund window of every commission of the affiliate pass."""
+    past = clock.now() - dt.timedelta(seconds=1)
+    commissions = (
+        db()
+        .collection(affiliates.AFFILIATES)
+        .document(affiliate_id)
+        .collection(affiliates.COMMISSIONS)
+    )
+    for snap in commissions.stream():
+        snap.reference.update({"payable_at": past})
+
+
 def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
     error = r.json()["error"]
@@ -127,7 +141,8 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert board["referredAccounts"] == 1 and board["commissionsCount"] == 1
     assert board["totals"] == {
         "earnedUsdMicros": 500_000,
-        "availableUsdMicros": 500_000,
+        "availableUsdMicros": 0,  # held for the top-up's refund window
+        "heldUsdMicros": 500_000,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 0,
         "clawedBackUsdMicros": 0,
@@ -140,7 +155,10 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert _topup(referred_id, cents=10_000)  # $100 -> $10 commission, $10.50 in all
     listed = httpx.get(f"{base}/me/commissions", headers=auth(aff_key)).json()["commissions"]
     assert [c["commissionUsdMicros"] for c in listed] == [10_000_000, 500_000]
-    assert listed[0]["status"] == "available" and listed[0]["rateBps"] == 1000
+    assert listed[0]["status"] == "held" and listed[0]["rateBps"] == 1000
+    _mature(aff_id)
+    listed = httpx.get(f"{base}/me/commissions", headers=auth(aff_key)).json()["commissions"]
+    assert [c["status"] for c in listed] == ["available", "available"]
 
     created = httpx.post(
         f"{base}/me/payout-requests", json={"note": "thanks"}, headers=auth(aff_key)
@@ -176,6 +194,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert totals == {
         "earnedUsdMicros": 10_500_000,
         "availableUsdMicros": 0,
+        "heldUsdMicros": 0,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 10_500_000,
         "clawedBackUsdMicros": 0,
@@ -358,6 +377,7 @@ def test_two_concurrent_payout_requests_one_wins(base: str) -> None:
     aff_id, key, code = _affiliate(base)
     referred_id, _ = _referred(base, code)
     assert _topup(referred_id, cents=10_000)  # exactly the $10 minimum
+    _mature(aff_id)
     barrier = threading.Barrier(2)
 
     def post(_: int) -> httpx.Response:
