@@ -45,12 +45,14 @@ def test_a_purchase_binds_only_when_it_succeeds(api: str) -> None:
         f"{api}/credits/purchase/x402",
         json={"usdCents": 500, "affiliateCode": code},
         headers=auth(key),
+        timeout=60,
     )
     assert unpaid.status_code == 402, unpaid.text
     refused = httpx.post(
         f"{api}/checkout/stripe",
         json={"packageCode": "no_such_package", "affiliateCode": code},
         headers=auth(key),
+        timeout=60,
     )
     assert refused.status_code in (400, 404), refused.text
     assert not _bound(referred_id)
@@ -58,6 +60,7 @@ def test_a_purchase_binds_only_when_it_succeeds(api: str) -> None:
         f"{api}/checkout/stripe",
         json={"packageCode": "starter_5", "affiliateCode": code},
         headers=auth(key),
+        timeout=60,
     )
     assert ok.status_code == 201, ok.text
     assert _bound(referred_id)

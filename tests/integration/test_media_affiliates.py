@@ -322,19 +322,23 @@ def test_binding_rules(base: str) -> None:
         "already_bound",
     )
 
-    # Purchases carrying affiliateCode: first binding wins, silently.
-    affiliates.bind_for_purchase(account_id=referred_id, code=b_code)
+    # Purchases carrying affiliateCode bind after they succeed: first binding wins, silently.
+    def bind_for_purchase(account_id: str, code: str) -> None:
+        referrer = affiliates.purchase_referrer(account_id=account_id, code=code)
+        affiliates.bind_for_purchase(account_id=account_id, affiliate=referrer)
+
+    bind_for_purchase(referred_id, b_code)
     assert affiliates.get_profile(a_id).referred_count == 1
     buyer, _ = _account()
-    affiliates.bind_for_purchase(account_id=buyer, code=b_code.lower())
-    affiliates.bind_for_purchase(account_id=buyer, code=a_code)
+    bind_for_purchase(buyer, b_code.lower())
+    bind_for_purchase(buyer, a_code)
     assert _topup(buyer)
     assert ledger.balance(ledger.earnings_account(a_id)).balance_micros == 0
     with pytest.raises(AppError) as unknown:
-        affiliates.bind_for_purchase(account_id=buyer, code="NOPE2345")
+        bind_for_purchase(buyer, "NOPE2345")
     assert unknown.value.details["code"] == "invalid_affiliate_code"
     with pytest.raises(AppError) as self_referral:
-        affiliates.bind_for_purchase(account_id=a_id, code=a_code)
+        bind_for_purchase(a_id, a_code)
     assert self_referral.value.kind is ErrorKind.INVALID
 
 
