@@ -54,17 +54,20 @@ def render_submit_error(exc: AppError) -> flask.Response:
     return render_error(exc)
 
 
-def authenticate(request: flask.Request) -> tuple[ApiKey, str]:
-    """The caller's active key and the presented secret (the webhook signing key)."""
+def authenticate(request: flask.Request, *, worker_route: bool = False) -> tuple[ApiKey, str]:
+    """The caller's active key and the presented secret (the webhook signing key). A
+    worker-bound key is 403 here unless this is a worker route (identity.py's rule)."""
     raw = identity.bearer_token(request.headers.get("Authorization"))
     try:
-        return identity.authenticate_key(raw), raw or ""
+        return identity.authenticate_key(raw, worker_route=worker_route), raw or ""
     except AppError as exc:
+        if exc.kind is ErrorKind.FORBIDDEN:
+            raise AppError(ErrorKind.FORBIDDEN, "forbidden") from exc
         raise AppError(ErrorKind.UNAUTHENTICATED, "unauthorized") from exc
 
 
 def authenticate_worker(request: flask.Request) -> workers.Worker:
-    key, _ = authenticate(request)
+    key, _ = authenticate(request, worker_route=True)
     if key.worker_id is None:
         raise AppError(ErrorKind.UNAUTHENTICATED, "unauthorized")
     try:

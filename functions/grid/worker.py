@@ -11,7 +11,7 @@ from shared.grid import credits, views, work, workers
 
 
 def register(request: flask.Request) -> flask.Response:
-    key, secret = authenticate(request)
+    key, secret = authenticate(request, worker_route=True)
     body = parse_body(request, views.RegisterRequest)
     worker = workers.register(key=key, request=body, key_worker_id=key.worker_id)
     return json_response({"worker_token": secret, "worker_id": worker.id}, 201)

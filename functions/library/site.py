@@ -4,8 +4,9 @@
   401 / 403 / 404, 400 for bad input, 413 for a body past its limit).
 - `/api/v1/*` callers present `Authorization: Bearer <key>`: the library key or a Relay
   admin's API key (shared/library/keys.py). The internal `/api/models/*` routes and the web
-  UI take the browser session cookie as well; a cookie-authenticated write must come from
-  the site's own pages (its Origin, when the browser sends one, is the site's).
+  UI take the browser session cookie (`__session`: the only cookie Firebase Hosting
+  forwards) as well; a cookie-authenticated write must come from the site's own pages (its
+  Origin, when the browser sends one, is one of the site's allowed origins).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functions import internal
 from functions.http import json_response, parse_body, validation_message
 from shared.engine import identity
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 from shared.library import keys, sessions
 from shared.library.records import MAX_ID
 
@@ -92,7 +94,10 @@ def ui_caller(request: flask.Request) -> None:
 
 
 def same_site(request: flask.Request) -> None:
-    """FORBIDDEN when the browser says the request comes from another site's page."""
+    """FORBIDDEN when the browser says the request comes from a page outside the site's
+    allowed origins (settings; by default the request's own host). Behind Firebase Hosting
+    the function's host is not the site's, so production lists the site's origins."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != request.host_url.rstrip("/"):
+    allowed = get_settings().library_allowed_origins or [request.host_url]
+    if origin is not None and origin.rstrip("/") not in {o.rstrip("/") for o in allowed}:
         raise AppError(ErrorKind.FORBIDDEN, "Cross-site request refused")

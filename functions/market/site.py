@@ -241,7 +241,9 @@ def _authenticate(request: flask.Request, projects: tuple[str, ...]) -> Caller:
         try:
             key = identity.authenticate_key(raw)
             account = identity.get_account(key.account_id)
-        except AppError:
+        except AppError as exc:
+            if exc.kind is ErrorKind.FORBIDDEN:  # a worker-bound key
+                raise error("ERR_1003", exc.message) from None
             raise error("ERR_1002", "Invalid or revoked API key") from None
         return Caller(account.id, account.email, None, None, account.is_admin)
     for project in projects:

@@ -11,10 +11,10 @@ import functions_framework
 from pydantic import EmailStr, StringConstraints
 
 from functions.http import entry_point, json_response, parse_body, parse_optional_body
-from functions.media.site import authenticate, render_error
+from functions.media.site import authenticate, cookie_jar, render_error, store_jar
 from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
-from shared.media import affiliates, sessions, views
+from shared.media import affiliates, views
 from shared.media.affiliates import Capture
 from shared.media.views import AffiliateCode, Body
 
@@ -66,13 +66,10 @@ def _limit(request: flask.Request, default: int) -> int:
 # --- render ------------------------------------------------------------------------------
 
 
-def _with_cookie(response: flask.Response, captured: Capture) -> flask.Response:
-    response.set_cookie(
-        affiliates.ATTRIBUTION_COOKIE,
-        captured.token,
-        max_age=int(affiliates.ATTRIBUTION_TTL.total_seconds()),
-        **sessions.cookie_options(),
-    )
+def _with_cookie(
+    response: flask.Response, request: flask.Request, captured: Capture
+) -> flask.Response:
+    store_jar(response, request, attribution=captured.token)
     return response
 
 
@@ -88,7 +85,7 @@ def validate_code(request: flask.Request) -> flask.Response:
 def capture(request: flask.Request) -> flask.Response:
     body = parse_body(request, AffiliateCaptureRequest)
     captured = affiliates.capture(body.code)
-    return _with_cookie(json_response(views.capture_view(captured)), captured)
+    return _with_cookie(json_response(views.capture_view(captured)), request, captured)
 
 
 def referral_redirect(request: flask.Request) -> flask.Response:
@@ -99,7 +96,7 @@ def referral_redirect(request: flask.Request) -> flask.Response:
     target = affiliates.landing_url(captured.code)
     response = json_response(views.referral_redirect_view(captured, target=target), 302)
     response.headers["Location"] = target
-    return _with_cookie(response, captured)
+    return _with_cookie(response, request, captured)
 
 
 # --- the affiliate -----------------------------------------------------------------------
@@ -187,7 +184,7 @@ def bind_code(request: flask.Request) -> flask.Response:
         account_id=caller.account_id,
         code=body.code,
         capture_token=body.captureToken,
-        cookie_token=request.cookies.get(affiliates.ATTRIBUTION_COOKIE),
+        cookie_token=cookie_jar(request).attribution,
     )
     return json_response(
         views.affiliate_binding_view(binding, created=created), 201 if created else 200

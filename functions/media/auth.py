@@ -12,7 +12,13 @@ from functions.http import (
     parse_body,
     parse_optional_body,
 )
-from functions.media.site import authenticate, render_error
+from functions.media.site import (
+    authenticate,
+    browser_guard,
+    cookie_jar,
+    render_error,
+    store_jar,
+)
 from shared.engine import clock, identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import Account
@@ -20,7 +26,7 @@ from shared.engine.settings import get_settings
 from shared.media import sessions, signin, views
 
 
-def _with_session(account: Account, method: str) -> flask.Response:
+def _with_session(request: flask.Request, account: Account, method: str) -> flask.Response:
     token, session = sessions.create(account_id=account.id, method=method)
     response = json_response(
         {
@@ -29,12 +35,7 @@ def _with_session(account: Account, method: str) -> flask.Response:
             "session": {"method": method, "expiresAt": clock.iso(session.expires_at)},
         }
     )
-    response.set_cookie(
-        sessions.COOKIE,
-        token,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        **sessions.cookie_options(),
-    )
+    store_jar(response, request, session=token)
     return response
 
 
@@ -47,8 +48,9 @@ def google(request: flask.Request) -> flask.Response:
 
 
 def browser_google(request: flask.Request) -> flask.Response:
+    browser_guard(request)
     body = parse_body(request, views.GoogleAuthRequest)
-    return _with_session(signin.google_account(body.idToken), "google")
+    return _with_session(request, signin.google_account(body.idToken), "google")
 
 
 def email_start(request: flask.Request) -> flask.Response:
@@ -68,13 +70,14 @@ def email_verify(request: flask.Request) -> flask.Response:
 
 
 def browser_email_verify(request: flask.Request) -> flask.Response:
+    browser_guard(request)
     body = parse_body(request, views.EmailAuthVerifyRequest)
     account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
-    return _with_session(account, "email")
+    return _with_session(request, account, "email")
 
 
 def get_session(request: flask.Request) -> flask.Response:
-    session = sessions.from_cookie(request.cookies.get(sessions.COOKIE))
+    session = sessions.from_cookie(cookie_jar(request).session)
     if session is None:
         return json_response({"authenticated": False, "account": None, "session": None})
     account = identity.get_account(session.account_id)
@@ -88,9 +91,10 @@ def get_session(request: flask.Request) -> flask.Response:
 
 
 def delete_session(request: flask.Request) -> flask.Response:
-    revoked = sessions.revoke(request.cookies.get(sessions.COOKIE))
+    browser_guard(request)
+    revoked = sessions.revoke(cookie_jar(request).session)
     response = json_response({"authenticated": False, "revoked": revoked})
-    response.delete_cookie(sessions.COOKIE, **sessions.cookie_options())
+    store_jar(response, request, session=None)
     return response
 
 

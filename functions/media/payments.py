@@ -6,16 +6,11 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response, parse_body
-from functions.media.site import Caller, authenticate, render_error
+from functions.media.site import authenticate, render_error
 from shared.engine import identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 from shared.media import affiliates, coinbase_topups, stripe_topups, views, x402_purchase
-
-
-def _bind_affiliate(caller: Caller, code: str | None) -> None:
-    if code:
-        affiliates.bind_for_purchase(account_id=caller.account_id, code=code)
 
 
 def _site_url(path: str) -> str:
@@ -25,7 +20,7 @@ def _site_url(path: str) -> str:
 def checkout_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, views.StripeCheckoutRequest)
-    _bind_affiliate(caller, body.affiliateCode)
+    referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     account = identity.get_account(caller.account_id)
     result = stripe_topups.stripe_checkout(
         account_id=account.id,
@@ -34,19 +29,21 @@ def checkout_stripe(request: flask.Request) -> flask.Response:
         success_url=str(body.successUrl or _site_url("/checkout/success")),
         cancel_url=str(body.cancelUrl or _site_url("/checkout/cancel")),
     )
+    affiliates.bind_for_purchase(account_id=caller.account_id, affiliate=referrer)
     return json_response(result, 201)
 
 
 def checkout_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, views.CryptoCheckoutRequest)
-    _bind_affiliate(caller, body.affiliateCode)
+    referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     result = coinbase_topups.coinbase_checkout(
         account_id=caller.account_id,
         package_code=body.packageCode,
         redirect_url=str(body.redirectUrl or _site_url("/checkout/success")),
         cancel_url=str(body.cancelUrl or _site_url("/checkout/cancel")),
     )
+    affiliates.bind_for_purchase(account_id=caller.account_id, affiliate=referrer)
     return json_response(result, 201)
 
 
@@ -69,7 +66,7 @@ def claim_crypto(request: flask.Request) -> flask.Response:
 def purchase_x402(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
     body = parse_body(request, views.X402CreditPurchaseRequest)
-    _bind_affiliate(caller, body.affiliateCode)
+    referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     outcome = x402_purchase.purchase(
         account_id=caller.account_id,
         usd_cents=body.usdCents,
@@ -82,6 +79,7 @@ def purchase_x402(request: flask.Request) -> flask.Response:
         )
         response.headers["PAYMENT-REQUIRED"] = outcome.required_header
         return response
+    affiliates.bind_for_purchase(account_id=caller.account_id, affiliate=referrer)
     headers = {"PAYMENT-RESPONSE": outcome.response_header} if outcome.response_header else None
     return json_response(outcome.body, 201 if outcome.first else 200, headers)
 

@@ -3,19 +3,23 @@
 The document gives no error schema, so errors render as
 `{"error": {"code": "<snake_case>", "message": "..."}}` (docs/decisions.md) with the status
 codes below; this table is the only place kinds become Killa Tamata codes. A caller is an
-API key (`Authorization: Bearer`) or, for a browser, the session cookie.
+API key (`Authorization: Bearer`; never a worker-bound key, identity.py) or, for a browser,
+the session in the `__session` cookie (shared/media/sessions.py), whose writes must come
+from the site's own origin as JSON (functions/browser.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import flask
 
+from functions.browser import require_own_origin
 from functions.http import json_response
 from shared.engine import identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.identity import ApiKey
+from shared.engine.settings import get_settings
 from shared.media import sessions
 
 ERRORS: dict[ErrorKind, tuple[int, str]] = {
@@ -57,12 +61,43 @@ class Caller:
 
 
 def authenticate(request: flask.Request) -> Caller:
-    """The caller's account: an active API key, else a live browser session."""
+    """The caller's account: an active API key, else a live browser session (whose
+    writes must pass the same-origin JSON guard)."""
     raw = identity.bearer_token(request.headers.get("Authorization"))
     if raw is not None or request.headers.get("Authorization"):
         key = identity.authenticate_key(raw)
         return Caller(account_id=key.account_id, key=key)
-    session = sessions.from_cookie(request.cookies.get(sessions.COOKIE))
+    session = sessions.from_cookie(cookie_jar(request).session)
     if session is None:
         raise AppError(ErrorKind.UNAUTHENTICATED, "API key or browser session required")
+    browser_guard(request)
     return Caller(account_id=session.account_id, key=None)
+
+
+def allowed_origins() -> list[str]:
+    settings = get_settings()
+    return settings.media_allowed_origins or [settings.media_public_url]
+
+
+def browser_guard(request: flask.Request) -> None:
+    """A cookie-setting or cookie-authenticated write: own origin, JSON body."""
+    require_own_origin(request, allowed_origins())
+
+
+def cookie_jar(request: flask.Request) -> sessions.Jar:
+    return sessions.decode_jar(request.cookies.get(sessions.COOKIE))
+
+
+def store_jar(response: flask.Response, request: flask.Request, **changes: str | None) -> None:
+    """Set the cookie to the request's Jar with `changes` (session=..., attribution=...),
+    keeping the other part; an empty Jar deletes the cookie."""
+    updated = replace(cookie_jar(request), **changes)
+    if updated.session is None and updated.attribution is None:
+        response.delete_cookie(sessions.COOKIE, **sessions.cookie_options())
+        return
+    response.set_cookie(
+        sessions.COOKIE,
+        sessions.encode_jar(updated),
+        max_age=int(sessions.COOKIE_LIFETIME.total_seconds()),
+        **sessions.cookie_options(),
+    )

@@ -4,6 +4,10 @@ There is no second routing table: each site is a hosting target in firebase.json
 rewrite names a function, and the function is the very object Cloud Functions deploys
 (loaded by functions-framework's `create_app` from main.py). A second port serves every
 function at `/<name>`, the way Cloud Functions exposes them to Cloud Tasks and webhooks.
+
+Like Firebase Hosting, the site ports forward only the cookie named `__session` to a
+function and strip every other cookie from the request, so a cookie that production would
+drop is dropped here too (the functions port, like a direct Cloud Functions URL, keeps them).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from werkzeug.serving import make_server
 REPO = Path(__file__).resolve().parents[2]
 SITE_PORTS = {"market": 8080, "pics": 8081, "grid": 3000, "media": 8082, "library": 3001}
 FUNCTIONS_PORT = 8090
+
+HOSTING_COOKIE = "__session"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -71,6 +77,27 @@ def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
     return [body]
 
 
+def hosting_cookie_header(raw: str) -> str:
+    """The Cookie header as Hosting forwards it: the `__session` pairs only."""
+    kept = [
+        pair.strip()
+        for pair in raw.split(";")
+        if pair.strip().partition("=")[0].strip() == HOSTING_COOKIE
+    ]
+    return "; ".join(kept)
+
+
+def strip_cookies(environ: dict[str, Any]) -> dict[str, Any]:
+    raw = environ.get("HTTP_COOKIE")
+    if raw is None:
+        return environ
+    stripped = {k: v for k, v in environ.items() if k != "HTTP_COOKIE"}
+    kept = hosting_cookie_header(raw)
+    if kept:
+        stripped["HTTP_COOKIE"] = kept
+    return stripped
+
+
 class SiteApp:
     def __init__(self, rewrites: list[tuple[Any, str]], functions: dict[str, WSGIApp]):
         self.rewrites = [(pattern, functions[name]) for pattern, name in rewrites]
@@ -81,7 +108,7 @@ class SiteApp:
         path = environ.get("PATH_INFO", "/")
         for pattern, app in self.rewrites:
             if pattern.match(path):
-                return app(environ, start_response)
+                return app(strip_cookies(environ), start_response)
         return _not_found(environ, start_response)
 
 

@@ -4,8 +4,11 @@
   email can never own two accounts).
 - An API key is `<prefix>_<random>`; only its SHA-256 is stored, as the document id. The
   prefix names the site that minted it, but an active key authenticates its account on
-  every site. Revocation is a field on the key document, checked on every request, so it
-  takes effect on the next one.
+  every site, except a worker-bound key (`worker_id` set by grid worker registration): it
+  sits on a volunteer's machine, so it serves the grid worker routes only and is FORBIDDEN
+  everywhere else (no key minting, no payout address, no spending on any site). Revocation
+  is a field on the key document, checked on every request, so it takes effect on the
+  next one.
 """
 
 from __future__ import annotations
@@ -171,8 +174,9 @@ def find_api_key(*, account_id: str, key_id: str) -> ApiKey:
     raise AppError(ErrorKind.NOT_FOUND, "key not found")
 
 
-def authenticate_key(raw_key: str | None) -> ApiKey:
-    """The active key behind a presented secret, or UNAUTHENTICATED."""
+def authenticate_key(raw_key: str | None, *, worker_route: bool = False) -> ApiKey:
+    """The active key behind a presented secret, or UNAUTHENTICATED; a worker-bound key is
+    FORBIDDEN unless the caller is a grid worker route (`worker_route=True`)."""
     if not raw_key or len(raw_key) > 256:
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
     key_hash = hash_key(raw_key)
@@ -184,6 +188,11 @@ def authenticate_key(raw_key: str | None) -> ApiKey:
     if record.revoked_at is not None or not hmac.compare_digest(record.key_hash, key_hash):
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
     bind_log(account_id=record.account_id)
+    if record.worker_id is not None and not worker_route:
+        raise AppError(
+            ErrorKind.FORBIDDEN,
+            "this key is bound to a grid worker and serves the worker routes only",
+        )
     return record
 
 

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     library_session_ttl_s: int = Field(
         7 * 24 * 3600, validation_alias="RELAY_LIBRARY_SESSION_TTL_S"
     )
+    # Origins whose pages may sign in / write with the library session cookie (empty: the
+    # request's own host).
+    library_allowed_origins: StrList = Field(
+        default_factory=list, validation_alias="RELAY_LIBRARY_ALLOWED_ORIGINS"
+    )
 
     runpod_api_base: str = Field("https://api.runpod.ai", validation_alias="RELAY_RUNPOD_API_BASE")
     runpod_api_key: str = Field("local-dev-secret", validation_alias="RUNPOD_API_KEY")
@@ -188,6 +193,14 @@ class Settings(BaseSettings):
     media_token_key: str = Field("local-dev-secret", validation_alias="RELAY_MEDIA_TOKEN_KEY")
     media_public_url: str = Field(
         "http://127.0.0.1:8082", validation_alias="RELAY_MEDIA_PUBLIC_URL"
+    )
+    # Origins whose pages may sign in / write with the media cookie (empty: the public URL).
+    media_allowed_origins: StrList = Field(
+        default_factory=list, validation_alias="RELAY_MEDIA_ALLOWED_ORIGINS"
+    )
+    # Days after a referred top-up before its commission can be paid out (refund window).
+    media_commission_hold_days: int = Field(
+        14, ge=0, validation_alias="RELAY_MEDIA_COMMISSION_HOLD_DAYS"
     )
     # Sign-in codes started per client IP per hour (per email: 1 a minute, 5 an hour).
     media_email_ip_per_hour: int = Field(30, validation_alias="RELAY_MEDIA_EMAIL_IP_PER_HOUR")

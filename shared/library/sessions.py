@@ -18,7 +18,7 @@ from shared.engine.store import db
 from shared.library import keys
 from shared.library.records import SESSIONS
 
-COOKIE = "library_session"
+COOKIE = "__session"  # the only cookie Firebase Hosting forwards to functions
 
 
 def open_session(raw_key: str | None) -> tuple[str, dt.datetime]:

@@ -15,7 +15,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field, StringConst
 from shared.engine import clock
 from shared.engine.identity import Account, ApiKey
 from shared.engine.validate import DocId
-from shared.media import affiliates
+from shared.media import affiliates, sessions
 from shared.media.affiliates import (
     Binding,
     Capture,
@@ -184,6 +184,7 @@ def affiliate_dashboard_view(state: Dashboard) -> dict[str, object]:
         "totals": {
             "earnedUsdMicros": p.earned_micros,
             "availableUsdMicros": state.available_micros,
+            "heldUsdMicros": state.held_micros,
             "requestedUsdMicros": p.requested_micros,
             "paidUsdMicros": p.paid_micros,
             "clawedBackUsdMicros": p.clawed_back_micros,
@@ -251,7 +252,7 @@ def capture_view(captured: Capture) -> dict[str, object]:
     return {
         "code": captured.code,
         "captureToken": captured.token,
-        "cookie": affiliates.ATTRIBUTION_COOKIE,
+        "cookie": sessions.COOKIE,
         "expiresAt": clock.iso(captured.expires_at),
     }
 

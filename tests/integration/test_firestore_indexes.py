@@ -117,7 +117,7 @@ def _run_every_query_path() -> None:
     from shared.market import runs as market_runs
     from shared.market.run_views import RunStatus
     from shared.media import stripe_topups, x402_purchase
-    from shared.media.affiliates import profiles
+    from shared.media.affiliates import commissions, profiles
 
     now = dt.datetime.now(dt.UTC)
     account = identity.create_account(email=f"idx-{uuid.uuid4().hex[:10]}@example.com")
@@ -163,6 +163,7 @@ def _run_every_query_path() -> None:
         field="created_at",
         limit=5,
     )
+    commissions.held_micros(account.id)
     from tests.market_helpers import register_developer
 
     register_developer(account.id)

@@ -140,7 +140,7 @@ def library(stack: Any) -> dict[str, Any]:
 def _session(library: dict[str, Any]) -> dict[str, str]:
     response = httpx.post(f"{library['base']}/session", json={"key": library["key"]})
     assert response.status_code == 200, response.text
-    return {"Cookie": f"library_session={response.cookies['library_session']}"}
+    return {"Cookie": f"__session={response.cookies['__session']}"}
 
 
 # --- HTTP contract of the UI routes ------------------------------------------------------
@@ -164,7 +164,7 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_refuses_bad_keys(library):
     base = library["base"]
     response = httpx.post(f"{base}/session", json={"key": library["key"]})
     cookie = response.headers["Set-Cookie"]
-    for part in ("library_session=", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="):
+    for part in ("__session=", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="):
         assert part in cookie
     assert "Secure" not in cookie
     behind_https = httpx.post(

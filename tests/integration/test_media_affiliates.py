@@ -20,7 +20,8 @@ import pytest
 
 from shared.engine import audit, clock, identity, ledger
 from shared.engine.errors import AppError, ErrorKind
-from shared.media import affiliates, topups
+from shared.engine.store import db
+from shared.media import affiliates, sessions, topups
 from tests.helpers import auth, site_url
 
 RELAY = Path(sys.executable).parent / "relay"
@@ -31,6 +32,14 @@ API = "/api/v1/affiliates"
 @pytest.fixture
 def base(stack: Any) -> str:
     return site_url(stack, "media") + API
+
+
+def _jar(response: httpx.Response) -> sessions.Jar:
+    return sessions.decode_jar(response.cookies.get(sessions.COOKIE))
+
+
+def _aff_cookie(token: str) -> str:
+    return sessions.encode_jar(sessions.Jar(attribution=token))
 
 
 def _account() -> tuple[str, str]:
@@ -66,6 +75,19 @@ def _topup(account_id: str, *, cents: int = 500, external_id: str | None = None)
         package_code="starter_5",
         cents=cents,
     )
+
+
+def _mature(affiliate_id: str) -> None:
+    """Let the refund window of every commission of the affiliate pass."""
+    past = clock.now() - dt.timedelta(seconds=1)
+    commissions = (
+        db()
+        .collection(affiliates.AFFILIATES)
+        .document(affiliate_id)
+        .collection(affiliates.COMMISSIONS)
+    )
+    for snap in commissions.stream():
+        snap.reference.update({"payable_at": past})
 
 
 def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -105,7 +127,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     captured = httpx.post(f"{base}/capture", json={"code": code.lower()})
     assert captured.status_code == 200 and captured.json()["code"] == code
     token = captured.json()["captureToken"]
-    assert len(token) >= 24 and captured.cookies.get("kt_aff") == token
+    assert len(token) >= 24 and _jar(captured).attribution == token
 
     referred_id, referred_key = _account()
     bind = {"code": code.lower(), "captureToken": token}
@@ -119,7 +141,8 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert board["referredAccounts"] == 1 and board["commissionsCount"] == 1
     assert board["totals"] == {
         "earnedUsdMicros": 500_000,
-        "availableUsdMicros": 500_000,
+        "availableUsdMicros": 0,  # held for the top-up's refund window
+        "heldUsdMicros": 500_000,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 0,
         "clawedBackUsdMicros": 0,
@@ -132,7 +155,10 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert _topup(referred_id, cents=10_000)  # $100 -> $10 commission, $10.50 in all
     listed = httpx.get(f"{base}/me/commissions", headers=auth(aff_key)).json()["commissions"]
     assert [c["commissionUsdMicros"] for c in listed] == [10_000_000, 500_000]
-    assert listed[0]["status"] == "available" and listed[0]["rateBps"] == 1000
+    assert listed[0]["status"] == "held" and listed[0]["rateBps"] == 1000
+    _mature(aff_id)
+    listed = httpx.get(f"{base}/me/commissions", headers=auth(aff_key)).json()["commissions"]
+    assert [c["status"] for c in listed] == ["available", "available"]
 
     created = httpx.post(
         f"{base}/me/payout-requests", json={"note": "thanks"}, headers=auth(aff_key)
@@ -168,6 +194,7 @@ def test_full_flow_from_apply_to_paid_payout(stack: Any, base: str) -> None:
     assert totals == {
         "earnedUsdMicros": 10_500_000,
         "availableUsdMicros": 0,
+        "heldUsdMicros": 0,
         "requestedUsdMicros": 0,
         "paidUsdMicros": 10_500_000,
         "clawedBackUsdMicros": 0,
@@ -232,9 +259,10 @@ def test_referral_redirect_sets_the_attribution_cookie(base: str, stack: Any) ->
     assert r.status_code == 302
     assert r.headers["location"] == f"{site_url(stack, 'media')}/?ref={code}"
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith("kt_aff=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith("__session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # the local stack is plain HTTP
-    token = r.cookies["kt_aff"]
+    token = _jar(r).attribution
+    assert token is not None
     assert affiliates.token_code(token) == code
 
     # The cookie alone attributes a bind-code without an explicit token.
@@ -242,7 +270,7 @@ def test_referral_redirect_sets_the_attribution_cookie(base: str, stack: Any) ->
     bound = httpx.post(
         f"{base}/me/bind-code",
         json={"code": code},
-        headers={**auth(key), "Cookie": f"kt_aff={token}"},
+        headers={**auth(key), "Cookie": f"__session={_aff_cookie(token)}"},
     )
     assert bound.status_code == 201 and bound.json()["code"] == code
 
@@ -270,7 +298,7 @@ def test_binding_rules(base: str) -> None:
         400,
         "invalid_capture_token",
     )
-    stale_cookie = {**auth(key), "Cookie": f"kt_aff={other}"}
+    stale_cookie = {**auth(key), "Cookie": f"__session={_aff_cookie(other)}"}
     _error(
         httpx.post(f"{base}/me/bind-code", json={"code": a_code}, headers=stale_cookie),
         400,
@@ -294,19 +322,23 @@ def test_binding_rules(base: str) -> None:
         "already_bound",
     )
 
-    # Purchases carrying affiliateCode: first binding wins, silently.
-    affiliates.bind_for_purchase(account_id=referred_id, code=b_code)
+    # Purchases carrying affiliateCode bind after they succeed: first binding wins, silently.
+    def bind_for_purchase(account_id: str, code: str) -> None:
+        referrer = affiliates.purchase_referrer(account_id=account_id, code=code)
+        affiliates.bind_for_purchase(account_id=account_id, affiliate=referrer)
+
+    bind_for_purchase(referred_id, b_code)
     assert affiliates.get_profile(a_id).referred_count == 1
     buyer, _ = _account()
-    affiliates.bind_for_purchase(account_id=buyer, code=b_code.lower())
-    affiliates.bind_for_purchase(account_id=buyer, code=a_code)
+    bind_for_purchase(buyer, b_code.lower())
+    bind_for_purchase(buyer, a_code)
     assert _topup(buyer)
     assert ledger.balance(ledger.earnings_account(a_id)).balance_micros == 0
     with pytest.raises(AppError) as unknown:
-        affiliates.bind_for_purchase(account_id=buyer, code="NOPE2345")
+        bind_for_purchase(buyer, "NOPE2345")
     assert unknown.value.details["code"] == "invalid_affiliate_code"
     with pytest.raises(AppError) as self_referral:
-        affiliates.bind_for_purchase(account_id=a_id, code=a_code)
+        bind_for_purchase(a_id, a_code)
     assert self_referral.value.kind is ErrorKind.INVALID
 
 
@@ -349,6 +381,7 @@ def test_two_concurrent_payout_requests_one_wins(base: str) -> None:
     aff_id, key, code = _affiliate(base)
     referred_id, _ = _referred(base, code)
     assert _topup(referred_id, cents=10_000)  # exactly the $10 minimum
+    _mature(aff_id)
     barrier = threading.Barrier(2)
 
     def post(_: int) -> httpx.Response:

@@ -111,20 +111,23 @@ def test_browser_session_cookie_lives_until_deleted(stack) -> None:
     api, email = media_api(stack), _email()
     httpx.post(f"{api}/auth/email/start", json={"email": email}).raise_for_status()
     code = mail_code(stack, email)
-    response = httpx.post(f"{api}/auth/browser/email/verify", json={"email": email, "code": code})
+    origin = {"Origin": site_url(stack, "media")}
+    response = httpx.post(
+        f"{api}/auth/browser/email/verify", json={"email": email, "code": code}, headers=origin
+    )
     assert response.status_code == 200, response.text
     cookie = response.headers["set-cookie"]
-    assert "kt_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "__session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # plain-HTTP loopback only; Secure everywhere else
-    token = response.cookies["kt_session"]
-    with httpx.Client(cookies={"kt_session": token}) as browser:
+    token = response.cookies["__session"]
+    with httpx.Client(cookies={"__session": token}, headers=origin) as browser:
         session = browser.get(f"{api}/auth/browser/session").json()
         assert session["authenticated"] is True and session["account"]["email"] == email
         assert browser.get(f"{api}/balance").status_code == 200
         cleared = browser.delete(f"{api}/auth/browser/session")
         assert cleared.status_code == 200 and cleared.json()["revoked"] is True
     # The server-side record is revoked: the old cookie value no longer works anywhere.
-    with httpx.Client(cookies={"kt_session": token}) as stale:
+    with httpx.Client(cookies={"__session": token}) as stale:
         assert stale.get(f"{api}/auth/browser/session").json()["authenticated"] is False
         assert stale.get(f"{api}/balance").status_code == 401
 
@@ -136,8 +139,12 @@ def test_google_id_token_mints_a_key_and_a_session(stack) -> None:
     assert minted.status_code == 201, minted.text
     assert minted.json()["keyLabel"] == "laptop"
     assert minted.json()["account"]["id"] == identity.account_id_for_email(email)
-    browser = httpx.post(f"{api}/auth/browser/google", json={"idToken": token})
-    assert browser.status_code == 200 and "kt_session" in browser.cookies
+    browser = httpx.post(
+        f"{api}/auth/browser/google",
+        json={"idToken": token},
+        headers={"Origin": site_url(stack, "media")},
+    )
+    assert browser.status_code == 200 and "__session" in browser.cookies
     bootstrap = httpx.post(f"{api}/keys", json={"idToken": token, "label": "ci"})
     assert bootstrap.status_code == 201 and bootstrap.json()["key"]["label"] == "ci"
     bad = httpx.post(f"{api}/auth/google", json={"idToken": "x" * 40})

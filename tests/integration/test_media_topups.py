@@ -350,12 +350,12 @@ def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -
         dashboard = httpx.get(f"{api}/affiliates/me/dashboard", headers=auth(referrer)).json()
         return dashboard["totals"]
 
-    assert totals()["availableUsdMicros"] == 2_000_000
+    assert totals()["heldUsdMicros"] == 2_000_000  # held for the refund window
     intent = stripe_client().v1.checkout.sessions.retrieve(session_id).payment_intent
     stripe_client().v1.refunds.create(params={"payment_intent": intent, "amount": 500})
     _waitmedia_balance(api, user, 15_000_000)
     deadline = time.monotonic() + 10
-    while totals()["availableUsdMicros"] != 1_500_000:
+    while totals()["heldUsdMicros"] != 1_500_000:
         assert time.monotonic() < deadline, totals()
         time.sleep(0.2)
     refund = stripe_event(
@@ -367,9 +367,10 @@ def test_a_refund_takes_back_the_same_share_of_the_referrers_commission(stack) -
         httpx.post(f"{stripe_url(stack)}/_local/events/{refund['id']}/resend")
     time.sleep(1)
     after = totals()
-    assert after["availableUsdMicros"] == 1_500_000 and after["clawedBackUsdMicros"] == 500_000
+    assert after["heldUsdMicros"] == 1_500_000 and after["clawedBackUsdMicros"] == 500_000
     assert after["earnedUsdMicros"] == (
         after["availableUsdMicros"]
+        + after["heldUsdMicros"]
         + after["requestedUsdMicros"]
         + after["paidUsdMicros"]
         + after["clawedBackUsdMicros"]

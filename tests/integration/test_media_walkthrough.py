@@ -50,7 +50,7 @@ def test_sign_in_top_up_three_ways_and_pay_the_referrer(stack) -> None:
 
     with httpx.Client(timeout=60) as browser:
         landing = browser.get(f"{api}/affiliates/r", params={"code": code})
-        assert landing.status_code == 302 and "kt_aff" in browser.cookies
+        assert landing.status_code == 302 and "__session" in browser.cookies
         key = _sign_in(stack, browser, user_email)
         browser.headers["Authorization"] = f"Bearer {key}"
         bound = browser.post(f"{api}/affiliates/me/bind-code", json={"code": code})

@@ -4,7 +4,8 @@ Rules: applying makes the caller an affiliate at once (status `active`) with an
 8-character code (uppercase letters and digits without look-alikes); codes are case-
 insensitive. A referred account is bound to one affiliate, once: the first binding (bind-
 code, or the `affiliateCode` of a checkout or x402 purchase) wins, and nobody refers
-themself. For 365 days after binding, every settled top-up of the referred account pays
+themself (nor through an alias of their own mailbox); a purchase binds only once it
+succeeded. For 365 days after binding, every settled top-up of the referred account pays
 the affiliate 10% (1000 bps, integer floor of the micros) into the affiliate's earnings
 account `ledger.earnings_account(<account id>)`, apart from their spending balance,
 available at once. A refund or lost dispute of the top-up takes back the same share of its
@@ -32,7 +33,12 @@ requests, mark paid). This package re-exports their public names, so callers use
 from __future__ import annotations
 
 from shared.media.affiliates.attribution import capture, token_code
-from shared.media.affiliates.bindings import bind_code, bind_for_purchase
+from shared.media.affiliates.bindings import (
+    bind_code,
+    bind_for_purchase,
+    mailbox,
+    purchase_referrer,
+)
 from shared.media.affiliates.commissions import (
     clawback,
     commission_writes,
@@ -120,8 +126,10 @@ __all__ = [
     "list_commissions",
     "list_payout_requests",
     "list_payouts",
+    "mailbox",
     "mark_paid",
     "normal_code",
+    "purchase_referrer",
     "referral_url",
     "reinstate_commission",
     "request_payout",

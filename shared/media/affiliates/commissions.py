@@ -5,7 +5,10 @@ ref>` on `ledger.earnings_account(<id>)` and the record `affiliates/<id>/commiss
 up ref>` are create()s added to the top-up's own batch, whose `topup:<ref>` create already
 makes it exactly-once, and the profile's `commission_count` / `earned_micros` move in that
 batch; it is COMMISSION_RATE_BPS of the deposit, integer floor, and only inside the
-binding's window. A take-back is at most the commission, in proportion to what left the
+binding's window. A commission is held (status `held`, `payable_at`) for the top-up's
+refund window, settings.media_commission_hold_days, and only then counts as available for
+a payout (held_micros()), so a refund or dispute inside the window is taken back from money
+that has not left. A take-back is at most the commission, in proportion to what left the
 top-up (commission x taken / deposit), applied once per take-back ref through
 recoveries.recover(), which never debits more than is available and records the rest as
 `unrecovered_micros`.
@@ -13,10 +16,12 @@ recoveries.recover(), which never debits more than is available and records the 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from shared.engine import clock, ledger
 from shared.engine.ledger import EntryKind
+from shared.engine.settings import get_settings
 from shared.engine.store import db, increment
 from shared.media.affiliates.models import (
     BINDINGS,
@@ -27,6 +32,34 @@ from shared.media.affiliates.models import (
 )
 from shared.media.affiliates.profiles import get_profile, newest, profile_ref
 from shared.media.recoveries import recover, reinstate
+
+HELD = "held"
+AVAILABLE = "available"
+
+
+def held_micros(account_id: str) -> int:
+    """What the affiliate's commissions still inside their refund window hold back."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = (
+        profile_ref(account_id)
+        .collection(COMMISSIONS)
+        .where(filter=FieldFilter("payable_at", ">", clock.now()))
+    )
+    held = 0
+    for snap in query.stream():
+        data = snap.to_dict()
+        held += max(0, int(data["commission_micros"]) - int(data.get("recovered_micros", 0)))
+    return held
+
+
+def _public(commission: Commission) -> Commission:
+    """The status as of now: a held commission past its payable_at is available."""
+    if commission.status == HELD and (
+        commission.payable_at is None or commission.payable_at <= clock.now()
+    ):
+        return commission.model_copy(update={"status": AVAILABLE})
+    return commission
 
 
 def commission_writes(
@@ -43,6 +76,7 @@ def commission_writes(
     if now >= binding.commission_until or commission <= 0:
         return
     affiliate = binding.affiliate_account_id
+    hold = dt.timedelta(days=get_settings().media_commission_hold_days)
     ledger.credit_writes(
         batch,
         account_id=ledger.earnings_account(affiliate),
@@ -59,8 +93,9 @@ def commission_writes(
             "deposit_micros": deposit_micros,
             "commission_micros": commission,
             "rate_bps": COMMISSION_RATE_BPS,
-            "status": "available",
+            "status": HELD if hold else AVAILABLE,
             "created_at": now,
+            "payable_at": now + hold,
         },
     )
     batch.set(
@@ -131,4 +166,4 @@ def reinstate_commission(
 def list_commissions(*, account_id: str, limit: int) -> list[Commission]:
     get_profile(account_id)
     snaps = newest(profile_ref(account_id).collection(COMMISSIONS), field="created_at", limit=limit)
-    return [Commission(id=s.id, **s.to_dict()) for s in snaps]
+    return [_public(Commission(id=s.id, **s.to_dict())) for s in snaps]

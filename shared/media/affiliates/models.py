@@ -85,9 +85,10 @@ class Commission(BaseModel):
     deposit_micros: int
     commission_micros: int
     rate_bps: int
-    status: str
+    status: str  # "held" until payable_at (the top-up's refund window), then "available"
     created_at: dt.datetime
     recovered_micros: int = 0  # taken back after a refund or dispute of the top-up
+    payable_at: dt.datetime | None = None  # None: recorded before holds, payable
 
 
 class PayoutRequest(BaseModel):
@@ -110,5 +111,6 @@ class Capture(BaseModel):
 
 class Dashboard(BaseModel):
     profile: Profile
-    available_micros: int
+    available_micros: int  # payable now: earnings less what is still held
+    held_micros: int = 0  # commissions inside their top-up's refund window
     reasons: list[Reason]

@@ -3,7 +3,8 @@
 Invariants: money leaves the affiliate ledger account only by the payout debit, committed
 in the batch that creates the request and the open-request guard
 `affiliate_open_requests/<id>` (a create()), so an affiliate never has two requests open and
-of two concurrent requests at most one exists; a request takes everything available, and
+of two concurrent requests at most one exists; a request takes everything available (the
+earnings less the commissions still held in their refund window), and
 only when the affiliate is active, has a payout address, has at least PAYOUT_MINIMUM_MICROS
 available and has no request open. mark_paid() moves a request to `paid` once (a
 precondition on the request's update time), copies it into payouts history, deletes the
@@ -19,6 +20,7 @@ from shared.engine import clock, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
 from shared.engine.store import CONFLICTS, db, increment
+from shared.media.affiliates.commissions import held_micros
 from shared.media.affiliates.models import (
     OPEN_REQUESTS,
     PAYOUT_MINIMUM_MICROS,
@@ -53,9 +55,14 @@ def _reasons(profile: Profile, available_micros: int) -> list[Reason]:
 
 def dashboard(account_id: str) -> Dashboard:
     profile = get_profile(account_id)
-    available = ledger.balance(ledger.earnings_account(account_id)).available_micros
+    earnings = ledger.balance(ledger.earnings_account(account_id)).available_micros
+    held = min(max(0, earnings), held_micros(account_id))
+    available = max(0, earnings - held)
     return Dashboard(
-        profile=profile, available_micros=available, reasons=_reasons(profile, available)
+        profile=profile,
+        available_micros=available,
+        held_micros=held,
+        reasons=_reasons(profile, available),
     )
 
 
