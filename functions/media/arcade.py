@@ -177,7 +177,7 @@ def upload_release(request: flask.Request) -> flask.Response:
         raise AppError(ErrorKind.INVALID, "bundle: is required (a file)")
     if form.getlist("bundle") or form.getlist("coverImage"):
         raise AppError(ErrorKind.INVALID, "bundle, coverImage: must be files")
-    caller = authenticate(request)
+    caller = authenticate(request, file_body=True)
     release = releases.upload(
         owner_id=caller.account_id,
         game_id=game_id,

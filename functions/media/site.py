@@ -60,9 +60,11 @@ class Caller:
     key: ApiKey | None  # None for a browser session
 
 
-def authenticate(request: flask.Request) -> Caller:
+def authenticate(request: flask.Request, *, file_body: bool = False) -> Caller:
     """The caller's account: an active API key, else a live browser session (whose
-    writes must pass the same-origin JSON guard)."""
+    writes must pass the same-origin guard, and be JSON unless the route's documented body
+    is a file: `file_body` for the octet-stream and multipart uploads, where the Origin check
+    alone refuses a cross-site form)."""
     raw = identity.bearer_token(request.headers.get("Authorization"))
     if raw is not None or request.headers.get("Authorization"):
         key = identity.authenticate_key(raw)
@@ -70,7 +72,7 @@ def authenticate(request: flask.Request) -> Caller:
     session = sessions.from_cookie(cookie_jar(request).session)
     if session is None:
         raise AppError(ErrorKind.UNAUTHENTICATED, "API key or browser session required")
-    browser_guard(request)
+    require_own_origin(request, allowed_origins(), json_body=not file_body)
     return Caller(account_id=session.account_id, key=None)
 
 

@@ -168,7 +168,7 @@ def _upload_bytes(request: flask.Request) -> bytes:
 
 
 def upload_asset(request: flask.Request) -> flask.Response:
-    caller = authenticate(request)
+    caller = authenticate(request, file_body=True)
     project_id = _id(request, "projectId")
     filename = uploads.check_filename(request.args.get("filename"))
     asset = uploads.upload(

@@ -76,3 +76,33 @@ def test_cookie_authenticated_writes_need_own_origin_and_json(stack: Any) -> Non
     assert httpx.get(f"{api}/auth/browser/session", headers=cookie).json()["authenticated"]
     own = httpx.post(f"{api}/affiliates/me/apply", json=apply, headers={**cookie, "Origin": media})
     assert own.status_code == 201, own.text
+
+
+def test_a_browser_session_uploads_files_from_its_own_origin_only(stack: Any) -> None:
+    """Uploads are octet-stream (studio) and multipart (arcade) by the document: a session
+    may send them from the site's own origin; a cross-site or origin-less one is refused and
+    stores nothing."""
+    from shared.media.studio import listing, workspace
+    from tests.studio_helpers import png
+
+    media = site_url(stack, "media")
+    account_id, _ = media_account()
+    project = workspace.create_project(account_id=account_id, title="Mine")
+    token, _ = sessions.create(account_id=account_id, method="email")
+    cookie = {"Cookie": f"__session={sessions.encode_jar(sessions.Jar(session=token))}"}
+    url = f"{media}/api/v1/studio/assets/upload"
+    params = {"projectId": project.id, "filename": "p.png"}
+    octet = {**cookie, "Content-Type": "application/octet-stream"}
+    for headers in ({**octet, "Origin": EVIL}, octet):
+        r = httpx.post(url, params=params, content=png(), headers=headers)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+    assert listing.list_assets(account_id=account_id, project_id=project.id).total == 0
+    own = httpx.post(url, params=params, content=png(), headers={**octet, "Origin": media})
+    assert own.status_code == 201, own.text
+    r = httpx.post(
+        f"{media}/api/v1/arcade/releases/upload",
+        data={"gameId": "nope", "manifestJson": "{}"},
+        files={"bundle": ("game.zip", b"PK", "application/zip")},
+        headers={**cookie, "Origin": media},
+    )
+    assert r.status_code != 403 and r.json()["error"]["code"] != "forbidden", r.text
