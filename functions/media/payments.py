@@ -5,9 +5,9 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from functions.http import entry_point, json_response, parse_body
+from functions.http import client_network, entry_point, json_response, parse_body
 from functions.media.site import Caller, authenticate, render_error
-from shared.engine import identity
+from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 from shared.media import affiliates, coinbase_topups, stripe_topups, views, x402_purchase
@@ -18,12 +18,17 @@ def _bind_affiliate(caller: Caller, code: str | None) -> None:
         affiliates.bind_for_purchase(account_id=caller.account_id, code=code)
 
 
+def _limit(request: flask.Request, caller: Caller, action: str) -> None:
+    ratelimit.limit(action, network=client_network(request), account_id=caller.account_id)
+
+
 def _site_url(path: str) -> str:
     return f"{get_settings().media_public_url.rstrip('/')}{path}"
 
 
 def checkout_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "checkout")
     body = parse_body(request, views.StripeCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
     account = identity.get_account(caller.account_id)
@@ -39,6 +44,7 @@ def checkout_stripe(request: flask.Request) -> flask.Response:
 
 def checkout_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "checkout")
     body = parse_body(request, views.CryptoCheckoutRequest)
     _bind_affiliate(caller, body.affiliateCode)
     result = coinbase_topups.coinbase_checkout(
@@ -68,6 +74,7 @@ def claim_crypto(request: flask.Request) -> flask.Response:
 
 def purchase_x402(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "x402")
     body = parse_body(request, views.X402CreditPurchaseRequest)
     _bind_affiliate(caller, body.affiliateCode)
     outcome = x402_purchase.purchase(
