@@ -31,6 +31,11 @@ class Window:
     retry_after: int  # seconds until then, at least 1
 
 
+def _doc_safe(subject: str) -> str:
+    """A subject as part of a document id (a network such as `2001:db8::/64` has a slash)."""
+    return subject.replace("%", "%25").replace("/", "%2F")
+
+
 def _count(subject: str, limits: list[tuple[int, int]]) -> list[Window]:
     now = clock.now()
     epoch = int(now.timestamp())
@@ -38,7 +43,7 @@ def _count(subject: str, limits: list[tuple[int, int]]) -> list[Window]:
     starts = []
     for seconds, _ in limits:
         start = epoch - epoch % seconds
-        ref = db().collection(RATE_WINDOWS).document(f"{subject}:{seconds}:{start}")
+        ref = db().collection(RATE_WINDOWS).document(f"{_doc_safe(subject)}:{seconds}:{start}")
         batch.set(
             ref,
             {"count": increment(1), "expire_at": now + dt.timedelta(seconds=2 * seconds)},
