@@ -5,7 +5,16 @@ Invariants:
   under a server key (a 6-digit code's bare hash would fall to a 10^6 search). A code
   lives 10 minutes, allows 5 wrong guesses (counted by atomic increment, so parallel
   guesses cannot exceed it), and is consumed by a delete preconditioned on existence, so
-  two concurrent correct guesses sign in once. Starting is limited per email and per IP.
+  two concurrent correct guesses sign in once.
+- Nobody can spend another's sign-in: a start is charged to the client network first, then
+  to (email, network), and replaces only that network's code, so an email has several live
+  codes. A guess from a network with a live code of its own is checked against that code
+  only (its 5 attempts); from any other network, against the email's newest live codes
+  under a per-email foreign-guess budget that never touches a code's own attempts. An
+  attacker can exhaust that budget, never a victim's own-network sign-in; brute force is
+  bounded by the budget (and each network's own 5 guesses at its own code).
+- Minting a media key (sign-in, POST /keys, device links) is limited per network, then per
+  account, and an account holds at most `max_active_keys` active media keys.
 - A device link hands its API key over exactly once: the approved request moves to
   `consumed` under a precondition on its last update before the key is minted.
 - Google tokens are verified with google-auth against the configured client ids; on the

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from shared.engine import identity
-from shared.engine.store import db
 from shared.media import signin
 from tests.helpers import google_id_token, mail_code, media_account, media_api, site_url
 
