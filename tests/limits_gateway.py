@@ -25,6 +25,8 @@ TIGHT_ENV = {
             "key_mint.account=3/3600",
             "key_mint.ip=4/3600",
             "device_start.ip=2/3600",
+            "stripe_connect.account=2/3600",
+            "stripe_connect.ip=3/3600",
         ]
     ),
     "RELAY_MAX_ACTIVE_KEYS": "3",

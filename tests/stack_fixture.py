@@ -11,7 +11,8 @@ IDLE_MODEL = "no-workers"
 # Calls without an X-Forwarded-For all come from loopback, one network: its per-network
 # limits are lifted (the per-account ones stay; test_rate_limits runs its own gateway).
 LIFTED_IP_LIMITS = ",".join(
-    f"{action}.ip=100000/3600" for action in ("checkout", "x402", "key_mint", "device_start")
+    f"{action}.ip=100000/3600"
+    for action in ("checkout", "x402", "key_mint", "device_start", "stripe_connect")
 )
 
 

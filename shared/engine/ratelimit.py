@@ -117,6 +117,8 @@ POLICIES: dict[str, tuple[Rule | None, Rule | None]] = {
     "x402": (Rule(30, 3600), Rule(60, 3600)),
     # API keys minted (an account also holds at most `max_active_keys` active ones).
     "key_mint": (Rule(10, 3600), Rule(30, 3600)),
+    # Tarsify Stripe Connect onboarding links: each one is a Stripe API call.
+    "stripe_connect": (Rule(10, 3600), Rule(30, 3600)),
     # Device links started (anonymous: per network only).
     "device_start": (None, Rule(20, 3600)),
 }

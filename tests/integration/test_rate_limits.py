@@ -16,9 +16,13 @@ from tests.limits_gateway import from_client, tight_gateway
 
 
 @pytest.fixture(scope="module")
-def api(stack) -> Iterator[str]:
-    for sites in tight_gateway(stack):
-        yield f"{sites['media']}/api/v1"
+def sites(stack) -> Iterator[dict[str, str]]:
+    yield from tight_gateway(stack)
+
+
+@pytest.fixture(scope="module")
+def api(sites) -> str:
+    return f"{sites['media']}/api/v1"
 
 
 def _ip() -> str:
@@ -155,3 +159,35 @@ def test_device_link_start_is_limited_per_ip(api) -> None:
     assert start(ip).status_code == 201
     assert _limited(start(ip))
     assert start(_ip()).status_code == 201
+
+
+def test_stripe_connect_links_are_limited_per_account_and_per_ip(sites) -> None:
+    from shared.engine import identity
+    from tests.helpers import new_account
+    from tests.market_helpers import register_developer
+
+    def developer() -> str:
+        account_id, key = new_account(site=identity.Site.MARKET)
+        register_developer(account_id)
+        return key
+
+    def connect(key: str, ip: str) -> httpx.Response:
+        return httpx.post(
+            f"{sites['market']}/api/studio/payouts/connect-stripe",
+            json={},
+            headers={**auth(key), **from_client(ip)},
+            timeout=30,
+        )
+
+    def refused(response: httpx.Response) -> bool:
+        error = response.json()["error"]
+        return response.status_code == 429 and error["code"] == "ERR_4290"
+
+    key = developer()
+    assert connect(key, _ip()).status_code == 200
+    assert connect(key, _ip()).status_code == 200
+    assert refused(connect(key, _ip()))
+    ip = _ip()
+    for _ in range(3):
+        assert connect(developer(), ip).status_code == 200
+    assert refused(connect(developer(), ip))
