@@ -28,7 +28,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.routing.converters import BaseConverter
 from werkzeug.routing.converters import ValidationError as RouteMismatch
 
-from shared.engine import logs, validate
+from shared.engine import clientnet, logs, validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 
@@ -73,11 +73,18 @@ def json_response(
 
 
 def client_ip(request: flask.Request) -> str:
-    """The caller's address as Google's front end saw it: the last X-Forwarded-For hop (the
-    one the front end appended; earlier hops are whatever the client sent)."""
-    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [h for h in forwarded if h]
-    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
+    """The caller's address: the X-Forwarded-For entry left of the hops our own proxies
+    appended (`trusted_proxy_hops`; Firebase Hosting appends the client, then its own hop)."""
+    return clientnet.client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        trusted_hops=get_settings().trusted_proxy_hops,
+    )
+
+
+def client_network(request: flask.Request) -> str:
+    """The caller's network as per-IP limits count it (IPv4 address, IPv6 /64)."""
+    return clientnet.network(client_ip(request))
 
 
 def read_body(request: flask.Request) -> bytes:

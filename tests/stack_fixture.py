@@ -8,6 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 IDLE_MODEL = "no-workers"
+# Calls without an X-Forwarded-For all come from loopback, one network: its per-network
+# limits are lifted (the per-account ones stay; test_rate_limits runs its own gateway).
+LIFTED_IP_LIMITS = ",".join(
+    f"{action}.ip=100000/3600"
+    for action in ("checkout", "x402", "key_mint", "device_start", "stripe_connect")
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +34,10 @@ def stack() -> Iterator[object]:
             "RELAY_GRID_SETTLEMENT_WINDOW_S": "0",
             "RELAY_MEDIA_EMAIL_IP_PER_HOUR": "100000",
             "RELAY_MEDIA_VERIFY_IP_PER_MINUTE": "100000",
+            # The test client stands as one more trusted proxy: its X-Forwarded-For names the
+            # client (tests/market_helpers.py gives each client its own address).
+            "RELAY_TRUSTED_PROXY_HOPS": "2",
+            "RELAY_RATE_LIMITS": LIFTED_IP_LIMITS,
         },
     )
     try:

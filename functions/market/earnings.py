@@ -9,8 +9,10 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from functions.http import client_network
 from functions.market import site
 from functions.market.site import market_entry
+from shared.engine import ratelimit
 from shared.market import analytics, earnings, payouts
 from shared.market import earnings_views as views
 from shared.market.records import PayoutStatus
@@ -69,6 +71,7 @@ def request_payout(request: flask.Request) -> flask.Response:
 
 def connect_stripe(request: flask.Request) -> flask.Response:
     caller = site.studio_caller(request)
+    ratelimit.limit("stripe_connect", network=client_network(request), account_id=caller.account_id)
     b = site.optional_body(request, views.ConnectStripeBody)
     link = payouts.connect_stripe(
         account_id=caller.account_id, return_url=b.returnUrl, refresh_url=b.refreshUrl

@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from functions.http import Handler, client_ip, entry_point, json_response, parse_body, read_body
+from functions.http import (
+    Handler,
+    client_network,
+    entry_point,
+    json_response,
+    parse_body,
+    read_body,
+)
 from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -216,7 +223,7 @@ def _count(subject: str, limit: int) -> None:
 
 def public(request: flask.Request) -> None:
     """A public route: counted per client IP."""
-    _count(f"public:{client_ip(request)}", get_settings().market_rate_public)
+    _count(f"public:{client_network(request)}", get_settings().market_rate_public)
 
 
 def developer_project() -> str:
@@ -268,7 +275,7 @@ def signed_in(request: flask.Request, *, projects: tuple[str, ...], auth_route: 
     try:
         caller = _authenticate(request, projects)
     except AppError:
-        ip = client_ip(request)
+        ip = client_network(request)
         if auth_route:
             _count(f"auth:{ip}", settings.market_rate_auth)
         else:

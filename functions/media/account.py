@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from functions.http import entry_point, json_response, parse_optional_body
+from functions.http import client_network, entry_point, json_response, parse_optional_body
 from functions.media.site import authenticate, render_error
 from shared.engine import identity, ledger
 from shared.engine.errors import AppError, ErrorKind
@@ -25,7 +25,7 @@ def create_key(request: flask.Request) -> flask.Response:
         account = identity.get_account(authenticate(request).account_id)
     else:
         account = signin.google_account(body.idToken)
-    issued = signin.issue_key(account=account, label=body.label)
+    issued = signin.issue_key(account=account, label=body.label, network=client_network(request))
     key = identity.authenticate_key(issued.api_key)
     return json_response({"apiKey": issued.api_key, "key": views.api_key_view(key)}, 201)
 

@@ -6,7 +6,7 @@ import flask
 import functions_framework
 
 from functions.http import (
-    client_ip,
+    client_network,
     entry_point,
     json_response,
     parse_body,
@@ -43,7 +43,10 @@ def google(request: flask.Request) -> flask.Response:
     body = parse_body(request, views.GoogleAuthRequest)
     account = signin.google_account(body.idToken)
     return json_response(
-        views.issued_key_view(signin.issue_key(account=account, label=body.keyLabel)), 201
+        views.issued_key_view(
+            signin.issue_key(account=account, label=body.keyLabel, network=client_network(request))
+        ),
+        201,
     )
 
 
@@ -55,7 +58,7 @@ def browser_google(request: flask.Request) -> flask.Response:
 
 def email_start(request: flask.Request) -> flask.Response:
     body = parse_body(request, views.EmailAuthStartRequest)
-    expires = signin.start_email(email=str(body.email), ip=client_ip(request))
+    expires = signin.start_email(email=str(body.email), network=client_network(request))
     return json_response(
         {"sent": True, "email": str(body.email), "expiresAt": clock.iso(expires)}, 202
     )
@@ -63,16 +66,23 @@ def email_start(request: flask.Request) -> flask.Response:
 
 def email_verify(request: flask.Request) -> flask.Response:
     body = parse_body(request, views.EmailAuthVerifyRequest)
-    account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
+    account = signin.verify_email(
+        email=str(body.email), code=body.code, network=client_network(request)
+    )
     return json_response(
-        views.issued_key_view(signin.issue_key(account=account, label=body.keyLabel)), 201
+        views.issued_key_view(
+            signin.issue_key(account=account, label=body.keyLabel, network=client_network(request))
+        ),
+        201,
     )
 
 
 def browser_email_verify(request: flask.Request) -> flask.Response:
     browser_guard(request)
     body = parse_body(request, views.EmailAuthVerifyRequest)
-    account = signin.verify_email(email=str(body.email), code=body.code, ip=client_ip(request))
+    account = signin.verify_email(
+        email=str(body.email), code=body.code, network=client_network(request)
+    )
     return _with_session(request, account, "email")
 
 
@@ -100,7 +110,9 @@ def delete_session(request: flask.Request) -> flask.Response:
 
 def device_start(request: flask.Request) -> flask.Response:
     body = parse_optional_body(request, views.DeviceLinkStartRequest)
-    device_code, link = signin.start_device(key_label=body.keyLabel)
+    device_code, link = signin.start_device(
+        key_label=body.keyLabel, network=client_network(request)
+    )
     verify = f"{get_settings().media_public_url.rstrip('/')}/device"
     return json_response(
         {
@@ -133,7 +145,7 @@ def device_approve(request: flask.Request) -> flask.Response:
 
 def device_poll(request: flask.Request) -> flask.Response:
     body = parse_body(request, views.DeviceLinkPollRequest)
-    link, issued = signin.poll_device(body.deviceCode)
+    link, issued = signin.poll_device(device_code=body.deviceCode, network=client_network(request))
     payload: dict[str, object] = views.device_link_view(link)
     if issued is not None:
         payload.update(views.issued_key_view(issued))

@@ -5,12 +5,16 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from functions.http import entry_point, json_response, parse_body
-from functions.media.site import authenticate, render_error
-from shared.engine import identity
+from functions.http import client_network, entry_point, json_response, parse_body
+from functions.media.site import Caller, authenticate, render_error
+from shared.engine import identity, ratelimit
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 from shared.media import affiliates, coinbase_topups, stripe_topups, views, x402_purchase
+
+
+def _limit(request: flask.Request, caller: Caller, action: str) -> None:
+    ratelimit.limit(action, network=client_network(request), account_id=caller.account_id)
 
 
 def _site_url(path: str) -> str:
@@ -19,6 +23,7 @@ def _site_url(path: str) -> str:
 
 def checkout_stripe(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "checkout")
     body = parse_body(request, views.StripeCheckoutRequest)
     referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     account = identity.get_account(caller.account_id)
@@ -35,6 +40,7 @@ def checkout_stripe(request: flask.Request) -> flask.Response:
 
 def checkout_crypto(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "checkout")
     body = parse_body(request, views.CryptoCheckoutRequest)
     referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     result = coinbase_topups.coinbase_checkout(
@@ -65,6 +71,7 @@ def claim_crypto(request: flask.Request) -> flask.Response:
 
 def purchase_x402(request: flask.Request) -> flask.Response:
     caller = authenticate(request)
+    _limit(request, caller, "x402")
     body = parse_body(request, views.X402CreditPurchaseRequest)
     referrer = affiliates.purchase_referrer(account_id=caller.account_id, code=body.affiliateCode)
     outcome = x402_purchase.purchase(

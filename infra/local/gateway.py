@@ -98,6 +98,17 @@ def strip_cookies(environ: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
+def forwarded(environ: dict[str, Any], *, hosting: bool) -> dict[str, Any]:
+    """X-Forwarded-For as production's front ends leave it: Google's front end appends the
+    address that connected; Firebase Hosting's path then appends its own hop, too."""
+    peer = environ.get("REMOTE_ADDR") or "127.0.0.1"
+    hops = [environ.get("HTTP_X_FORWARDED_FOR", ""), peer] + ([HOSTING_HOP] if hosting else [])
+    return {**environ, "HTTP_X_FORWARDED_FOR": ", ".join(h for h in hops if h)}
+
+
+HOSTING_HOP = "10.0.0.1"  # stands for Hosting's own address, the last hop it appends
+
+
 class SiteApp:
     def __init__(self, rewrites: list[tuple[Any, str]], functions: dict[str, WSGIApp]):
         self.rewrites = [(pattern, functions[name]) for pattern, name in rewrites]
@@ -106,6 +117,7 @@ class SiteApp:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
+        environ = forwarded(environ, hosting=True)
         for pattern, app in self.rewrites:
             if pattern.match(path):
                 return app(strip_cookies(environ), start_response)
@@ -127,7 +139,7 @@ class FunctionsApp:
         if app is None:
             return _not_found(environ, start_response)
         environ = {
-            **environ,
+            **forwarded(environ, hosting=False),
             "PATH_INFO": "/" + rest,
             "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + "/" + name,
         }

@@ -206,6 +206,17 @@ class Settings(BaseSettings):
     media_email_ip_per_hour: int = Field(30, validation_alias="RELAY_MEDIA_EMAIL_IP_PER_HOUR")
     # Code guesses per client IP per minute (each code also allows only 5 wrong guesses).
     media_verify_ip_per_minute: int = Field(30, validation_alias="RELAY_MEDIA_VERIFY_IP_PER_MINUTE")
+    # Code guesses per email per hour from networks that did not start a live code for it
+    # (a network's own code has its own 5 attempts); spending it never stops own-network use.
+    media_verify_foreign_per_hour: int = Field(
+        10, validation_alias="RELAY_MEDIA_VERIFY_FOREIGN_PER_HOUR"
+    )
+    # X-Forwarded-For entries our own proxies append after the client's (Firebase Hosting: 1).
+    trusted_proxy_hops: int = Field(1, ge=0, le=8, validation_alias="RELAY_TRUSTED_PROXY_HOPS")
+    # Overrides of shared/engine/ratelimit.py's POLICIES: `checkout.account=20/3600, ...`.
+    rate_limits: StrMap = Field(default_factory=dict, validation_alias="RELAY_RATE_LIMITS")
+    # Active API keys one account may hold on one site.
+    max_active_keys: int = Field(20, ge=1, validation_alias="RELAY_MAX_ACTIVE_KEYS")
 
     # The Studio agent's LLM (OpenAI Chat Completions; locally infra/local/openai_server.py).
     # A secret: unset means the agent answers 503, the rest of the platform runs.

@@ -5,7 +5,16 @@ Invariants:
   under a server key (a 6-digit code's bare hash would fall to a 10^6 search). A code
   lives 10 minutes, allows 5 wrong guesses (counted by atomic increment, so parallel
   guesses cannot exceed it), and is consumed by a delete preconditioned on existence, so
-  two concurrent correct guesses sign in once. Starting is limited per email and per IP.
+  two concurrent correct guesses sign in once.
+- Nobody can spend another's sign-in: a start is charged to the client network first, then
+  to (email, network), and replaces only that network's code, so an email has several live
+  codes. A guess from a network with a live code of its own is checked against that code
+  only (its 5 attempts); from any other network, against the email's newest live codes
+  under a per-email foreign-guess budget that never touches a code's own attempts. An
+  attacker can exhaust that budget, never a victim's own-network sign-in; brute force is
+  bounded by the budget (and each network's own 5 guesses at its own code).
+- Minting a media key (sign-in, POST /keys, device links) is limited per network, then per
+  account, and an account holds at most `max_active_keys` active media keys.
 - A device link hands its API key over exactly once: the approved request moves to
   `consumed` under a precondition on its last update before the key is minted.
 - Google tokens are verified with google-auth against the configured client ids; on the
@@ -35,7 +44,8 @@ DEVICE_USER_CODES = "device_user_codes"
 
 CODE_TTL = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
-START_LIMITS_EMAIL = [(60, 1), (3600, 5)]  # (window s, max)
+START_LIMITS_EMAIL = [(60, 1), (3600, 5)]  # per (email, client network): (window s, max)
+FOREIGN_CODES_CHECKED = 5  # a guess from another network is checked against this many codes
 DEVICE_TTL = dt.timedelta(minutes=10)
 DEVICE_POLL_INTERVAL_S = 5
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
@@ -48,7 +58,30 @@ class IssuedKey:
     label: str
 
 
-def issue_key(*, account: Account, label: str | None) -> IssuedKey:
+def admit_key(*, account_id: str, network: str) -> None:
+    """May one more media key be minted for the account from this network? The mint rate
+    (per network, then per account) and the active-key cap; refused, nothing is minted."""
+    ratelimit.limit("key_mint", network=network, account_id=account_id)
+    cap = get_settings().max_active_keys
+    active = [
+        k
+        for k in identity.list_api_keys(account_id)
+        if k.site == Site.MEDIA and k.revoked_at is None
+    ]
+    if len(active) >= cap:
+        raise AppError(
+            ErrorKind.CONFLICT,
+            f"at most {cap} active API keys; revoke one first",
+            {"code": "key_limit_reached", "maxActiveKeys": cap},
+        )
+
+
+def issue_key(*, account: Account, label: str | None, network: str) -> IssuedKey:
+    admit_key(account_id=account.id, network=network)
+    return _mint(account=account, label=label)
+
+
+def _mint(*, account: Account, label: str | None) -> IssuedKey:
     label = label or "default"
     raw = identity.create_api_key(account_id=account.id, site=Site.MEDIA, label=label)
     return IssuedKey(api_key=raw, account=account, label=label)
@@ -97,8 +130,13 @@ def _normal(email: str) -> str:
     return email.strip().lower()
 
 
-def _code_ref(email: str) -> Any:
-    digest = hashlib.sha256(_normal(email).encode()).hexdigest()
+def _email_hash(email: str) -> str:
+    return hashlib.sha256(_normal(email).encode()).hexdigest()
+
+
+def code_ref(*, email: str, network: str) -> Any:
+    """The one live code of `email` started from `network` (a start replaces only it)."""
+    digest = hashlib.sha256(f"{_normal(email)}|{network}".encode()).hexdigest()
     return db().collection(EMAIL_CODES).document(digest)
 
 
@@ -107,18 +145,26 @@ def _code_mac(email: str, code: str) -> str:
     return hmac.new(key, f"{_normal(email)}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def start_email(*, email: str, ip: str) -> dt.datetime:
-    """Send a fresh code (replacing any earlier one); returns when it expires."""
-    email_key = hashlib.sha256(_normal(email).encode()).hexdigest()
-    ratelimit.hit(subject=f"media-email:{email_key}", limits=START_LIMITS_EMAIL)
+def start_email(*, email: str, network: str) -> dt.datetime:
+    """Send a fresh code (replacing this network's earlier one); returns when it expires.
+    The network's limit is charged first, then the (email, network) one: a request another
+    network makes never spends the allowance of the victim's."""
     ratelimit.hit(
-        subject=f"media-email-ip:{ip}", limits=[(3600, get_settings().media_email_ip_per_hour)]
+        subject=f"media-email-ip:{network}",
+        limits=[(3600, get_settings().media_email_ip_per_hour)],
     )
+    ratelimit.hit(subject=f"media-email:{_email_hash(email)}:{network}", limits=START_LIMITS_EMAIL)
     code = f"{secrets.randbelow(10**6):06d}"
     now = clock.now()
     expires = now + CODE_TTL
-    _code_ref(email).set(
-        {"mac": _code_mac(email, code), "attempts": 0, "created_at": now, "expires_at": expires}
+    code_ref(email=email, network=network).set(
+        {
+            "email_hash": _email_hash(email),
+            "mac": _code_mac(email, code),
+            "attempts": 0,
+            "created_at": now,
+            "expires_at": expires,
+        }
     )
     mailer.send(
         to=email.strip(),
@@ -132,23 +178,44 @@ def start_email(*, email: str, ip: str) -> dt.datetime:
     return expires
 
 
-def verify_email(*, email: str, code: str, ip: str) -> Account:
-    """The account for `email` once `code` matches; the code is then spent."""
+def verify_email(*, email: str, code: str, network: str) -> Account:
+    """The account for `email` once `code` matches; the code is then spent. A guess from a
+    network with a live code of its own is checked against that code (its 5 attempts); from
+    any other network, against the email's newest live codes, under the email's foreign-guess
+    budget, which never touches a code's own attempts."""
     ratelimit.hit(
-        subject=f"media-verify-ip:{ip}", limits=[(60, get_settings().media_verify_ip_per_minute)]
+        subject=f"media-verify-ip:{network}",
+        limits=[(60, get_settings().media_verify_ip_per_minute)],
     )
-    ref = _code_ref(email)
-    snap = ref.get()
-    invalid = AppError(ErrorKind.INVALID, "invalid or expired code", {"code": "invalid_code"})
-    if not snap.exists:
-        raise invalid
-    data = snap.to_dict()
-    if data["expires_at"] <= clock.now():
-        raise AppError(ErrorKind.INVALID, "code expired", {"code": "code_expired"})
+    own = code_ref(email=email, network=network)
+    snap = own.get()
+    if snap.exists and snap.to_dict()["expires_at"] > clock.now():
+        _attempt(own, snap.to_dict())
+        matched = own if hmac.compare_digest(snap.get("mac"), _code_mac(email, code)) else None
+    else:
+        matched = _foreign_match(email=email, code=code, expired=snap.exists)
+    if matched is None:
+        raise _INVALID
+    from google.cloud import firestore
+
+    try:
+        matched.delete(option=firestore.Client.write_option(exists=True))
+    except CONFLICTS as exc:
+        raise _INVALID from exc
+    account = identity.create_account(email=email)
+    db().collection(ACCOUNTS).document(account.id).update({"last_login_at": clock.now()})
+    return account
+
+
+_INVALID = AppError(ErrorKind.INVALID, "invalid or expired code", {"code": "invalid_code"})
+
+
+def _attempt(ref: Any, data: dict[str, Any]) -> None:
+    """Count one guess against a code (atomic increment); past MAX_ATTEMPTS, RATE_LIMITED."""
     try:
         result = ref.update({"attempts": increment(1)})
-    except CONFLICTS as exc:  # spent or replaced meanwhile
-        raise invalid from exc
+    except CONFLICTS as exc:  # spent meanwhile
+        raise _INVALID from exc
     attempts = int(result.transform_results[0].integer_value) if result.transform_results else 0
     if attempts > MAX_ATTEMPTS:
         raise AppError(
@@ -156,17 +223,34 @@ def verify_email(*, email: str, code: str, ip: str) -> Account:
             "too many attempts; request a new code",
             {"code": "too_many_attempts", "retry_after": 60},
         )
-    if not hmac.compare_digest(data["mac"], _code_mac(email, code)):
-        raise invalid
-    from google.cloud import firestore
 
-    try:
-        ref.delete(option=firestore.Client.write_option(exists=True))
-    except CONFLICTS as exc:
-        raise invalid from exc
-    account = identity.create_account(email=email)
-    db().collection(ACCOUNTS).document(account.id).update({"last_login_at": clock.now()})
-    return account
+
+def _foreign_match(*, email: str, code: str, expired: bool) -> Any | None:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    ratelimit.hit(
+        subject=f"media-verify-foreign:{_email_hash(email)}",
+        limits=[(3600, get_settings().media_verify_foreign_per_hour)],
+    )
+    query = (
+        db()
+        .collection(EMAIL_CODES)
+        .where(filter=FieldFilter("email_hash", "==", _email_hash(email)))
+        .limit(FOREIGN_CODES_CHECKED * 4)
+    )
+    now = clock.now()
+    live = sorted(
+        (snap for snap in query.stream() if snap.get("expires_at") > now),
+        key=lambda snap: snap.get("created_at"),
+        reverse=True,
+    )[:FOREIGN_CODES_CHECKED]
+    mac = _code_mac(email, code)
+    for snap in live:
+        if hmac.compare_digest(snap.get("mac"), mac) and snap.get("attempts") < MAX_ATTEMPTS:
+            return snap.reference
+    if expired and not live:
+        raise AppError(ErrorKind.INVALID, "code expired", {"code": "code_expired"})
+    return None
 
 
 # --- device links ---------------------------------------------------------------------
@@ -195,7 +279,8 @@ def normal_user_code(user_code: str) -> str:
     return f"{plain[:4]}-{plain[4:]}" if len(plain) == 8 else plain
 
 
-def start_device(*, key_label: str | None) -> tuple[str, DeviceLink]:
+def start_device(*, key_label: str | None, network: str) -> tuple[str, DeviceLink]:
+    ratelimit.limit("device_start", network=network)
     device_code = secrets.token_urlsafe(32)
     now = clock.now()
     link = DeviceLink(
@@ -275,8 +360,9 @@ def approve_device(*, user_code: str, account_id: str, key_label: str | None) ->
     return _link({**snap.to_dict(), **fields})
 
 
-def poll_device(device_code: str) -> tuple[DeviceLink, IssuedKey | None]:
-    """The link's state; the API key comes with the first poll after approval, only."""
+def poll_device(*, device_code: str, network: str) -> tuple[DeviceLink, IssuedKey | None]:
+    """The link's state; the API key comes with the first poll after approval, only (the
+    mint is admitted before the link is consumed, so a refusal loses no key)."""
     from google.cloud import firestore
 
     ref = _device_ref(device_code)
@@ -286,6 +372,7 @@ def poll_device(device_code: str) -> tuple[DeviceLink, IssuedKey | None]:
     link = _link(snap.to_dict())
     if link.status != "approved" or link.account_id is None:
         return link, None
+    admit_key(account_id=link.account_id, network=network)
     try:
         ref.update(
             {"status": "consumed", "consumed_at": clock.now()},
@@ -293,5 +380,5 @@ def poll_device(device_code: str) -> tuple[DeviceLink, IssuedKey | None]:
         )
     except CONFLICTS:
         return DeviceLink(**{**link.__dict__, "status": "consumed"}), None
-    issued = issue_key(account=identity.get_account(link.account_id), label=link.key_label)
+    issued = _mint(account=identity.get_account(link.account_id), label=link.key_label)
     return DeviceLink(**{**link.__dict__, "status": "consumed"}), issued

@@ -152,6 +152,11 @@ def _run_every_query_path() -> None:
     ledger.entries(account.id)
     audit.check(account.id)
     identity.list_api_keys(account.id)
+    from shared.engine.errors import AppError
+    from shared.media import signin
+
+    with pytest.raises(AppError):  # no live code: a guess from a network without one
+        signin.verify_email(email="idx@example.com", code="000000", network="192.0.2.1")
     stripe_topups._topup_for_payment_intent(f"pi_{uuid.uuid4().hex}")
     x402_purchase.reconcile()
     analytics.creator_runs(creator_id=account.id, since=now - dt.timedelta(days=7))
