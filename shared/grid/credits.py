@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared import earnings as earnings_rule
 from shared.engine import clock, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
@@ -117,8 +118,9 @@ def request_payout(worker: Worker) -> Payout:
         for e in ledger.entries(account)
         if e["kind"] == ledger.EntryKind.PAYOUT and str(e["ref"]).startswith(PAYOUT_REF_PREFIX)
     )
-    settling = settling_micros(account, now=clock.now())
-    amount = ledger.balance(account).available_micros - settling
+    # Past the settlement window, and not money another kind of earning holds back
+    # (affiliate commissions in their refund window share this account).
+    amount = earnings_rule.payable_micros(worker.account_id)
     if amount <= 0:
         raise AppError(ErrorKind.INSUFFICIENT_FUNDS, "insufficient balance")
     batch_id = new_id()

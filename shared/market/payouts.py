@@ -27,6 +27,7 @@ import logging
 import uuid
 from typing import Any
 
+from shared import earnings as earnings_rule
 from shared.engine import clock, idempotency, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
@@ -184,6 +185,13 @@ def request_payout(
         raise _state_invalid("Connect a Stripe account before requesting a payout")
     if not _transfers_active(developer.stripe_account_id):
         raise _state_invalid("Finish Stripe onboarding before requesting a payout")
+    if amount * records.CREDIT_MICROS > earnings_rule.payable_micros(account_id):
+        # Grid earnings still settling and held affiliate commissions share the account.
+        raise AppError(
+            ErrorKind.INSUFFICIENT_FUNDS,
+            "Insufficient balance: amount is above the earnings available for payout",
+            {"code": "ERR_4001"},
+        )
     now = clock.now()
     payout = PayoutRecord(
         id=payout_id,

@@ -129,3 +129,34 @@ def test_commissions_are_payable_only_after_the_refund_window(api: str) -> None:
     assert matured["status"] == "available"
     paid = httpx.post(f"{api}/affiliates/me/payout-requests", json={}, headers=auth(aff_key))
     assert paid.status_code == 201 and paid.json()["amountUsdMicros"] == 10_000_000
+
+
+def test_held_commissions_and_settling_grid_earnings_are_payable_by_no_path(api: str) -> None:
+    """One earnings account holds commissions, creator and grid earnings: what one kind holds
+    back (a commission in its refund window) no payout path may pay out."""
+    from shared import earnings
+    from shared.engine import ledger
+
+    aff_id, aff_key, code = _affiliate(api)
+    referred_id, key = _account()
+    bound = httpx.post(f"{api}/affiliates/me/bind-code", json={"code": code}, headers=auth(key))
+    assert bound.status_code == 201
+    assert topups.credit(
+        provider=topups.Provider.STRIPE,
+        external_id=f"cs_mixed_{uuid.uuid4().hex}",
+        account_id=referred_id,
+        package_code="starter_5",
+        cents=10_000,
+    )  # a $10 commission, held
+    creator_share = 3_000_000  # e.g. a Tarsify run's creator share, payable at once
+    assert ledger.credit(
+        account_id=ledger.earnings_account(aff_id),
+        kind=ledger.EntryKind.EARNING,
+        ref=f"creator-share-{uuid.uuid4().hex}",
+        micros=creator_share,
+    )
+    assert ledger.balance(ledger.earnings_account(aff_id)).available_micros == 13_000_000
+    assert earnings.payable_micros(aff_id) == creator_share
+    board = httpx.get(f"{api}/affiliates/me/dashboard", headers=auth(aff_key)).json()
+    assert board["totals"]["availableUsdMicros"] == creator_share
+    assert board["totals"]["heldUsdMicros"] == 10_000_000

@@ -12,8 +12,9 @@ import uuid
 
 import pytest
 
-from shared.engine import audit, clock, ledger
+from shared.engine import audit, clock, identity, ledger
 from shared.engine.errors import AppError
+from shared.engine.identity import Site
 from shared.engine.settings import get_settings
 from shared.grid import credits, pricing, workers
 from shared.grid import jobs as grid_jobs
@@ -178,8 +179,10 @@ def test_inflated_counts_earn_nothing(stack) -> None:
     model = _model()
     # Its own job: a free account cannot mint earnings by serving itself.
     worker, worker_account = _worker(stack, [model])
-    own = worker.post("/jobs", json={"model": model, "model_match": "exact", "prompt": "p"})
-    assert own.status_code == 201
+    # (a worker-bound key serves only the worker routes: the account submits with a client key)
+    own_client = Api(stack, identity.create_api_key(account_id=worker_account, site=Site.GRID))
+    own = own_client.post("/jobs", json={"model": model, "model_match": "exact", "prompt": "p"})
+    assert own.status_code == 201, own.text
     job_id = _claim(worker, model)
     assert _finish(worker, job_id, output="z" * 5_000, tokens=5_000).status_code == 200
     assert earned_micros(worker_account) == 0

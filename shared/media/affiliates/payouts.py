@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import earnings as earnings_rule
 from shared.engine import clock, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.ledger import EntryKind
@@ -57,7 +58,8 @@ def dashboard(account_id: str) -> Dashboard:
     profile = get_profile(account_id)
     earnings = ledger.balance(ledger.earnings_account(account_id)).available_micros
     held = min(max(0, earnings), held_micros(account_id))
-    available = max(0, earnings - held)
+    # What any payout may take: also less grid earnings still settling (one rule for all).
+    available = earnings_rule.payable_micros(account_id)
     return Dashboard(
         profile=profile,
         available_micros=available,
