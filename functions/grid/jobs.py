@@ -4,8 +4,8 @@ import flask
 import functions_framework
 
 from functions.grid.site import authenticate, render_error, render_submit_error
-from functions.http import entry_point, json_response, parse_body
-from shared.engine import idempotency, validate
+from functions.http import client_network, entry_point, json_response, parse_body
+from shared.engine import idempotency, ratelimit, validate
 from shared.engine.errors import AppError, ErrorKind
 from shared.grid import jobs, views
 
@@ -45,6 +45,9 @@ def list_jobs(request: flask.Request) -> flask.Response:
 def submit(request: flask.Request) -> flask.Response:
     key, secret = authenticate(request)
     body = parse_body(request, views.JobCreateRequest)
+    if body.priority_boost:
+        # A boost creates a Stripe Checkout session: the checkout budget, as on Killa Tamata.
+        ratelimit.limit("checkout", network=client_network(request), account_id=key.account_id)
     job = jobs.submit(
         account_id=key.account_id,
         api_key=secret,

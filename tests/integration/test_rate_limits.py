@@ -191,3 +191,27 @@ def test_stripe_connect_links_are_limited_per_account_and_per_ip(sites) -> None:
     for _ in range(3):
         assert connect(developer(), ip).status_code == 200
     assert refused(connect(developer(), ip))
+
+
+def test_grid_priority_boosts_share_the_checkout_budget(sites) -> None:
+    """A boost is a Stripe Checkout session: past the budget the submit is the grid's 429
+    and no job is created."""
+    from tests.integration.grid_client import grid_key
+
+    _, key = grid_key()
+    grid = f"{sites['grid']}/api/v1"
+    ip = _ip()
+    body = {"model": "tiny-llm:latest", "prompt": "p", "priority_boost": True}
+
+    def boost() -> httpx.Response:
+        return httpx.post(f"{grid}/jobs", json=body, headers={**auth(key), **from_client(ip)})
+
+    for _ in range(2):
+        assert boost().status_code == 201
+    refused = boost()
+    assert refused.status_code == 429 and refused.json() == {"error": "rate_limited"}, refused.text
+    listed = httpx.get(f"{grid}/jobs", headers={**auth(key), **from_client(ip)}).json()
+    assert len(listed) == 2
+    plain = {"model": "tiny-llm:latest", "prompt": "p"}
+    ok = httpx.post(f"{grid}/jobs", json=plain, headers={**auth(key), **from_client(ip)})
+    assert ok.status_code == 201, ok.text
