@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
-
 import flask
 
 from functions.http import json_response
 from shared.engine import validate
 from shared.engine.errors import AppError, ErrorKind
-from shared.engine.queue import TASK_SECRET_HEADER
-from shared.engine.settings import get_settings
+from shared.engine.task_auth import require_task_token
 
 STATUS = {
     ErrorKind.INVALID: 400,
@@ -32,10 +29,10 @@ def render_error(exc: AppError) -> flask.Response:
     return json_response({"error": exc.message}, STATUS[exc.kind])
 
 
-def require_task_secret(request: flask.Request) -> None:
-    presented = request.headers.get(TASK_SECRET_HEADER, "")
-    if not hmac.compare_digest(presented.encode(), get_settings().task_secret.encode()):
-        raise AppError(ErrorKind.UNAUTHENTICATED, "not a task")
+def require_task(request: flask.Request, target: str) -> None:
+    """Refuse (401) a call of the task target `target` (a `queue.Target` name) that does not
+    carry the tasks account's OIDC ID token for that target's URL."""
+    require_task_token(request.headers.get("Authorization"), target)
 
 
 def task_attempt(request: flask.Request) -> int:

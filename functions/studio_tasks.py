@@ -10,7 +10,8 @@ import functions_framework
 from pydantic import BaseModel
 
 from functions.http import entry_point, json_response, parse_body
-from functions.internal import render_error, require_task_secret
+from functions.internal import render_error, require_task
+from shared.engine.queue import Target
 from shared.engine.validate import DocId
 from shared.media.studio.agent import runner
 
@@ -20,7 +21,7 @@ class AgentTask(BaseModel):
 
 
 def run_agent(request: flask.Request) -> flask.Response:
-    require_task_secret(request)
+    require_task(request, Target.STUDIO_AGENT)
     task = parse_body(request, AgentTask)
     return json_response({"request_id": task.request_id, "outcome": runner.run(task.request_id)})
 

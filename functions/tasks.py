@@ -12,9 +12,10 @@ import functions_framework
 from pydantic import BaseModel
 
 from functions.http import entry_point, json_response, parse_body
-from functions.internal import render_error, require_task_secret, task_attempt
+from functions.internal import render_error, require_task, task_attempt
 from shared import grid, market, media, pics
 from shared.engine import dispatch
+from shared.engine.queue import Target
 from shared.engine.validate import DocId
 
 # Imported for their side effect: each site package registers its sweep hooks.
@@ -26,14 +27,14 @@ class DispatchTask(BaseModel):
 
 
 def run_dispatch(request: flask.Request) -> flask.Response:
-    require_task_secret(request)
+    require_task(request, Target.DISPATCH)
     task = parse_body(request, DispatchTask)
     outcome = dispatch.dispatch(task.job_id, attempt=task_attempt(request))
     return json_response({"job_id": task.job_id, "outcome": outcome})
 
 
 def run_sweep(request: flask.Request) -> flask.Response:
-    require_task_secret(request)
+    require_task(request, Target.SWEEP)
     return json_response(dispatch.sweep())
 
 

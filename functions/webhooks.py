@@ -9,12 +9,13 @@ import flask
 import functions_framework
 
 from functions.http import entry_point, json_response, parse_body
-from functions.internal import render_error, require_task_secret, task_attempt
+from functions.internal import render_error, require_task, task_attempt
 from shared.engine import webhooks
+from shared.engine.queue import Target
 
 
 def run_deliver_webhook(request: flask.Request) -> flask.Response:
-    require_task_secret(request)
+    require_task(request, Target.DELIVER_WEBHOOK)
     task = parse_body(request, webhooks.DeliveryTask)
     outcome = webhooks.deliver(task.model_dump(), attempt=task_attempt(request))
     return json_response({"delivery_id": task.delivery_id, "outcome": outcome})

@@ -174,9 +174,7 @@ fi
 
 # Secrets: environment variable = Secret Manager secret, every one the settings read
 # (shared/engine/settings.py) plus those the libraries read themselves (AWS, OpenAI).
-# TRANSITION: RELAY_TASK_SECRET goes once task targets verify OIDC tokens themselves.
 SECRETS=(
-  RELAY_TASK_SECRET=relay-task-secret
   RELAY_CALLBACK_SECRET=relay-callback-secret
   RELAY_WEBHOOK_KEY=relay-webhook-key
   RUNPOD_API_KEY=runpod-api-key
@@ -321,13 +319,10 @@ done
 SCHEDULES=(
   "relay-sweep|* * * * *|task_sweep"
 )
-# TRANSITION: the task-secret header goes once task targets verify OIDC tokens themselves.
-TASK_SECRET=$(capture "<relay-task-secret>" \
-  gcloud secrets versions access latest --secret=relay-task-secret)
 for entry in "${SCHEDULES[@]}"; do
   IFS='|' read -r name schedule fn <<<"$entry"
   uri="$FUNCTIONS_URL/$fn"
-  headers="Content-Type=application/json,X-Relay-Task-Secret=$TASK_SECRET"
+  headers="Content-Type=application/json"
   if exists gcloud scheduler jobs describe "$name" --location="$REGION"; then
     verb=(update http "$name" --update-headers="$headers")
   else

@@ -147,3 +147,12 @@ def stripe_event(stack: Any, kind: str, object_id: str) -> dict[str, Any]:
                 return event
         time.sleep(0.2)
     raise AssertionError(f"no {kind} event for {object_id}")
+
+
+def task_headers(target: str) -> dict[str, str]:
+    """What Cloud Tasks presents to a task target locally: the tasks account's OIDC ID token
+    for that target's URL, signed by the local key (shared/engine/task_auth.py)."""
+    from shared.engine.queue import task_url
+    from shared.engine.task_auth import local_token
+
+    return {"Authorization": f"Bearer {local_token(task_url(target))}"}

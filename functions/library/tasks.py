@@ -9,7 +9,8 @@ import functions_framework
 from pydantic import BaseModel, Field
 
 from functions.http import entry_point, json_response, parse_body
-from functions.internal import render_error, require_task_secret
+from functions.internal import render_error, require_task
+from shared.engine.queue import Target
 from shared.library import scan
 
 
@@ -19,7 +20,7 @@ class ScanTask(BaseModel):
 
 
 def run_scan(request: flask.Request) -> flask.Response:
-    require_task_secret(request)
+    require_task(request, Target.SCAN)
     task = parse_body(request, ScanTask)
     return json_response(scan.public(scan.run_task(scan_id=task.scanId, under=task.under)))
 

@@ -2,7 +2,8 @@
 plus a `generate` entry point.
 
 Deploy:   modal deploy -m gpu_handlers.runtimes.modal_app      (from the repo root)
-Submit:   modal.Function.from_name("relay-images", "generate").spawn(model, payload, callback_url)
+Submit:   modal.Function.from_name("relay-images", "generate").spawn(
+              model, payload, callback_url, callback_token)
           (what `shared/providers/modal.py` does; the call's return value is the output dict)
 Offline:  run_local("flux-schnell", payload)   # the GPU class body, in this process
 
@@ -10,11 +11,13 @@ Invariants:
 - Each GPU class (`ZImageTurbo`, `FluxSchnell`) loads its pipeline once per container in
   `@modal.enter` and serves `generate(payload) -> dict`, which is exactly the model handler's
   pure `generate`; so `run_local(m, p) == <model handler>.generate(p)` for the same weights.
-- `generate(model, payload, callback_url)` is a small CPU function: it validates the payload
-  (bad input never starts a GPU), runs the model's GPU class, POSTs the RunPod-shaped report
-  `{"id": <function call id>, "status": "COMPLETED", "output": ...}` (or `"FAILED"` with
-  `"error"`) to `callback_url`, and returns the output (or `{"error": ...}` for bad input), so
-  polling `FunctionCall.get()` sees the same result when a callback is lost.
+- `generate(model, payload, callback_url, callback_token)` is a small CPU function: it
+  validates the payload (bad input never starts a GPU), runs the model's GPU class, POSTs
+  the RunPod-shaped report `{"id": <function call id>, "status": "COMPLETED", "output": ...}`
+  (or `"FAILED"` with `"error"`) to `callback_url` with `callback_token` in the
+  X-Relay-Callback-Token header (never in the URL, which request logs keep), and returns the
+  output (or `{"error": ...}` for bad input), so polling `FunctionCall.get()` sees the same
+  result when a callback is lost.
 - `run_local` goes through Modal's own `.local()` path (enter hook, then the method), which
   needs no Modal token or network; importing this module needs neither (images, volumes and
   classes are lazy definitions until `modal deploy`/`modal run`), nor torch.
@@ -25,6 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -171,8 +175,9 @@ Runner = Callable[[str, dict[str, Any]], dict[str, Any]]
 Poster = Callable[[str, dict[str, Any]], None]
 
 
-def post_callback(url: str, body: dict[str, Any]) -> None:
-    """POST `body` to `url`, retrying network errors and 5xx with backoff.
+def post_callback(url: str, body: dict[str, Any], *, token: str = "") -> None:
+    """POST `body` to `url` (the job's token in the X-Relay-Callback-Token header), retrying
+    network errors and 5xx with backoff.
 
     Giving up is safe: the control plane's sweeper polls `FunctionCall.get()` for jobs
     whose callback never arrived.
@@ -181,7 +186,9 @@ def post_callback(url: str, body: dict[str, Any]) -> None:
 
     for attempt in range(CALLBACK_ATTEMPTS):
         try:
-            response = httpx.post(url, json=body, timeout=30.0)
+            response = httpx.post(
+                url, json=body, headers={"X-Relay-Callback-Token": token}, timeout=30.0
+            )
             if response.status_code < 500:
                 return  # 2xx applied; 4xx (bad token, stale) will not improve by retrying
         except httpx.HTTPError as exc:
@@ -239,8 +246,16 @@ def run_job(
 
 
 @app.function(image=dispatch_image, timeout=3600)  # covers a GPU cold start plus the job
-def generate(model: str, payload: dict[str, Any], callback_url: str) -> dict[str, Any]:
-    return run_job(model, payload, callback_url, call_id=modal.current_function_call_id())
+def generate(
+    model: str, payload: dict[str, Any], callback_url: str, callback_token: str = ""
+) -> dict[str, Any]:
+    return run_job(
+        model,
+        payload,
+        callback_url,
+        call_id=modal.current_function_call_id(),
+        post=functools.partial(post_callback, token=callback_token),
+    )
 
 
 # One Modal object per model, so the enter hook (pipeline load) runs once per process.

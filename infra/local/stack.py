@@ -133,6 +133,7 @@ class Stack:
             "RELAY_TASKS_EMULATOR_HOST": f"127.0.0.1:{p['tasks']}",
             "RELAY_TASKS_QUEUE": QUEUE,
             "RELAY_FUNCTIONS_URL": f"http://127.0.0.1:{p['functions']}",
+            "RELAY_TASKS_SERVICE_ACCOUNT": f"relay-tasks@{PROJECT}.iam.gserviceaccount.com",
             "RELAY_RUNPOD_API_BASE": f"http://127.0.0.1:{p['runpod']}",
             "RUNPOD_API_KEY": RUNPOD_API_KEY,
             "RELAY_RUNPOD_ENDPOINTS": endpoints,
@@ -470,13 +471,16 @@ class Stack:
 
     def _sweep_loop(self) -> None:
         """Cloud Scheduler's job in production: call the sweep function periodically."""
-        from shared.engine.queue import TASK_SECRET_HEADER
+        from shared.engine.task_auth import sign_token
 
-        url = f"http://127.0.0.1:{self.ports['functions']}/task_sweep"
-        secret = self.env.get("RELAY_TASK_SECRET", "local-dev-secret")
+        url = f"{self.env['RELAY_FUNCTIONS_URL']}/task_sweep"
+        key = json.loads(Path(self.env["RELAY_SIGNING_KEY_FILE"]).read_text())
+        email = self.env["RELAY_TASKS_SERVICE_ACCOUNT"]
         while not self._stop.wait(SWEEP_EVERY_S):
+            # Cloud Scheduler's OIDC token for the sweep URL, signed by the local key.
+            token = sign_token(audience=url, email=email, key_info=key)
             with contextlib.suppress(httpx.HTTPError):
-                httpx.post(url, json={}, headers={TASK_SECRET_HEADER: secret}, timeout=60)
+                httpx.post(url, json={}, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def stop(self) -> None:
         self._stop.set()

@@ -48,6 +48,15 @@ class BackendStatus:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Callback:
+    """Where and how a backend reports a job's end (shared/engine/dispatch.py)."""
+
+    url: str  # the callback URL: the job id, no secret
+    token: str  # sent as the X-Relay-Callback-Token header
+    url_with_token: str  # for a sender that cannot set headers (RunPod's `webhook`)
+
+
 class Backend(Protocol):
     """Every call names the job's `model` and, where a site chose it, its `endpoint` (a
     RunPod endpoint id, a Modal model name); without one the backend's configured address
@@ -60,7 +69,7 @@ class Backend(Protocol):
         *,
         model: str,
         payload: dict[str, Any],
-        callback_url: str,
+        callback: Callback,
         timeout_s: int,
         endpoint: str | None = None,
     ) -> str: ...

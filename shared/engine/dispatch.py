@@ -3,7 +3,12 @@
 Every entry point here is safe to call any number of times, concurrently: each moves the
 job through shared.engine.jobs' preconditioned transitions and does nothing once the job has
 moved on. A completion is trusted only with the per-job callback token (an HMAC of the
-job id under the server's callback secret).
+job id under the server's callback secret), sent in the `X-Relay-Callback-Token` header:
+the callback URL itself carries only the job id, so request logs hold no token. RunPod's
+`webhook` is a bare URL and cannot carry a header, so RunPod alone gets a URL with a token
+of its own (another HMAC label), accepted only for RunPod jobs; RunPod posts it once the
+run has ended, and a report for an ended job changes nothing, so a token read from a log
+afterwards is spent.
 
 What can never happen:
 - A job is failed (and its hold released) because a backend could not be asked: only a
@@ -37,6 +42,7 @@ from shared.engine.backends import (
     DEFINITIVE_FAILURES,
     BackendStatus,
     BackendUnavailable,
+    Callback,
     backend,
 )
 from shared.engine.errors import AppError, ErrorKind
@@ -49,18 +55,39 @@ from shared.engine.settings import get_settings
 log = logging.getLogger(__name__)
 
 CALLBACK_TARGET = "callback_gpu"
+CALLBACK_TOKEN_HEADER = "X-Relay-Callback-Token"
+# Backends whose completion webhook is a bare URL (no headers): the token rides in the URL.
+URL_TOKEN_BACKENDS = frozenset({"runpod"})
 SWEEP_BUDGET_S = 60.0
 SWEEP_CALL_TIMEOUT_S = 3.0
 
 
-def callback_token(job_id: str) -> str:
+def callback_token(job_id: str, *, in_url: bool = False) -> str:
+    """The job's callback token: the header's, or (`in_url`) the one only RunPod's URL holds."""
     key = get_settings().callback_secret.encode()
-    return hmac.new(key, f"job-callback:{job_id}".encode(), hashlib.sha256).hexdigest()
+    label = "job-callback-url" if in_url else "job-callback"
+    return hmac.new(key, f"{label}:{job_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def callback_url(job_id: str) -> str:
-    query = urlencode({"job": job_id, "token": callback_token(job_id)})
+    """Where a backend reports the job: the job id only (the token goes in a header)."""
+    return f"{task_url(CALLBACK_TARGET)}?{urlencode({'job': job_id})}"
+
+
+def callback_headers(job_id: str) -> dict[str, str]:
+    return {CALLBACK_TOKEN_HEADER: callback_token(job_id)}
+
+
+def webhook_url(job_id: str) -> str:
+    """The callback URL for a backend that cannot send headers (URL_TOKEN_BACKENDS)."""
+    query = urlencode({"job": job_id, "token": callback_token(job_id, in_url=True)})
     return f"{task_url(CALLBACK_TARGET)}?{query}"
+
+
+def callback(job_id: str) -> Callback:
+    return Callback(
+        url=callback_url(job_id), token=callback_token(job_id), url_with_token=webhook_url(job_id)
+    )
 
 
 def dispatch(job_id: str, *, attempt: int = 0) -> str:
@@ -85,7 +112,7 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
         backend_job_id = backend(job.backend).submit(
             model=job.model,
             payload=collectors.payload_for(job),
-            callback_url=callback_url(job.id),
+            callback=callback(job.id),
             timeout_s=timeout_s,
             endpoint=job.endpoint,
         )
@@ -143,13 +170,19 @@ def _cancel_quietly(job: JobRecord, backend_job_id: str, timeout_s: float = 5.0)
     return True
 
 
-def handle_callback(*, job_id: str, token: str, body: dict[str, Any]) -> JobRecord:
+def handle_callback(
+    *, job_id: str, token: str, body: dict[str, Any], in_url: bool = False
+) -> JobRecord:
     """Apply a backend's completion report (RunPod webhook shape). A report from a run that
     is not the job's recorded run is ignored (and that run cancelled); the first run to
-    report for a job whose dispatch never learnt its run id becomes the recorded one."""
-    if not hmac.compare_digest(token.encode(), callback_token(job_id).encode()):
+    report for a job whose dispatch never learnt its run id becomes the recorded one.
+    `in_url`: the token came in the URL, which only a URL_TOKEN_BACKENDS job may use."""
+    expected = callback_token(job_id, in_url=in_url)
+    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
         raise AppError(ErrorKind.UNAUTHENTICATED, "bad callback token")
     job = jobs.get(job_id)
+    if in_url and job.backend not in URL_TOKEN_BACKENDS:
+        raise AppError(ErrorKind.UNAUTHENTICATED, "bad callback token")
     reported = str(body.get("id") or "")
     if reported and job.backend_job_id != reported:
         if job.backend_job_id is None and not job.terminal:

@@ -5,6 +5,11 @@ Every task is an HTTP POST of a JSON body to one of our functions
 once and the local emulator does not even dedupe names, so every target must be
 idempotent by itself; the name is an optimisation, never the guarantee. A task carries
 the enqueuer's trace context, so its target's log lines join the same trace.
+
+A task is authenticated by an OIDC ID token of the tasks service account
+(`settings.tasks_service_account`) whose audience is the target's own URL: Cloud Tasks mints
+it from `oidc_token`; the local emulator ignores that field, so locally the enqueuer adds the
+same token itself, signed by the local key (shared/engine/task_auth.py verifies both).
 """
 
 from __future__ import annotations
@@ -21,8 +26,6 @@ from shared.engine import clock, logs
 from shared.engine.clients import tasks_client
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
-
-TASK_SECRET_HEADER = "X-Relay-Task-Secret"
 
 
 class Target:
@@ -61,17 +64,27 @@ def enqueue(
     from google.cloud import tasks_v2
 
     settings = get_settings()
+    url = task_url(target)
+    headers = {
+        "Content-Type": "application/json",
+        # The task's own logs continue the trace of whoever enqueued it.
+        **logs.trace_headers(),
+    }
+    if settings.environment == "local":
+        from shared.engine.task_auth import local_token
+
+        delay_s = delay.total_seconds() if delay else 0.0
+        headers["Authorization"] = f"Bearer {local_token(url, delay_s=delay_s)}"
     task: dict[str, Any] = {
         "http_request": {
             "http_method": tasks_v2.HttpMethod.POST,
-            "url": task_url(target),
-            "headers": {
-                "Content-Type": "application/json",
-                TASK_SECRET_HEADER: settings.task_secret,
-                # The task's own logs continue the trace of whoever enqueued it.
-                **logs.trace_headers(),
-            },
+            "url": url,
+            "headers": headers,
             "body": json.dumps(payload).encode(),
+            "oidc_token": {
+                "service_account_email": settings.tasks_service_account,
+                "audience": url,
+            },
         }
     }
     if name:

@@ -92,8 +92,13 @@ class Settings(BaseSettings):
     tasks_queue: str = Field("jobs", validation_alias="RELAY_TASKS_QUEUE")
     # Base URL where every function is reachable as <base>/<function_name>.
     functions_base_url: str = Field("http://127.0.0.1:8090", validation_alias="RELAY_FUNCTIONS_URL")
-    # Shared secret Cloud Tasks sends to task targets (production adds IAM/OIDC on top).
-    task_secret: str = Field("local-dev-secret", validation_alias="RELAY_TASK_SECRET")
+    # The service account whose OIDC ID tokens Cloud Tasks and Cloud Scheduler present to the
+    # task targets (shared/engine/task_auth.py); locally the enqueuer signs them itself with
+    # `signing_key_file`'s key.
+    tasks_service_account: str = Field(
+        "relay-tasks@demo-relay.iam.gserviceaccount.com",
+        validation_alias="RELAY_TASKS_SERVICE_ACCOUNT",
+    )
     # Key for per-job callback tokens (HMAC over the job id).
     callback_secret: str = Field("local-dev-secret", validation_alias="RELAY_CALLBACK_SECRET")
     # Key that seals clients' webhook signing secrets (AES-GCM) while their jobs run.
@@ -262,7 +267,6 @@ class Settings(BaseSettings):
         weak = [
             name
             for name in (
-                "task_secret",
                 "callback_secret",
                 "runpod_api_key",
                 "webhook_secret_key",

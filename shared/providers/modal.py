@@ -1,7 +1,8 @@
 """Modal, through its Python client.
 
-Production spawns the deployed function `relay-images/<function>` with the job's payload
-and callback URL; the function body posts RunPod-shaped results to that callback itself.
+Production spawns the deployed function `relay-images/<function>` with the job's payload,
+callback URL and callback token; the function body posts RunPod-shaped results to that
+callback itself, the token in the X-Relay-Callback-Token header (never in the URL).
 Offline Modal has no control plane (`.remote()`/`.spawn()` need a token), so the local
 mode runs the very same function body through `Function.local()` in a background thread
 and then posts the same callback. The app module is named in configuration, so shared/
@@ -24,6 +25,7 @@ from shared.engine.backends import (
     DEFAULT_CALL_TIMEOUT_S,
     BackendStatus,
     BackendUnavailable,
+    Callback,
     WorkerHealth,
 )
 from shared.engine.clients import http_client
@@ -31,6 +33,7 @@ from shared.engine.errors import AppError, ErrorKind
 from shared.engine.settings import get_settings
 
 APP_NAME = "relay-images"
+CALLBACK_TOKEN_HEADER = "X-Relay-Callback-Token"  # as shared/engine/dispatch.py reads it
 APP_MODULE = "gpu_handlers.runtimes.modal_app"
 _local_calls: dict[str, BackendStatus] = {}
 _local_lock = threading.Lock()
@@ -48,7 +51,7 @@ class ModalBackend:
         *,
         model: str,
         payload: dict[str, Any],
-        callback_url: str,
+        callback: Callback,
         timeout_s: int,
         endpoint: str | None = None,
     ) -> str:
@@ -58,20 +61,20 @@ class ModalBackend:
             with _local_lock:
                 _local_calls[call_id] = BackendStatus(status="IN_PROGRESS")
             threading.Thread(
-                target=self._run_local, args=(call_id, model, payload, callback_url), daemon=True
+                target=self._run_local, args=(call_id, model, payload, callback), daemon=True
             ).start()
             return call_id
         import modal
 
         try:
             fn = modal.Function.from_name(APP_NAME, "generate")
-            call = fn.spawn(model, payload, callback_url)
+            call = fn.spawn(model, payload, callback.url, callback.token)
         except Exception as exc:  # the modal client raises many unrelated types
             raise AppError(ErrorKind.UNAVAILABLE, "Modal spawn failed") from exc
         return str(call.object_id)
 
     def _run_local(
-        self, call_id: str, model: str, payload: dict[str, Any], callback_url: str
+        self, call_id: str, model: str, payload: dict[str, Any], callback: Callback
     ) -> None:
         run_local = importlib.import_module(APP_MODULE).run_local
         try:
@@ -84,7 +87,12 @@ class ModalBackend:
         body.update(
             {"output": result.output} if result.output is not None else {"error": result.error}
         )
-        http_client().post(callback_url, json=body, timeout=30.0)
+        http_client().post(
+            callback.url,
+            json=body,
+            headers={CALLBACK_TOKEN_HEADER: callback.token},
+            timeout=30.0,
+        )
 
     def status(
         self,

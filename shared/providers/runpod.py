@@ -20,6 +20,7 @@ from shared.engine.backends import (
     DEFAULT_CALL_TIMEOUT_S,
     BackendStatus,
     BackendUnavailable,
+    Callback,
     WorkerHealth,
 )
 from shared.engine.clients import http_client
@@ -68,13 +69,14 @@ class RunPodBackend:
         *,
         model: str,
         payload: dict[str, Any],
-        callback_url: str,
+        callback: Callback,
         timeout_s: int,
         endpoint: str | None = None,
     ) -> str:
         body = {
             "input": payload,
-            "webhook": callback_url,
+            # A bare URL: RunPod cannot send our header (shared/engine/dispatch.py).
+            "webhook": callback.url_with_token,
             "policy": {"executionTimeout": timeout_s * 1000, "ttl": timeout_s * 1000},
         }
         return str(self._call("POST", self._url(model, "run", endpoint), json=body)["id"])

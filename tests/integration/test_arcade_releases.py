@@ -208,9 +208,7 @@ def test_refused_moves_once_in_review_and_approved(base: str) -> None:
     assert review(base, admin, release["id"], "approve").status_code == 200
     for action, extra in (("approve", {}), ("reject", {"notes": "n"}), ("send_to_review", {})):
         expect_error(review(base, admin, release["id"], action, **extra), 409, "conflict")
-    expect_error(
-        review(base, admin, release["id"], "publish"), 400, "invalid_request"
-    )
+    expect_error(review(base, admin, release["id"], "publish"), 400, "invalid_request")
     expect_error(
         review(base, admin, release["id"], "approve", channel="dev"), 400, "invalid_request"
     )

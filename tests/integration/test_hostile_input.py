@@ -15,12 +15,10 @@ import httpx
 import pytest
 
 from shared.engine import identity, ledger
-from shared.engine.queue import TASK_SECRET_HEADER
-from tests.helpers import auth, media_account, new_account, site_url
+from tests.helpers import auth, media_account, new_account, site_url, task_headers
 
 DEEP = b"[" * 200_000 + b"]" * 200_000
 HUGE = b'{"prompt": "' + b"x" * (2 << 20) + b'"}'
-TASK_SECRET = "local-dev-secret"
 
 
 def _grid_key() -> tuple[str, str]:
@@ -55,15 +53,18 @@ def targets(stack) -> list[tuple[str, dict[str, str], Any]]:
     _, media_key = media_account()
     pics, grid, media = (site_url(stack, s) for s in ("pics", "grid", "media"))
     functions = f"http://127.0.0.1:{stack.ports['functions']}"
-    task = {TASK_SECRET_HEADER: TASK_SECRET}
     return [
         (f"{pics}/api/v1/jobs", auth(pics_key), _pics_envelope),
         (f"{grid}/api/v1/jobs", auth(grid_key), _grid_envelope),
         (f"{grid}/api/v1/blobs", auth(grid_key), _grid_envelope),
         (f"{media}/api/v1/claim/stripe", auth(media_key), _media_envelope),
         (f"{media}/api/v1/affiliates/validate-code", {}, _media_envelope),
-        (f"{functions}/task_dispatch", task, _internal_envelope),
-        (f"{functions}/task_deliver_webhook", task, _internal_envelope),
+        (f"{functions}/task_dispatch", task_headers("task_dispatch"), _internal_envelope),
+        (
+            f"{functions}/task_deliver_webhook",
+            task_headers("task_deliver_webhook"),
+            _internal_envelope,
+        ),
         (f"{functions}/callback_gpu?job=x&token=y", {}, _internal_envelope),
     ]
 
@@ -189,7 +190,7 @@ def test_a_task_retry_count_in_superscript_digits_is_not_a_500(stack) -> None:
         f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch",
         json={"job_id": str(uuid.uuid4())},
         headers={
-            TASK_SECRET_HEADER: TASK_SECRET,
+            **task_headers("task_dispatch"),
             "X-CloudTasks-TaskRetryCount": "²".encode("latin-1"),
         },
         timeout=30,
@@ -203,7 +204,7 @@ def test_internal_targets_refuse_ids_firestore_cannot_hold(stack, job_id: str) -
     dispatch = httpx.post(
         f"{functions}/task_dispatch",
         json={"job_id": job_id},
-        headers={TASK_SECRET_HEADER: TASK_SECRET},
+        headers=task_headers("task_dispatch"),
         timeout=30,
     )
     assert dispatch.status_code == 400, dispatch.text

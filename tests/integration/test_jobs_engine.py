@@ -75,6 +75,7 @@ def test_ambiguous_run_keeps_one_run_and_ignores_and_cancels_the_other(stack) ->
     """/run lands but answers 500: the retry starts a second run; only one is ever applied."""
     account_id, _ = new_account(credits=1)
     job = jobs.submit(idle_create(account_id), dispatch=False)
+    hdr = dispatch.callback_headers(job.id)
     with faults(stack, run="land_then_error", run_times=1), pytest.raises(AppError):
         dispatch.dispatch(job.id)
     assert jobs.get(job.id).state is JobState.PENDING  # given back for the task's retry
@@ -84,7 +85,7 @@ def test_ambiguous_run_keeps_one_run_and_ignores_and_cancels_the_other(stack) ->
     assert kept and kept != ghost["id"]
     # The ghost run reports: ignored (200, so RunPod stops retrying), and it is cancelled.
     report = {"id": ghost["id"], "status": "FAILED", "error": "ghost"}
-    response = httpx.post(dispatch.callback_url(job.id), json=report, timeout=30)
+    response = httpx.post(dispatch.callback_url(job.id), json=report, headers=hdr, timeout=30)
     assert response.status_code == 200
     assert jobs.get(job.id).state is JobState.QUEUED
     assert ledger.balance(account_id).held_micros == 10_000
@@ -94,7 +95,10 @@ def test_ambiguous_run_keeps_one_run_and_ignores_and_cancels_the_other(stack) ->
     assert status["status"] == "CANCELLED"
     # The recorded run's report settles the job, once.
     done = {"id": kept, "status": "FAILED", "error": "CUDA out of memory"}
-    assert httpx.post(dispatch.callback_url(job.id), json=done, timeout=30).status_code == 200
+    assert (
+        httpx.post(dispatch.callback_url(job.id), json=done, headers=hdr, timeout=30).status_code
+        == 200
+    )
     assert jobs.get(job.id).state is JobState.FAILED
     kinds = sorted(e["kind"] for e in _hold_entries(account_id, job.id))
     assert kinds == ["hold", "release"]
@@ -106,11 +110,15 @@ def test_a_run_that_reports_before_its_dispatch_answered_becomes_the_job_run(sta
     retried dispatch finds nothing left to do."""
     account_id, _ = new_account(credits=1)
     job = jobs.submit(idle_create(account_id), dispatch=False)
+    hdr = dispatch.callback_headers(job.id)
     with faults(stack, run="land_then_error", run_times=1), pytest.raises(AppError):
         dispatch.dispatch(job.id)
     [ghost] = runs_for(stack, job.id)
     report = {"id": ghost["id"], "status": "FAILED", "error": "worker crashed"}
-    assert httpx.post(dispatch.callback_url(job.id), json=report, timeout=30).status_code == 200
+    assert (
+        httpx.post(dispatch.callback_url(job.id), json=report, headers=hdr, timeout=30).status_code
+        == 200
+    )
     failed = jobs.get(job.id)
     assert failed.state is JobState.FAILED and failed.backend_job_id == ghost["id"]
     assert dispatch.dispatch(job.id, attempt=1) == "already dispatched"

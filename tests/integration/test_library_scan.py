@@ -9,10 +9,10 @@ import uuid
 import httpx
 
 from shared.engine import clock
-from shared.engine.queue import TASK_SECRET_HEADER
 from shared.engine.store import db
 from shared.library import fixtures, models_store, notes, records, scan
 from shared.library.storage import bucket
+from tests.helpers import task_headers
 
 
 def _folder() -> str:
@@ -141,7 +141,7 @@ def test_scan_task_target_runs_a_queued_scan(stack) -> None:
     assert scan_ref_doc(scan_id)["indexed"] == 2
     # A redelivery of the same task finds the scan done and scans nothing again.
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_library_scan"
-    headers = {TASK_SECRET_HEADER: "local-dev-secret"}
+    headers = task_headers("task_library_scan")
     again = httpx.post(url, json={"scanId": scan_id, "under": folder}, headers=headers, timeout=60)
     assert again.status_code == 200 and again.json()["indexed"] == 2
     denied = httpx.post(url, json={"scanId": "x", "under": folder}, timeout=30)

@@ -9,8 +9,7 @@ import httpx
 
 from shared.engine import audit, dispatch, jobs, ledger
 from shared.engine.jobs import JobState
-from shared.engine.queue import TASK_SECRET_HEADER
-from tests.helpers import auth, new_account, site_url, wait_at_rest
+from tests.helpers import auth, new_account, site_url, task_headers, wait_at_rest
 from tests.integration.runpod_faults import idle_create, wait_dispatched
 from tests.stack_fixture import IDLE_MODEL
 
@@ -67,11 +66,14 @@ def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
     account_id, _ = new_account(credits=3)
     job = wait_dispatched(_idle_job(account_id, micros=30_000).id)
     assert ledger.balance(account_id).available_micros == 0
-    url = dispatch.callback_url(job.id)
+    url, hdr = dispatch.callback_url(job.id), dispatch.callback_headers(job.id)
     payload = {"id": job.backend_job_id, "status": "FAILED", "error": "CUDA out of memory"}
     with ThreadPoolExecutor(5) as pool:
         codes = list(
-            pool.map(lambda _: httpx.post(url, json=payload, timeout=60).status_code, range(5))
+            pool.map(
+                lambda _: httpx.post(url, json=payload, headers=hdr, timeout=60).status_code,
+                range(5),
+            )
         )
     assert codes == [200] * 5
     done = jobs.get(job.id)
@@ -86,9 +88,18 @@ def test_failed_callback_delivered_five_times_releases_once(stack) -> None:
 def test_callback_with_a_wrong_token_changes_nothing(stack) -> None:
     account_id, _ = new_account(credits=1)
     job = wait_dispatched(_idle_job(account_id).id)
-    url = dispatch.callback_url(job.id).replace("token=", "token=0")
-    response = httpx.post(url, json={"id": job.backend_job_id, "status": "FAILED"})
-    assert response.status_code == 401
+    url = dispatch.callback_url(job.id)
+    report = {"id": job.backend_job_id, "status": "FAILED"}
+    header_token = dispatch.callback_token(job.id)
+    for target, headers in [
+        (url, {}),  # no token
+        (url, {dispatch.CALLBACK_TOKEN_HEADER: "0" + header_token[1:]}),
+        # The header's token does not work in the URL (RunPod's URL has its own).
+        (f"{url}&token={header_token}", {}),
+        (dispatch.webhook_url(job.id).replace("token=", "token=0"), {}),
+    ]:
+        response = httpx.post(target, json=report, headers=headers, timeout=30)
+        assert response.status_code == 401, (target, headers)
     assert jobs.get(job.id).state is JobState.QUEUED
     assert ledger.balance(account_id).held_micros == 10_000
 
@@ -97,7 +108,7 @@ def test_dispatch_task_delivered_twice_dispatches_once(stack) -> None:
     account_id, _ = new_account(credits=1)
     job = _idle_job(account_id)
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch"
-    headers = {TASK_SECRET_HEADER: "local-dev-secret"}
+    headers = task_headers("task_dispatch")
     with ThreadPoolExecutor(2) as pool:
         codes = list(
             pool.map(
@@ -122,7 +133,7 @@ def test_dispatch_task_delivered_twice_dispatches_once(stack) -> None:
     assert jobs.get(job.id).backend_job_id == first.backend_job_id
 
 
-def test_task_targets_refuse_calls_without_the_task_secret(stack) -> None:
+def test_task_targets_refuse_calls_without_a_task_token(stack) -> None:
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_dispatch"
     response = httpx.post(url, json={"job_id": str(uuid.uuid4())})
     assert response.status_code == 401
@@ -135,9 +146,7 @@ def test_sweep_fails_overdue_jobs_and_releases_their_holds(stack) -> None:
     job = wait_dispatched(_idle_job(account_id, micros=20_000, timeout_s=1).id)
     time.sleep(1.5)
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_sweep"
-    response = httpx.post(
-        url, json={}, headers={TASK_SECRET_HEADER: "local-dev-secret"}, timeout=60
-    )
+    response = httpx.post(url, json={}, headers=task_headers("task_sweep"), timeout=60)
     assert response.status_code == 200
     swept = jobs.get(job.id)
     assert swept.state is JobState.FAILED and swept.error == "timed out"

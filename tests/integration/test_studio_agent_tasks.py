@@ -1,4 +1,4 @@
-"""The Studio agent's edges: the loop's Cloud Task target (secret, redelivery), expired
+"""The Studio agent's edges: the loop's Cloud Task target (OIDC token, redelivery), expired
 plans, broken provider replies, and the per-account prompt rate limit."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 
 from shared.engine import clock
-from shared.engine.queue import TASK_SECRET_HEADER
 from shared.engine.store import db
 from shared.media.studio import workspace
 from shared.media.studio.agent.service import PROMPTS_PER_MINUTE
 from shared.media.studio.models import PLANS, THREADS
-from tests.helpers import media_account
+from tests.helpers import media_account, task_headers
 from tests.studio_agent_helpers import (
     follow,
     jobs_of,
@@ -27,16 +26,17 @@ from tests.studio_agent_helpers import (
 )
 
 FUNDS = 50_000_000
-TASK_SECRET = "local-dev-secret"
 
 
-def _task(stack: Any, body: dict[str, Any], secret: str | None = TASK_SECRET) -> httpx.Response:
+def _task(
+    stack: Any, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> httpx.Response:
     url = f"http://127.0.0.1:{stack.ports['functions']}/studio_agent_task"
-    headers = {TASK_SECRET_HEADER: secret} if secret else {}
+    headers = task_headers("studio_agent_task") if headers is None else headers
     return httpx.post(url, json=body, headers=headers, timeout=60)
 
 
-def test_the_task_target_needs_the_secret_and_ignores_a_redelivery(stack: Any) -> None:
+def test_the_task_target_needs_a_task_token_and_ignores_a_redelivery(stack: Any) -> None:
     account_id, key = media_account()
     project_id = project(account_id)
     sent = post(stack, key, "messages", {"projectId": project_id, "prompt": "hello agent"})
@@ -44,8 +44,10 @@ def test_the_task_target_needs_the_secret_and_ignores_a_redelivery(stack: Any) -
     request_id = sent.json()["requestId"]
     final, text, _, _ = follow(stack, key, request_id)
     assert final["status"] == "completed" and text == "Echo: hello agent"
-    assert _task(stack, {"request_id": request_id}, secret=None).status_code == 401
-    assert _task(stack, {"request_id": request_id}, secret="wrong").status_code == 401
+    assert _task(stack, {"request_id": request_id}, headers={}).status_code == 401
+    # A token for another target (its audience) is refused too.
+    swept = _task(stack, {"request_id": request_id}, headers=task_headers("task_sweep"))
+    assert swept.status_code == 401
     again = _task(stack, {"request_id": request_id})
     assert again.status_code == 200 and again.json()["outcome"] == "nothing to do"
     assert _task(stack, {"request_id": "req_unknown"}).json()["outcome"] == "nothing to do"

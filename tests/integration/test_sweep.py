@@ -12,7 +12,7 @@ import httpx
 from shared.engine import audit, clock, dispatch, jobs, ledger, sweeps
 from shared.engine.jobs import JobState
 from shared.engine.store import RESERVATIONS, db
-from tests.helpers import new_account, site_url
+from tests.helpers import new_account, site_url, task_headers
 from tests.integration.runpod_faults import (
     RUNPOD_AUTH,
     faults,
@@ -42,7 +42,13 @@ def test_status_5xx_during_polls_leaves_the_job_and_its_hold(stack) -> None:
     assert dispatch.reconcile(still).state is JobState.QUEUED
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
     report = {"id": still.backend_job_id, "status": "COMPLETED", "output": {"image_png_b64": png}}
-    assert httpx.post(dispatch.callback_url(job.id), json=report, timeout=30).status_code == 200
+    sent = httpx.post(
+        dispatch.callback_url(job.id),
+        json=report,
+        headers=dispatch.callback_headers(job.id),
+        timeout=30,
+    )
+    assert sent.status_code == 200
     done = jobs.get(job.id)
     assert done.state is JobState.COMPLETED and done.captured_micros == 10_000
     assert audit.check(account_id)["ok"]
@@ -125,13 +131,11 @@ def test_sweep_hooks_run_isolated_and_a_failing_one_is_counted(stack) -> None:
 
 
 def test_sweep_task_redelivered_is_harmless(stack) -> None:
-    from shared.engine.queue import TASK_SECRET_HEADER
-
     account_id, _ = new_account(credits=1)
     job = _dispatched(account_id, timeout_s=1)
     time.sleep(1.5)
     url = f"http://127.0.0.1:{stack.ports['functions']}/task_sweep"
-    headers = {TASK_SECRET_HEADER: "local-dev-secret"}
+    headers = task_headers("task_sweep")
     for _ in range(2):
         assert httpx.post(url, json={}, headers=headers, timeout=120).status_code == 200
     assert jobs.get(job.id).state is JobState.FAILED

@@ -389,7 +389,6 @@ def test_a_deploy_runs_exactly_the_plan(tmp_path: Path) -> None:
             f'{{ printf %s {tool}; for a in "$@"; do printf \'\\037%s\' "$a"; done; echo; }}'
             f" >> '{log}'\n"
             'case " $* " in *" describe "*) [ "$1" = secrets ] || exit 1 ;; esac\n'
-            'if [ "$1 $2 $3" = "secrets versions access" ]; then printf "<relay-task-secret>"; fi\n'
         )
         fake.chmod(0o755)
     settings = {

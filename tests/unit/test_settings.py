@@ -15,7 +15,7 @@ from shared.engine.settings import (
 
 
 def test_placeholder_secrets_are_refused_outside_the_emulators() -> None:
-    with pytest.raises(SettingsError, match="task_secret"):
+    with pytest.raises(SettingsError, match="webhook_secret_key"):
         load_settings(
             {
                 "RELAY_ENV": "production",
@@ -31,7 +31,6 @@ def test_real_secrets_are_accepted_in_production() -> None:
             "RELAY_ENV": "production",
             "RUNPOD_API_KEY": "rp_live_x",
             "RELAY_CALLBACK_SECRET": "c" * 32,
-            "RELAY_TASK_SECRET": "t" * 32,
             "RELAY_WEBHOOK_KEY": "w" * 32,
             "STRIPE_SECRET_KEY": "sk_live_x",
             "STRIPE_WEBHOOK_SECRET": "whsec_" + "s" * 24,
@@ -50,7 +49,7 @@ def test_real_secrets_are_accepted_in_production() -> None:
 
 def test_placeholders_are_fine_on_the_emulators() -> None:
     settings = load_settings({"FIRESTORE_EMULATOR_HOST": "127.0.0.1:1"})
-    assert settings.on_emulators and settings.task_secret == "local-dev-secret"
+    assert settings.on_emulators and settings.callback_secret == "local-dev-secret"
 
 
 def test_maps_parse_from_the_environment() -> None:
