@@ -2,7 +2,8 @@
 
 Answers 2xx when the delivery is done, given up, scheduled for later or being sent by a
 duplicate of this task, and 503 only when a retry could help (the receiver failed and the
-delivery has attempts left). The task secret guards it like every other task target.
+delivery has attempts left). An OIDC token of the tasks account guards it like every other
+task target (shared/engine/task_auth.py).
 """
 
 import flask

@@ -4,7 +4,8 @@ and every site still answers afterwards.
 
 Routes are read from each function's own route table (`entry_point`'s url map) and called
 through the functions port, the way Cloud Functions exposes them, with a live key and the
-task secret so that parsing is reached past authentication.
+task token (a valid OIDC token for each task target) so that parsing is reached past
+authentication.
 """
 
 from __future__ import annotations
