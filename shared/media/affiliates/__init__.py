@@ -45,6 +45,7 @@ from shared.media.affiliates.commissions import (
     list_commissions,
     reinstate_commission,
 )
+from shared.media.affiliates.fingerprints import fingerprint_id, fingerprint_writes, same_payer
 from shared.media.affiliates.models import (
     AFFILIATES,
     ATTRIBUTION_COOKIE,
@@ -56,6 +57,7 @@ from shared.media.affiliates.models import (
     COMMISSION_RATE_BPS,
     COMMISSION_WINDOW,
     COMMISSIONS,
+    FINGERPRINTS,
     OPEN_REQUESTS,
     PAYOUT_MINIMUM_MICROS,
     PAYOUT_REQUESTS,
@@ -100,6 +102,7 @@ __all__ = [
     "COMMISSIONS",
     "COMMISSION_RATE_BPS",
     "COMMISSION_WINDOW",
+    "FINGERPRINTS",
     "OPEN_REQUESTS",
     "PAYOUTS",
     "PAYOUT_MINIMUM_MICROS",
@@ -121,6 +124,8 @@ __all__ = [
     "commission_writes",
     "dashboard",
     "find_profile",
+    "fingerprint_id",
+    "fingerprint_writes",
     "get_profile",
     "landing_url",
     "list_commissions",
@@ -134,6 +139,7 @@ __all__ = [
     "reinstate_commission",
     "request_payout",
     "resolve",
+    "same_payer",
     "token_code",
     "update",
     "validate_code",

@@ -12,6 +12,11 @@ that has not left. A take-back is at most the commission, in proportion to what 
 top-up (commission x taken / deposit), applied once per take-back ref through
 recoveries.recover(), which never debits more than is available and records the rest as
 `unrecovered_micros`.
+A referred account that shares a payer with its affiliate (fingerprints.same_payer(): the
+same card or wallet, the top-up being settled included) earns nothing: the top-up's batch
+then records the commission as `self_referral` (0 micros, `withheld_micros` what it would
+have been; no ledger entry) and flags the binding `self_referral`, which withholds every
+later commission on it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from shared.engine import clock, ledger
 from shared.engine.ledger import EntryKind
 from shared.engine.settings import get_settings
 from shared.engine.store import db, increment
+from shared.media.affiliates.fingerprints import same_payer
 from shared.media.affiliates.models import (
     BINDINGS,
     COMMISSION_RATE_BPS,
@@ -35,6 +41,7 @@ from shared.media.recoveries import recover, reinstate
 
 HELD = "held"
 AVAILABLE = "available"
+SELF_REFERRAL = "self_referral"
 
 
 def held_micros(account_id: str) -> int:
@@ -63,11 +70,18 @@ def _public(commission: Commission) -> Commission:
 
 
 def commission_writes(
-    batch: Any, *, referred_account_id: str, topup_ref: str, deposit_micros: int
+    batch: Any,
+    *,
+    referred_account_id: str,
+    topup_ref: str,
+    deposit_micros: int,
+    fingerprint_key: str | None = None,
 ) -> None:
     """Add the referrer's commission on a top-up to the top-up's own batch (nothing when
-    the account is not referred or the window has closed)."""
-    snap = db().collection(BINDINGS).document(referred_account_id).get()
+    the account is not referred or the window has closed; withheld for a self-referral).
+    `fingerprint_key`: the top-up's payment fingerprint (fingerprints.fingerprint_id())."""
+    binding_ref = db().collection(BINDINGS).document(referred_account_id)
+    snap = binding_ref.get()
     if not snap.exists:
         return
     binding = Binding(account_id=referred_account_id, **snap.to_dict())
@@ -76,6 +90,28 @@ def commission_writes(
     if now >= binding.commission_until or commission <= 0:
         return
     affiliate = binding.affiliate_account_id
+    record = profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref)
+    if binding.self_referral or same_payer(referred_account_id, affiliate, fingerprint_key):
+        batch.create(
+            record,
+            {
+                "affiliate_account_id": affiliate,
+                "referred_account_id": referred_account_id,
+                "deposit_micros": deposit_micros,
+                "commission_micros": 0,
+                "withheld_micros": commission,
+                "rate_bps": COMMISSION_RATE_BPS,
+                "status": SELF_REFERRAL,
+                "created_at": now,
+                "payable_at": now,
+            },
+        )
+        batch.set(
+            binding_ref,
+            {"self_referral": True, "flagged_at": now, "flag_reason": "payment_fingerprint"},
+            merge=True,
+        )
+        return
     hold = dt.timedelta(days=get_settings().media_commission_hold_days)
     ledger.credit_writes(
         batch,
@@ -86,7 +122,7 @@ def commission_writes(
         memo=f"affiliate commission on top-up {topup_ref}",
     )
     batch.create(
-        profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref),
+        record,
         {
             "affiliate_account_id": affiliate,
             "referred_account_id": referred_account_id,
