@@ -91,9 +91,11 @@ def _card_fingerprint(payment_intent: Any) -> str | None:
     `payment_method_details.card.fingerprint`); None for a payment without a card."""
     if isinstance(payment_intent, str):
         try:
-            payment_intent = stripe_client().v1.payment_intents.retrieve(
-                payment_intent, params={"expand": ["latest_charge"]}
-            ).to_dict()
+            payment_intent = (
+                stripe_client()
+                .v1.payment_intents.retrieve(payment_intent, params={"expand": ["latest_charge"]})
+                .to_dict()
+            )
         except Exception as exc:  # the SDK's errors share no narrower base with httpx's
             log.warning("stripe payment intent lookup failed: %s", type(exc).__name__)
             raise AppError(ErrorKind.UNAVAILABLE, "payment provider unavailable") from exc

@@ -4,13 +4,14 @@ Refunds, Disputes, Customers and Balance Transactions.
 Every function runs with the store's lock held and either changes nothing and raises a
 :class:`StripeError`, or makes all of its changes and emits its events.
 
-The payment flow is Stripe's hosted Checkout in ``mode=payment`` with ``price_data`` line items:
-a session is ``open``/``unpaid`` until the customer pays (the local page or the local
-``complete`` helper), which creates a succeeded PaymentIntent and its Charge and emits
+The payment flow is Stripe's hosted Checkout in ``mode=payment`` with ``price_data`` line items: a
+session is ``open``/``unpaid`` until the customer pays (the local page or the local ``complete``
+helper), which creates a succeeded PaymentIntent and its Charge and emits
 ``payment_intent.created``, ``charge.succeeded``, ``payment_intent.succeeded`` and
-``checkout.session.completed``, in that order. The Charge's ``payment_method_details.card``
-(with its ``fingerprint``) comes from the card number paid with (cards.py). An open session
-past ``expires_at`` (or expired through the API) becomes ``expired`` and emits ``checkout.session.expired``.
+``checkout.session.completed``, in that order. The Charge's ``payment_method_details.card`` (with
+its ``fingerprint``) comes from the card number paid with (cards.py). An open session past
+``expires_at`` (or expired through the API) becomes ``expired`` and emits
+``checkout.session.expired``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,16 @@
 """Binding a referred account to its affiliate, once.
 
-Invariants: an account is bound at most once: `affiliate_bindings/<account>` is a create(),
-so the first binding (bind-code, or the `affiliateCode` of a checkout or x402 purchase) wins
-and a later one reads back the existing binding instead; the affiliate's `referred_count`
-moves in that same batch, so it counts bindings exactly; nobody refers themself, not even
-through another account on an alias of the same mailbox (same_mailbox(): case, `+tags`,
-and Gmail's dots and googlemail.com), nor through an account that paid with the same card or
-wallet (fingerprints.same_payer(), when that is known at bind time; a match found later is
-caught at each top-up's settlement, shared/media/affiliates/commissions.py); a purchase's
-`affiliateCode` is checked before the purchase but bound only after the purchase request succeeded (purchase_referrer() then
-bind_for_purchase()), so a refused or failed request binds nobody; a binding opens a
-commission window of COMMISSION_WINDOW (365 days) from the moment it is made and is never
-changed afterwards.
+Invariants: an account is bound at most once: `affiliate_bindings/<account>` is a create(), so the
+first binding (bind-code, or the `affiliateCode` of a checkout or x402 purchase) wins and a later
+one reads back the existing binding instead; the affiliate's `referred_count` moves in that same
+batch, so it counts bindings exactly; nobody refers themself, not even through another account on an
+alias of the same mailbox (same_mailbox(): case, `+tags`, and Gmail's dots and googlemail.com), nor
+through an account that paid with the same card or wallet (fingerprints.same_payer(), when that is
+known at bind time; a match found later is caught at each top-up's settlement,
+shared/media/affiliates/commissions.py); a purchase's `affiliateCode` is checked before the purchase
+but bound only after the purchase request succeeded (purchase_referrer() then bind_for_purchase()),
+so a refused or failed request binds nobody; a binding opens a commission window of
+COMMISSION_WINDOW (365 days) from the moment it is made and is never changed afterwards.
 """
 
 from __future__ import annotations
