@@ -195,9 +195,15 @@ def credit(
     try:
         commit(batch, label="ledger.topup")
     except CONFLICTS:
-        return False
-    log.info("credited %s top-up %s: %d cents", provider, entry_ref, cents)
-    return True
+        credited = False
+    else:
+        credited = True
+        log.info("credited %s top-up %s: %d cents", provider, entry_ref, cents)
+    if fingerprint_key is not None:
+        # A self-referral this payment reveals about earlier commissions (idempotent, so a
+        # replay finishes what a crash after the commit left undone).
+        affiliates.withhold_found_later(account_id=account_id, fingerprint_key=fingerprint_key)
+    return credited
 
 
 def settlement(provider: Provider, external_id: str) -> Settlement:

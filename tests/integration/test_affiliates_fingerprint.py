@@ -122,22 +122,40 @@ def test_same_card_as_the_affiliate_earns_no_commission_another_card_does(
     assert_audited(aff_id, same_id, other_id)
 
 
-def test_the_affiliate_paying_later_with_the_referred_card_stops_its_commissions(
+def test_the_affiliate_paying_later_with_the_referred_card_takes_its_commissions_back(
     stack: Any, api: str
 ) -> None:
     aff_id, aff_key, code = _affiliate(api)
     referred_id, referred_key = media_account()
     assert _bind(api, referred_key, code).status_code == 201
-    first = _pay(stack, referred_key, CARD_C)  # nothing known yet: earned
+    first = _pay(stack, referred_key, CARD_C)  # nothing known yet: earned, held
+    assert _commissions(api, aff_key)[f"stripe:{first}"]["status"] == "held"
     _pay(stack, aff_key, CARD_C)  # now the affiliate paid with the same card
     second = _pay(stack, referred_key, CARD_B)  # any later top-up of that account: withheld
 
     found = _commissions(api, aff_key)
-    assert found[f"stripe:{first}"]["commissionUsdMicros"] == COMMISSION_MICROS
+    assert found[f"stripe:{first}"]["status"] == "self_referral"
+    assert found[f"stripe:{first}"]["clawedBackUsdMicros"] == COMMISSION_MICROS
     assert found[f"stripe:{second}"]["status"] == "self_referral"
     assert found[f"stripe:{second}"]["commissionUsdMicros"] == 0
     assert _binding(referred_id)["self_referral"] is True
+    totals = httpx.get(f"{api}/affiliates/me/dashboard", headers=auth(aff_key)).json()["totals"]
+    assert totals["earnedUsdMicros"] == totals["clawedBackUsdMicros"] == COMMISSION_MICROS
+    assert totals["availableUsdMicros"] == totals["heldUsdMicros"] == 0
+    assert ledger.balance(ledger.earnings_account(aff_id)).available_micros == 0
+    entries = ledger.entries(ledger.earnings_account(aff_id))
+    deltas = sorted(e["balance_delta_micros"] for e in entries if e["kind"] == "commission")
+    assert deltas == [-COMMISSION_MICROS, COMMISSION_MICROS]  # taken back once
+    # Settling the affiliate's payment again (a replayed claim) takes nothing more.
+    assert (
+        affiliates.withhold_found_later(account_id=aff_id, fingerprint_key=_payer_key(first)) == 0
+    )
+    assert ledger.balance(ledger.earnings_account(aff_id)).available_micros == 0
     assert_audited(aff_id, referred_id)
+
+
+def _payer_key(session_id: str) -> str:
+    return affiliates.fingerprint_id("stripe", _card_fingerprint(session_id))
 
 
 def test_binding_to_an_affiliate_who_paid_with_your_card_is_refused(stack: Any, api: str) -> None:

@@ -44,6 +44,7 @@ from shared.media.affiliates.commissions import (
     commission_writes,
     list_commissions,
     reinstate_commission,
+    withhold_found_later,
 )
 from shared.media.affiliates.fingerprints import fingerprint_id, fingerprint_writes, same_payer
 from shared.media.affiliates.models import (
@@ -143,4 +144,5 @@ __all__ = [
     "token_code",
     "update",
     "validate_code",
+    "withhold_found_later",
 ]

@@ -16,7 +16,12 @@ A referred account that shares a payer with its affiliate (fingerprints.same_pay
 same card or wallet, the top-up being settled included) earns nothing: the top-up's batch
 then records the commission as `self_referral` (0 micros, `withheld_micros` what it would
 have been; no ledger entry) and flags the binding `self_referral`, which withholds every
-later commission on it.
+later commission on it. A match that appears only later (the affiliate pays with a card the
+referred account used before) is found after that payment's settlement
+(withhold_found_later(), idempotent): the binding is flagged and each commission already
+earned on it is taken back in full (what is left of it after earlier take-backs), once, by
+the ledger ref `<top-up ref>:self_referral` through recoveries.recover(), the record turning
+`self_referral`; later refunds take nothing more from it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from shared.media.affiliates.models import (
     BINDINGS,
     COMMISSION_RATE_BPS,
     COMMISSIONS,
+    FINGERPRINTS,
     Binding,
     Commission,
 )
@@ -155,6 +161,8 @@ def clawback(
     if not snap.exists:
         return "no commission"
     data = snap.to_dict()
+    if data.get("status") == SELF_REFERRAL:
+        return "nothing to take back"  # withheld, or taken back in full already
     micros = min(
         int(data["commission_micros"]),
         int(data["commission_micros"]) * taken_micros // max(1, int(data["deposit_micros"])),
@@ -173,6 +181,69 @@ def clawback(
         micros=micros,
         extra=count,
     )
+
+
+def withhold_found_later(*, account_id: str, fingerprint_key: str) -> int:
+    """After a payment of `account_id` by payer `fingerprint_key` is recorded: flag each
+    binding between it and another account of that payer, and take back the commissions
+    already earned on it. Idempotent; returns how many commissions it took back now."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    payer = db().collection(FINGERPRINTS).document(fingerprint_key).get()
+    others = (
+        [a for a in (payer.get("account_ids") or []) if a != account_id] if payer.exists else []
+    )
+    voided = 0
+    for other in others:
+        for referred, affiliate in ((other, account_id), (account_id, other)):
+            binding = db().collection(BINDINGS).document(referred).get()
+            if not binding.exists or binding.get("affiliate_account_id") != affiliate:
+                continue
+            if not binding.to_dict().get("self_referral"):
+                binding.reference.set(
+                    {
+                        "self_referral": True,
+                        "flagged_at": clock.now(),
+                        "flag_reason": "payment_fingerprint",
+                    },
+                    merge=True,
+                )
+            earned = (
+                profile_ref(affiliate)
+                .collection(COMMISSIONS)
+                .where(filter=FieldFilter("referred_account_id", "==", referred))
+            )
+            for snap in earned.stream():
+                voided += _take_back_all(affiliate, snap)
+    return voided
+
+
+def _take_back_all(affiliate: str, snap: Any) -> int:
+    data = snap.to_dict()
+    if data.get("status") == SELF_REFERRAL:
+        return 0
+    left = (
+        int(data["commission_micros"])
+        - int(data.get("recovered_micros", 0))
+        - int(data.get("unrecovered_micros", 0))
+    )
+
+    def mark(batch: Any, taken: int) -> None:
+        batch.set(snap.reference, {"status": SELF_REFERRAL, "withheld_micros": left}, merge=True)
+        batch.set(profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
+
+    if left <= 0:
+        snap.reference.set({"status": SELF_REFERRAL}, merge=True)
+        return 0
+    outcome = recover(
+        account_id=ledger.earnings_account(affiliate),
+        record=snap.reference,
+        kind=EntryKind.COMMISSION,
+        ref=f"{snap.id}:{SELF_REFERRAL}",
+        micros=left,
+        extra=mark,
+    )
+    return 0 if outcome == "already applied" else 1
 
 
 def reinstate_commission(
