@@ -34,7 +34,8 @@ What the server guarantees:
   ``expand[]`` works on id fields.
   Objects belong to the account that created them (platform or ``Stripe-Account``).
 * **Customer actions** happen through local pages and ``/_local`` helpers (no API key needed):
-  paying a session (``GET /checkout/<id>`` page, ``POST /_local/checkout/<id>/complete``),
+  paying a session (``GET /checkout/<id>`` page, ``POST /_local/checkout/<id>/complete``,
+  optionally with ``card=<number>``: the Charge's card and its stable ``fingerprint``),
   finishing Connect onboarding (the Account Link page, ``POST /_local/accounts/<id>/onboard``),
   opening and closing disputes, settling payouts. The semantics are in payments.py and
   connect.py.
@@ -405,7 +406,7 @@ def create_app(
 
     @app.post("/checkout/<sid>/pay")
     def checkout_pay(sid: str) -> Response:
-        form = {k: v for k, v in flask.request.form.items() if k in ("email", "name") and v}
+        form = {k: v for k, v in flask.request.form.items() if k in ("email", "name", "card") and v}
         with store.lock:
             try:
                 session = payments.complete_checkout_session(store, sid, form)
@@ -469,7 +470,7 @@ HELPERS: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
     "complete": (
         "/_local/checkout/{}/complete",
         "Checkout Session id (cs_test_...)",
-        (("--email", "email"), ("--name", "name")),
+        (("--email", "email"), ("--name", "name"), ("--card", "card")),
     ),
     "onboard": ("/_local/accounts/{}/onboard", "connected account id (acct_...)", ()),
     "dispute": (

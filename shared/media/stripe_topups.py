@@ -9,7 +9,10 @@ minus the previous one), `charge.dispute.created` the disputed amount, each once
 own ledger ref, never below a zero balance, and the referrer's commission in proportion. A
 refund or dispute that arrives before the session's credit credits the session (found by
 its payment intent) with the take-back in the same batch: net = paid - taken, once.
-`charge.dispute.closed` with status `won` gives back what that dispute took, once.
+`charge.dispute.closed` with status `won` gives back what that dispute took, once. The
+settlement carries the paying card's fingerprint (the PaymentIntent's latest Charge) for the
+affiliate self-referral check; Stripe unreachable for it means no settlement yet (the
+claim answers 503, the webhook is retried), never a settlement without the check.
 """
 
 from __future__ import annotations
@@ -83,18 +86,42 @@ def stripe_checkout(
     }
 
 
+def _card_fingerprint(payment_intent: Any) -> str | None:
+    """The fingerprint of the card that paid (the PaymentIntent's latest Charge's
+    `payment_method_details.card.fingerprint`); None for a payment without a card."""
+    if isinstance(payment_intent, str):
+        try:
+            payment_intent = (
+                stripe_client()
+                .v1.payment_intents.retrieve(payment_intent, params={"expand": ["latest_charge"]})
+                .to_dict()
+            )
+        except Exception as exc:  # the SDK's errors share no narrower base with httpx's
+            log.warning("stripe payment intent lookup failed: %s", type(exc).__name__)
+            raise AppError(ErrorKind.UNAVAILABLE, "payment provider unavailable") from exc
+    charge = (payment_intent or {}).get("latest_charge")
+    if not isinstance(charge, dict):
+        return None
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    return card.get("fingerprint") or None
+
+
 def _settle_stripe_session(
     session: dict[str, Any], take_back: topups.TakeBack | None = None
 ) -> bool:
+    """Credit a paid session; its PaymentIntent is an id or (expanded) the object."""
     metadata = session.get("metadata") or {}
+    payment_intent = session.get("payment_intent")
+    intent_id = payment_intent.get("id") if isinstance(payment_intent, dict) else payment_intent
     return topups.credit(
         provider=topups.Provider.STRIPE,
         external_id=session["id"],
         account_id=metadata["account_id"],
         package_code=metadata["package_code"],
         cents=int(session["amount_total"]),
-        fields={"stripe_payment_intent": session.get("payment_intent")},
+        fields={"stripe_payment_intent": intent_id},
         take_back=take_back,
+        payment_fingerprint=_card_fingerprint(payment_intent),
     )
 
 
@@ -106,7 +133,13 @@ def claim_stripe(*, account_id: str, session_id: str) -> topups.Settlement:
         # A Checkout Session is paid once: settled means nothing more can come of it.
         return topups.settlement_from(topups.Provider.STRIPE, session_id, topup)
     try:
-        session = stripe_client().v1.checkout.sessions.retrieve(session_id).to_dict()
+        session = (
+            stripe_client()
+            .v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["payment_intent.latest_charge"]}
+            )
+            .to_dict()
+        )
     except Exception as exc:
         log.warning("stripe session lookup failed: %s", type(exc).__name__)
         raise AppError(ErrorKind.UNAVAILABLE, "payment provider unavailable") from exc

@@ -18,6 +18,10 @@ Invariants:
   (shared/media/recoveries.py). The referrer's commission is taken back in proportion. One
   that arrives before the payment's credit is applied in the credit's own batch (`TakeBack`),
   so the net is exactly the payment less what was taken back, once.
+- A payment the provider identifies (`payment_fingerprint`: Stripe's card fingerprint, the
+  x402 payer address) records its account on that payer in the same batch, and the
+  commission is withheld when the referrer paid with it too
+  (shared/media/affiliates/fingerprints.py).
 
 This module is the common part; each provider's flow is beside it: stripe_topups.py,
 coinbase_topups.py, x402_purchase.py.
@@ -123,10 +127,13 @@ def credit(
     part: str | None = None,
     fields: dict[str, Any] | None = None,
     take_back: TakeBack | None = None,
+    payment_fingerprint: str | None = None,
 ) -> bool:
     """Credit one payment of a top-up. False when it was credited before. `take_back`: a
     refund or dispute of this payment that arrived before its credit, applied in the same
-    batch (so the money it takes back is never spendable in between)."""
+    batch (so the money it takes back is never spendable in between). `payment_fingerprint`:
+    what the provider says identifies the card or wallet that paid (raw; only its keyed
+    hash is stored)."""
     entry_ref = f"{provider}:{external_id}" + (f":{part}" if part else "")
     micros = cents * MICROS_PER_CENT
     batch = db().batch()
@@ -138,8 +145,18 @@ def credit(
         micros=micros,
         memo=f"{provider} top-up {package_code}",
     )
+    fingerprint_key = None
+    if payment_fingerprint:
+        fingerprint_key = affiliates.fingerprint_id(str(provider), payment_fingerprint)
+        affiliates.fingerprint_writes(
+            batch, account_id=account_id, provider=str(provider), fingerprint_key=fingerprint_key
+        )
     affiliates.commission_writes(
-        batch, referred_account_id=account_id, topup_ref=entry_ref, deposit_micros=micros
+        batch,
+        referred_account_id=account_id,
+        topup_ref=entry_ref,
+        deposit_micros=micros,
+        fingerprint_key=fingerprint_key,
     )
     if take_back is not None:
         taken = min(take_back.micros, micros)
@@ -178,9 +195,15 @@ def credit(
     try:
         commit(batch, label="ledger.topup")
     except CONFLICTS:
-        return False
-    log.info("credited %s top-up %s: %d cents", provider, entry_ref, cents)
-    return True
+        credited = False
+    else:
+        credited = True
+        log.info("credited %s top-up %s: %d cents", provider, entry_ref, cents)
+    if fingerprint_key is not None:
+        # A self-referral this payment reveals about earlier commissions (idempotent, so a
+        # replay finishes what a crash after the commit left undone).
+        affiliates.withhold_found_later(account_id=account_id, fingerprint_key=fingerprint_key)
+    return credited
 
 
 def settlement(provider: Provider, external_id: str) -> Settlement:
@@ -218,4 +241,6 @@ def x402_credit(*, account_id: str, payment_id: str, cents: int, fields: dict[st
         package_code=f"usd_{cents}",
         cents=cents,
         fields=fields,
+        # The payer's wallet address: one wallet, whatever the network or letter case.
+        payment_fingerprint=str(fields["payer"]).lower() if fields.get("payer") else None,
     )

@@ -169,6 +169,9 @@ def _run_every_query_path() -> None:
         limit=5,
     )
     commissions.held_micros(account.id)
+    from shared.media.affiliates import fingerprints
+
+    fingerprints.same_payer(account.id, f"idx-{uuid.uuid4().hex[:10]}")
     from tests.market_helpers import register_developer
 
     register_developer(account.id)

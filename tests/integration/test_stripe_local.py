@@ -550,3 +550,43 @@ def test_form_decoding_follows_stripe_bracket_notation() -> None:
     }
     with pytest.raises(StripeError):
         decode_pairs([("line_items[1][quantity]", "2")])  # arrays start at 0
+
+
+# -- card fingerprints --------------------------------------------------------------------------
+
+
+def _pay_with(server: LocalStripe, card: str | None) -> Any:
+    session = _create_session()
+    form = {} if card is None else {"card": card}
+    response = server.local(f"/_local/checkout/{session.id}/complete", **form)
+    assert response.status_code == 200, response.text
+    paid = stripe.checkout.Session.retrieve(session.id, expand=["payment_intent.latest_charge"])
+    return paid.payment_intent.latest_charge.payment_method_details.card
+
+
+def test_card_fingerprint_is_stable_per_card_number_and_opaque(server: LocalStripe) -> None:
+    default = _pay_with(server, None)
+    same = _pay_with(server, "4242 4242 4242 4242")
+    other = _pay_with(server, "5555555555554444")
+    assert (default.brand, default.last4) == ("visa", "4242")
+    assert (other.brand, other.last4) == ("mastercard", "4444")
+    assert default.fingerprint == same.fingerprint != other.fingerprint
+    assert len(default.fingerprint) == 16 and default.fingerprint.isalnum()
+    assert "4242" not in default.fingerprint
+    # The same card through the PaymentIntent and the Charge, as the SDK reads them.
+    session = _create_session()
+    server.local(f"/_local/checkout/{session.id}/complete", card="5555555555554444")
+    intent = stripe.PaymentIntent.retrieve(
+        stripe.checkout.Session.retrieve(session.id).payment_intent, expand=["latest_charge"]
+    )
+    assert intent.latest_charge.payment_method_details.card.fingerprint == other.fingerprint
+
+
+def test_an_incorrect_card_number_is_refused_and_changes_nothing(server: LocalStripe) -> None:
+    session = _create_session()
+    refused = server.local(f"/_local/checkout/{session.id}/complete", card="4242424242424241")
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["error"]["code"] == "incorrect_number"
+    assert refused.json()["error"]["type"] == "card_error"
+    still = stripe.checkout.Session.retrieve(session.id)
+    assert (still.status, still.payment_status, still.payment_intent) == ("open", "unpaid", None)

@@ -50,9 +50,10 @@ def checkout(session: dict[str, Any], line_items: list[dict[str, Any]], pay_url:
     form = (
         f"<form method='post' action='{escape(pay_url)}'>"
         f"<label>Email<input name='email' type='email' value='{email}' required></label>"
-        "<label>Card<input value='4242 4242 4242 4242' disabled></label>"
+        "<label>Card<input name='card' value='4242 4242 4242 4242' required></label>"
         f"<button type='submit'>Pay {total}</button>{cancel}</form>"
-        "<p class='note'>Local Stripe test mode: paying always succeeds.</p>"
+        "<p class='note'>Local Stripe test mode: any card number passing the Luhn check "
+        "succeeds.</p>"
     )
     return page("Checkout", table + form)
 

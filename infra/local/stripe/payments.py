@@ -4,18 +4,21 @@ Refunds, Disputes, Customers and Balance Transactions.
 Every function runs with the store's lock held and either changes nothing and raises a
 :class:`StripeError`, or makes all of its changes and emits its events.
 
-The payment flow is Stripe's hosted Checkout in ``mode=payment`` with ``price_data`` line items:
-a session is ``open``/``unpaid`` until the customer pays (the local page or the local
-``complete`` helper), which creates a succeeded PaymentIntent and its Charge and emits
+The payment flow is Stripe's hosted Checkout in ``mode=payment`` with ``price_data`` line items: a
+session is ``open``/``unpaid`` until the customer pays (the local page or the local ``complete``
+helper), which creates a succeeded PaymentIntent and its Charge and emits
 ``payment_intent.created``, ``charge.succeeded``, ``payment_intent.succeeded`` and
-``checkout.session.completed``, in that order. An open session past ``expires_at`` (or expired
-through the API) becomes ``expired`` and emits ``checkout.session.expired``.
+``checkout.session.completed``, in that order. The Charge's ``payment_method_details.card`` (with
+its ``fingerprint``) comes from the card number paid with (cards.py). An open session past
+``expires_at`` (or expired through the API) becomes ``expired`` and emits
+``checkout.session.expired``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infra.local.stripe.cards import card_details
 from infra.local.stripe.params import (
     LIST_FIELDS,
     Anything,
@@ -347,8 +350,9 @@ def expire_due(store: Store) -> None:
 
 
 def complete_checkout_session(store: Store, session_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Pay an open session as the customer would on the hosted page (card 4242, succeeds)."""
-    p = parse(raw, {"email": Email(), "name": Str(max_len=256)})
+    """Pay an open session as the customer would on the hosted page, with card `card`
+    (4242..., when none is given; see cards.py), which succeeds."""
+    p = parse(raw, {"email": Email(), "name": Str(max_len=256), "card": Str(max_len=32)})
     expire_due(store)
     rec = store.find_or_404("checkout.session", session_id)
     session, ctx = rec.obj, Context(account=rec.owner)
@@ -369,6 +373,7 @@ def complete_checkout_session(store: Store, session_id: str, raw: dict[str, Any]
         or "customer@example.com"
     )
     name = p.get("name") or (customer or {}).get("name")
+    card = card_details(p.get("card"))  # checked before anything changes
     if customer is None and session["customer_creation"] == "always":
         customer = _new_customer(store, ctx, {"email": email, "name": name})
         customer_id = customer["id"]
@@ -447,14 +452,7 @@ def complete_checkout_session(store: Store, session_id: str, raw: dict[str, Any]
         "payment_intent": pi_id,
         "payment_method": method_id,
         "payment_method_details": {
-            "card": {
-                "brand": "visa",
-                "country": "US",
-                "exp_month": 12,
-                "exp_year": 2034,
-                "funding": "credit",
-                "last4": "4242",
-            },
+            "card": card,
             "type": "card",
         },
         "receipt_email": intent["receipt_email"],

@@ -44,7 +44,9 @@ from shared.media.affiliates.commissions import (
     commission_writes,
     list_commissions,
     reinstate_commission,
+    withhold_found_later,
 )
+from shared.media.affiliates.fingerprints import fingerprint_id, fingerprint_writes, same_payer
 from shared.media.affiliates.models import (
     AFFILIATES,
     ATTRIBUTION_COOKIE,
@@ -56,6 +58,7 @@ from shared.media.affiliates.models import (
     COMMISSION_RATE_BPS,
     COMMISSION_WINDOW,
     COMMISSIONS,
+    FINGERPRINTS,
     OPEN_REQUESTS,
     PAYOUT_MINIMUM_MICROS,
     PAYOUT_REQUESTS,
@@ -100,6 +103,7 @@ __all__ = [
     "COMMISSIONS",
     "COMMISSION_RATE_BPS",
     "COMMISSION_WINDOW",
+    "FINGERPRINTS",
     "OPEN_REQUESTS",
     "PAYOUTS",
     "PAYOUT_MINIMUM_MICROS",
@@ -121,6 +125,8 @@ __all__ = [
     "commission_writes",
     "dashboard",
     "find_profile",
+    "fingerprint_id",
+    "fingerprint_writes",
     "get_profile",
     "landing_url",
     "list_commissions",
@@ -134,7 +140,9 @@ __all__ = [
     "reinstate_commission",
     "request_payout",
     "resolve",
+    "same_payer",
     "token_code",
     "update",
     "validate_code",
+    "withhold_found_later",
 ]

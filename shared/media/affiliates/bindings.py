@@ -1,15 +1,16 @@
 """Binding a referred account to its affiliate, once.
 
-Invariants: an account is bound at most once: `affiliate_bindings/<account>` is a create(),
-so the first binding (bind-code, or the `affiliateCode` of a checkout or x402 purchase) wins
-and a later one reads back the existing binding instead; the affiliate's `referred_count`
-moves in that same batch, so it counts bindings exactly; nobody refers themself, not even
-through another account on an alias of the same mailbox (same_mailbox(): case, `+tags`,
-and Gmail's dots and googlemail.com); a purchase's `affiliateCode` is checked before the
-purchase but bound only after the purchase request succeeded (purchase_referrer() then
-bind_for_purchase()), so a refused or failed request binds nobody; a binding opens a
-commission window of COMMISSION_WINDOW (365 days) from the moment it is made and is never
-changed afterwards.
+Invariants: an account is bound at most once: `affiliate_bindings/<account>` is a create(), so the
+first binding (bind-code, or the `affiliateCode` of a checkout or x402 purchase) wins and a later
+one reads back the existing binding instead; the affiliate's `referred_count` moves in that same
+batch, so it counts bindings exactly; nobody refers themself, not even through another account on an
+alias of the same mailbox (same_mailbox(): case, `+tags`, and Gmail's dots and googlemail.com), nor
+through an account that paid with the same card or wallet (fingerprints.same_payer(), when that is
+known at bind time; a match found later is caught at each top-up's settlement,
+shared/media/affiliates/commissions.py); a purchase's `affiliateCode` is checked before the purchase
+but bound only after the purchase request succeeded (purchase_referrer() then bind_for_purchase()),
+so a refused or failed request binds nobody; a binding opens a commission window of
+COMMISSION_WINDOW (365 days) from the moment it is made and is never changed afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.engine import clock, identity
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.store import CONFLICTS, db, increment
 from shared.media.affiliates.attribution import token_code
+from shared.media.affiliates.fingerprints import same_payer
 from shared.media.affiliates.models import BINDINGS, COMMISSION_WINDOW, Binding, Profile
 from shared.media.affiliates.profiles import profile_ref, resolve
 
@@ -46,7 +48,9 @@ def same_mailbox(account_id: str, other_account_id: str) -> bool:
 
 
 def _refuse_self(*, account_id: str, affiliate: Profile) -> None:
-    if same_mailbox(account_id, affiliate.account_id):
+    if same_mailbox(account_id, affiliate.account_id) or same_payer(
+        account_id, affiliate.account_id
+    ):
         raise AppError(ErrorKind.INVALID, "you cannot refer yourself", {"code": "self_referral"})
 
 

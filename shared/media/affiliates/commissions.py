@@ -12,6 +12,16 @@ that has not left. A take-back is at most the commission, in proportion to what 
 top-up (commission x taken / deposit), applied once per take-back ref through
 recoveries.recover(), which never debits more than is available and records the rest as
 `unrecovered_micros`.
+A referred account that shares a payer with its affiliate (fingerprints.same_payer(): the
+same card or wallet, the top-up being settled included) earns nothing: the top-up's batch
+then records the commission as `self_referral` (0 micros, `withheld_micros` what it would
+have been; no ledger entry) and flags the binding `self_referral`, which withholds every
+later commission on it. A match that appears only later (the affiliate pays with a card the
+referred account used before) is found after that payment's settlement
+(withhold_found_later(), idempotent): the binding is flagged and each commission already
+earned on it is taken back in full (what is left of it after earlier take-backs), once, by
+the ledger ref `<top-up ref>:self_referral` through recoveries.recover(), the record turning
+`self_referral`; later refunds take nothing more from it.
 """
 
 from __future__ import annotations
@@ -23,10 +33,12 @@ from shared.engine import clock, ledger
 from shared.engine.ledger import EntryKind
 from shared.engine.settings import get_settings
 from shared.engine.store import db, increment
+from shared.media.affiliates.fingerprints import same_payer
 from shared.media.affiliates.models import (
     BINDINGS,
     COMMISSION_RATE_BPS,
     COMMISSIONS,
+    FINGERPRINTS,
     Binding,
     Commission,
 )
@@ -35,6 +47,7 @@ from shared.media.recoveries import recover, reinstate
 
 HELD = "held"
 AVAILABLE = "available"
+SELF_REFERRAL = "self_referral"
 
 
 def held_micros(account_id: str) -> int:
@@ -63,11 +76,18 @@ def _public(commission: Commission) -> Commission:
 
 
 def commission_writes(
-    batch: Any, *, referred_account_id: str, topup_ref: str, deposit_micros: int
+    batch: Any,
+    *,
+    referred_account_id: str,
+    topup_ref: str,
+    deposit_micros: int,
+    fingerprint_key: str | None = None,
 ) -> None:
     """Add the referrer's commission on a top-up to the top-up's own batch (nothing when
-    the account is not referred or the window has closed)."""
-    snap = db().collection(BINDINGS).document(referred_account_id).get()
+    the account is not referred or the window has closed; withheld for a self-referral).
+    `fingerprint_key`: the top-up's payment fingerprint (fingerprints.fingerprint_id())."""
+    binding_ref = db().collection(BINDINGS).document(referred_account_id)
+    snap = binding_ref.get()
     if not snap.exists:
         return
     binding = Binding(account_id=referred_account_id, **snap.to_dict())
@@ -76,6 +96,28 @@ def commission_writes(
     if now >= binding.commission_until or commission <= 0:
         return
     affiliate = binding.affiliate_account_id
+    record = profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref)
+    if binding.self_referral or same_payer(referred_account_id, affiliate, fingerprint_key):
+        batch.create(
+            record,
+            {
+                "affiliate_account_id": affiliate,
+                "referred_account_id": referred_account_id,
+                "deposit_micros": deposit_micros,
+                "commission_micros": 0,
+                "withheld_micros": commission,
+                "rate_bps": COMMISSION_RATE_BPS,
+                "status": SELF_REFERRAL,
+                "created_at": now,
+                "payable_at": now,
+            },
+        )
+        batch.set(
+            binding_ref,
+            {"self_referral": True, "flagged_at": now, "flag_reason": "payment_fingerprint"},
+            merge=True,
+        )
+        return
     hold = dt.timedelta(days=get_settings().media_commission_hold_days)
     ledger.credit_writes(
         batch,
@@ -86,7 +128,7 @@ def commission_writes(
         memo=f"affiliate commission on top-up {topup_ref}",
     )
     batch.create(
-        profile_ref(affiliate).collection(COMMISSIONS).document(topup_ref),
+        record,
         {
             "affiliate_account_id": affiliate,
             "referred_account_id": referred_account_id,
@@ -119,6 +161,8 @@ def clawback(
     if not snap.exists:
         return "no commission"
     data = snap.to_dict()
+    if data.get("status") == SELF_REFERRAL:
+        return "nothing to take back"  # withheld, or taken back in full already
     micros = min(
         int(data["commission_micros"]),
         int(data["commission_micros"]) * taken_micros // max(1, int(data["deposit_micros"])),
@@ -137,6 +181,69 @@ def clawback(
         micros=micros,
         extra=count,
     )
+
+
+def withhold_found_later(*, account_id: str, fingerprint_key: str) -> int:
+    """After a payment of `account_id` by payer `fingerprint_key` is recorded: flag each
+    binding between it and another account of that payer, and take back the commissions
+    already earned on it. Idempotent; returns how many commissions it took back now."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    payer = db().collection(FINGERPRINTS).document(fingerprint_key).get()
+    others = (
+        [a for a in (payer.get("account_ids") or []) if a != account_id] if payer.exists else []
+    )
+    voided = 0
+    for other in others:
+        for referred, affiliate in ((other, account_id), (account_id, other)):
+            binding = db().collection(BINDINGS).document(referred).get()
+            if not binding.exists or binding.get("affiliate_account_id") != affiliate:
+                continue
+            if not binding.to_dict().get("self_referral"):
+                binding.reference.set(
+                    {
+                        "self_referral": True,
+                        "flagged_at": clock.now(),
+                        "flag_reason": "payment_fingerprint",
+                    },
+                    merge=True,
+                )
+            earned = (
+                profile_ref(affiliate)
+                .collection(COMMISSIONS)
+                .where(filter=FieldFilter("referred_account_id", "==", referred))
+            )
+            for snap in earned.stream():
+                voided += _take_back_all(affiliate, snap)
+    return voided
+
+
+def _take_back_all(affiliate: str, snap: Any) -> int:
+    data = snap.to_dict()
+    if data.get("status") == SELF_REFERRAL:
+        return 0
+    left = (
+        int(data["commission_micros"])
+        - int(data.get("recovered_micros", 0))
+        - int(data.get("unrecovered_micros", 0))
+    )
+
+    def mark(batch: Any, taken: int) -> None:
+        batch.set(snap.reference, {"status": SELF_REFERRAL, "withheld_micros": left}, merge=True)
+        batch.set(profile_ref(affiliate), {"clawed_back_micros": increment(taken)}, merge=True)
+
+    if left <= 0:
+        snap.reference.set({"status": SELF_REFERRAL}, merge=True)
+        return 0
+    outcome = recover(
+        account_id=ledger.earnings_account(affiliate),
+        record=snap.reference,
+        kind=EntryKind.COMMISSION,
+        ref=f"{snap.id}:{SELF_REFERRAL}",
+        micros=left,
+        extra=mark,
+    )
+    return 0 if outcome == "already applied" else 1
 
 
 def reinstate_commission(

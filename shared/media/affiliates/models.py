@@ -21,6 +21,7 @@ OPEN_REQUESTS = "affiliate_open_requests"
 COMMISSIONS = "commissions"  # subcollection of an affiliate
 PAYOUT_REQUESTS = "payout_requests"  # subcollection of an affiliate
 PAYOUTS = "payouts"  # subcollection of an affiliate
+FINGERPRINTS = "payment_fingerprints"  # <keyed hash of provider:fingerprint> -> account ids
 
 COMMISSION_RATE_BPS = 1000
 COMMISSION_WINDOW = dt.timedelta(days=365)
@@ -77,6 +78,9 @@ class Binding(BaseModel):
     source: str  # "bind_code" | "purchase"
     bound_at: dt.datetime
     commission_until: dt.datetime
+    # Set when the referred account and the affiliate paid with the same card or wallet:
+    # no commission is earned on it from then on.
+    self_referral: bool = False
 
 
 class Commission(BaseModel):
@@ -85,10 +89,13 @@ class Commission(BaseModel):
     deposit_micros: int
     commission_micros: int
     rate_bps: int
-    status: str  # "held" until payable_at (the top-up's refund window), then "available"
+    # "held" until payable_at (the top-up's refund window), then "available";
+    # "self_referral": not earned (commission_micros 0; withheld_micros says what it would be)
+    status: str
     created_at: dt.datetime
     recovered_micros: int = 0  # taken back after a refund or dispute of the top-up
     payable_at: dt.datetime | None = None  # None: recorded before holds, payable
+    withheld_micros: int = 0
 
 
 class PayoutRequest(BaseModel):
