@@ -91,20 +91,16 @@ def create_text(
 ) -> tuple[Asset, documents.TextDocument]:
     """A text document asset at revision 1 (record and body in one batch)."""
     owned_project(account_id, body.project_id)
-    now = clock.now()
     document = documents.new_document(asset_id=new_id("ast"), body=body)
-    asset = Asset(
-        id=document.asset_id,
+    asset = _document_asset(
         account_id=account_id,
+        asset_id=document.asset_id,
         project_id=body.project_id,
         kind=AssetKind.TEXT,
         title=body.title,
         mime_type=document.mime_type,
         size_bytes=len(document.content.encode("utf-8")),
-        source=source or {},
-        revision=1,
-        created_at=now,
-        updated_at=now,
+        source=source,
     )
     _create_with_body(asset, {**document.model_dump(), "account_id": account_id})
     return asset, document
@@ -115,20 +111,16 @@ def create_storyboard(
 ) -> tuple[Asset, storyboards.Storyboard]:
     """A storyboard asset at revision 1 (record and body in one batch)."""
     owned_project(account_id, body.project_id)
-    now = clock.now()
     board = storyboards.new_storyboard(asset_id=new_id("ast"), body=body)
-    asset = Asset(
-        id=board.asset_id,
+    asset = _document_asset(
         account_id=account_id,
+        asset_id=board.asset_id,
         project_id=body.project_id,
         kind=AssetKind.STORYBOARD,
         title=body.title,
         mime_type="application/vnd.killatamata.storyboard+json",
         size_bytes=len(board.storyboard.model_dump_json(by_alias=True).encode("utf-8")),
-        source=source or {},
-        revision=1,
-        created_at=now,
-        updated_at=now,
+        source=source,
     )
     # The storyboard is kept in its camelCase wire form (storyboards.parse_document reads it).
     body_doc = {
@@ -138,6 +130,34 @@ def create_storyboard(
     }
     _create_with_body(asset, body_doc)
     return asset, board
+
+
+def _document_asset(
+    *,
+    account_id: str,
+    asset_id: str,
+    project_id: str,
+    kind: AssetKind,
+    title: str,
+    mime_type: str,
+    size_bytes: int,
+    source: dict[str, Any] | None,
+) -> Asset:
+    """The list record of a document asset (text or storyboard) at revision 1."""
+    now = clock.now()
+    return Asset(
+        id=asset_id,
+        account_id=account_id,
+        project_id=project_id,
+        kind=kind,
+        title=title,
+        mime_type=mime_type,
+        size_bytes=size_bytes,
+        source=source or {},
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _create_with_body(asset: Asset, body: dict[str, Any]) -> None:

@@ -78,7 +78,8 @@ def run(request_id: str) -> str:
     except AppError as exc:
         _fail(request, exc)
         return "failed"
-    except Exception:
+    except Exception:  # a bug in a tool or the loop: fail this request visibly (logged with
+        # its traceback) rather than leave it `running` until its lease runs out
         log.exception("studio agent request %s failed", request.id)
         _fail(request, AppError(ErrorKind.INTERNAL, "agent: the run failed"))
         return "failed"
