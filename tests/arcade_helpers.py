@@ -150,7 +150,7 @@ def create_game(base: str, key: str, **overrides: Any) -> dict[str, Any]:
         "tags": ["Puzzle"],
         **overrides,
     }
-    r = httpx.post(f"{base}/games", json=body, headers=auth(key))
+    r = httpx.post(f"{base}/games", json=body, headers=auth(key), timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["game"]
 
@@ -191,7 +191,7 @@ def review(base: str, key: str, release_id: str, action: str, **fields: Any) -> 
     from tests.helpers import auth
 
     body = {"releaseId": release_id, "action": action, **fields}
-    return httpx.patch(f"{base}/review/release", json=body, headers=auth(key))
+    return httpx.patch(f"{base}/review/release", json=body, headers=auth(key), timeout=60)
 
 
 def published_game(

@@ -29,10 +29,19 @@ from infra.local.stack import PROJECT
 SETTLE_S = 3.0
 
 
-def wipe_firestore(stack: object) -> None:
+def wipe_firestore(stack: object, *, patience_s: float = 60.0) -> None:
+    """Clear the emulator between modules. It answers 409 while a transaction still holds a
+    lock (one a timed-out request left open ends at the emulator's lock timeout): wait for
+    that, so one module's stuck transaction fails that module, not the next one's setup."""
     port = stack.ports["firestore"]  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}/emulator/v1/projects/{PROJECT}/databases/(default)/documents"
-    httpx.delete(url, timeout=30).raise_for_status()
+    deadline = time.monotonic() + patience_s
+    while True:
+        response = httpx.delete(url, timeout=30)
+        if response.status_code != 409 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return
+        time.sleep(1.0)
 
 
 def audit_module_ledger(module: str) -> None:
