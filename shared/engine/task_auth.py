@@ -105,11 +105,15 @@ def _google_public_certs(kid: str | None) -> dict[str, str]:
         return certs
 
 
-def _local_key_info() -> dict[str, Any]:
+def _local_key_file() -> str:
     key_file = get_settings().signing_key_file
     if not key_file:
         raise ValueError("no local signing key (RELAY_SIGNING_KEY_FILE)")
-    return _read_key(key_file)
+    return key_file
+
+
+def _local_key_info() -> dict[str, Any]:
+    return _read_key(_local_key_file())
 
 
 @lru_cache(maxsize=4)
@@ -119,10 +123,17 @@ def _read_key(path: str) -> dict[str, Any]:
 
 
 def _local_public_pem() -> str:
+    return _public_pem(_local_key_file())
+
+
+# Loading an RSA private key validates it (about 30 ms of CPU): once per key file, not per
+# token signed or verified.
+@lru_cache(maxsize=4)
+def _public_pem(path: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
     private = serialization.load_pem_private_key(
-        _local_key_info()["private_key"].encode(), password=None
+        _read_key(path)["private_key"].encode(), password=None
     )
     return (
         private.public_key()
@@ -153,8 +164,14 @@ def sign_token(
         "iat": iat,
         "exp": iat + lifetime_s,
     }
-    signer = crypt.RSASigner.from_service_account_info(key_info)
-    return jwt.encode(signer, payload, key_id=LOCAL_KEY_ID).decode()
+    return jwt.encode(
+        _signer(json.dumps(key_info, sort_keys=True)), payload, key_id=LOCAL_KEY_ID
+    ).decode()
+
+
+@lru_cache(maxsize=8)
+def _signer(key_json: str) -> crypt.RSASigner:
+    return crypt.RSASigner.from_service_account_info(json.loads(key_json))
 
 
 def local_token(audience: str, *, delay_s: float = 0.0) -> str:
