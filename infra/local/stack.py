@@ -448,12 +448,12 @@ class Stack:
         )
         return key
 
-    def wait_for_workers(self, timeout: float = 120.0) -> None:
-        """Until every handler's worker has polled the control plane."""
+    def wait_for_workers(self, timeout: float = 120.0, models: tuple[str, ...] = HANDLERS) -> None:
+        """Until the worker of every handler in `models` has polled the control plane."""
         deadline = time.monotonic() + timeout
         base = f"http://127.0.0.1:{self.ports['runpod']}"
         headers = {"Authorization": f"Bearer {RUNPOD_API_KEY}"}
-        pending = {m for m in HANDLERS if handler_registry.is_present(m)}
+        pending = {m for m in models if handler_registry.is_present(m)}
         while pending and time.monotonic() < deadline:
             for model in list(pending):
                 with contextlib.suppress(httpx.HTTPError):

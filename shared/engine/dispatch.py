@@ -37,7 +37,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.engine import clock, collectors, jobs, ledger, sweeps, validate
+from shared.engine import clock, collectors, jobs, ledger, logs, sweeps, validate
 from shared.engine.backends import (
     DEFINITIVE_FAILURES,
     BackendStatus,
@@ -183,6 +183,8 @@ def handle_callback(
     job = jobs.get(job_id)
     if in_url and job.backend not in URL_TOKEN_BACKENDS:
         raise AppError(ErrorKind.UNAUTHENTICATED, "bad callback token")
+    bind_log(job_id=job.id, account_id=job.account_id)
+    _log_report(job, body)
     reported = str(body.get("id") or "")
     if reported and job.backend_job_id != reported:
         if job.backend_job_id is None and not job.terminal:
@@ -196,6 +198,25 @@ def handle_callback(
         status=str(body.get("status", "")), output=body.get("output"), error=body.get("error")
     )
     return apply_status(job, status)
+
+
+def _log_report(job: JobRecord, body: dict[str, Any]) -> None:
+    """One line per backend report, with the backend's own timings where it gives them
+    (RunPod: `delayTime`, queued until a worker took the run; `executionTime`, the run on
+    the worker), so a job's life can be split into its steps from the logs alone."""
+    timings = {
+        field: value
+        for field, key in (
+            ("backend_delay_ms", "delayTime"),
+            ("backend_execution_ms", "executionTime"),
+        )
+        if isinstance(value := body.get(key), int) and not isinstance(value, bool)
+    }
+    logs.info(
+        f"backend report for job {job.id}: {str(body.get('status', ''))[:32]}",
+        backend=job.backend,
+        **timings,
+    )
 
 
 def apply_status(job: JobRecord, status: BackendStatus) -> JobRecord:
