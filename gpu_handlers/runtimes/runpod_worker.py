@@ -65,8 +65,11 @@ def parse_model_arg(argv: Sequence[str]) -> tuple[str, list[str]]:
 def main(argv: Sequence[str] | None = None) -> None:
     import runpod  # imported here so tests of make_handler don't need RunPod's start-up
 
+    from gpu_handlers.runtimes import scaler
+
     model_id, sys.argv = parse_model_arg(sys.argv if argv is None else argv)
     get_handler(model_id).load_pipeline()  # once, before accepting jobs
+    scaler.install()  # take the next job as soon as one ends (gpu_handlers/runtimes/scaler.py)
     runpod.serverless.start({"handler": make_handler(model_id)})
 
 
