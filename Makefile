@@ -45,6 +45,13 @@ lint: install
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared --ignore-missing-imports
 
+# Every benchmark, one after another (each starts its own stack on free ports); each ends
+# with its ratio line. The library list runs at 2,000 models here (10,000 by hand: see
+# docs/benchmarks.md), so the whole run stays near ten minutes on the 2-core box.
 bench: install
 	$(PY) bench/submit.py
 	$(PY) bench/topup.py
+	$(PY) bench/grid_claim.py
+	$(PY) bench/e2e.py
+	$(PY) bench/media.py --runs 3
+	$(PY) bench/library_list.py --models 2000 --rounds 3

@@ -29,7 +29,8 @@ from gpu_handlers import registry as handler_registry
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = REPO / ".local"
 VENV_BIN = Path(sys.executable).parent
-TASKS_EMULATOR = REPO / ".tasks-venv" / "bin" / "gcloud-tasks-emulator"
+# The Cloud Tasks emulator, run by its own venv's Python through our launcher (a 10 ms poll).
+TASKS_EMULATOR = (REPO / ".tasks-venv" / "bin" / "python", REPO / "infra/local/tasks_emulator.py")
 FIREBASE = REPO / "node_modules" / ".bin" / "firebase"
 PROJECT = "demo-relay"
 REGION = "us-central1"
@@ -214,7 +215,7 @@ class Stack:
                 "relay-outputs",
             ],
             "tasks": [
-                str(TASKS_EMULATOR),
+                *map(str, TASKS_EMULATOR),
                 "start",
                 "-p",
                 str(p["tasks"]),
