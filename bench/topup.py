@@ -9,7 +9,7 @@ R deliveries of the same signed `checkout.session.completed` event to
 Prints claim and webhook latency (p50/p99), settled top-ups per second, the floor (one
 bare ledger credit batch per top-up, at the same concurrency on the same emulators), then
 `x402 p50=` (a full 402 + pay + settle purchase), and last
-`double_credits=<n> ratio p50=<claim p50 over floor p50>`.
+`topup_ratio=<claim p50 over floor p50> double_credits=<n>`.
 """
 
 from __future__ import annotations
@@ -205,8 +205,8 @@ def main() -> None:
             f"p99={percentile(x402, 0.99) * 1000:.1f} ms (402, sign, settle, credit)"
         )
         print(
-            f"double_credits={double} "
-            f"ratio p50={percentile(claim_lat, 0.5) / percentile(floor, 0.5):.2f}"
+            f"topup_ratio={percentile(claim_lat, 0.5) / percentile(floor, 0.5):.2f} "
+            f"double_credits={double}"
         )
         client.close()
     finally:
