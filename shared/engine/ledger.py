@@ -39,6 +39,7 @@ from shared.engine.reservations import (
     exists_option,
     reservation_ref,
     shard_ref,
+    shard_refs,
 )
 from shared.engine.reservations import consolidate as consolidate
 from shared.engine.reservations import expire_reservations as expire_reservations
@@ -140,7 +141,24 @@ def _entry(
 
 
 def balance(account_id: str) -> Balance:
-    shards = read_shards(account_id).values()
+    return _balance(read_shards(account_id).values())
+
+
+def balance_with(account_id: str, refs: list[Any]) -> tuple[Balance, list[Any]]:
+    """The balance and the documents `refs` (snapshots, in order), in one round trip."""
+    shard_docs = shard_refs(account_id)
+    snaps = {s.reference.path: s for s in db().get_all([*shard_docs, *refs])}
+    shards = []
+    for ref in shard_docs:
+        data = snaps[ref.path].to_dict() or {}
+        shards.append({k: int(data.get(k, 0)) for k in _SHARD_FIELDS})
+    return _balance(shards), [snaps[ref.path] for ref in refs]
+
+
+_SHARD_FIELDS = ("balance_micros", "held_micros", "available_micros")
+
+
+def _balance(shards: Any) -> Balance:
     return Balance(
         balance_micros=sum(s["balance_micros"] for s in shards),
         held_micros=sum(s["held_micros"] for s in shards),

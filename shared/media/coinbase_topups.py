@@ -82,7 +82,7 @@ def claim_coinbase(*, account_id: str, charge_id: str) -> topups.Settlement:
             {"code": "payment_pending"},
         )
     _settle_charge(charge, account_id=account_id, package_code=topup["package_code"])
-    return topups.settlement(topups.Provider.COINBASE, charge_id)
+    return topups.settlement(topups.Provider.COINBASE, charge_id, account_id)
 
 
 def coinbase_event(event: dict[str, Any]) -> str:

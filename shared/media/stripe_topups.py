@@ -153,7 +153,7 @@ def claim_stripe(*, account_id: str, session_id: str) -> topups.Settlement:
             {"code": "payment_pending"},
         )
     _settle_stripe_session(session)
-    return topups.settlement(topups.Provider.STRIPE, session_id)
+    return topups.settlement(topups.Provider.STRIPE, session_id, account_id)
 
 
 def stripe_event(event: dict[str, Any]) -> str:

@@ -206,17 +206,25 @@ def credit(
     return credited
 
 
-def settlement(provider: Provider, external_id: str) -> Settlement:
-    return settlement_from(provider, external_id, record_ref(provider, external_id).get().to_dict())
+def settlement(provider: Provider, external_id: str, account_id: str) -> Settlement:
+    """The settled record of `account_id`'s top-up and its balance, read in one round trip."""
+    balance, (snap,) = ledger.balance_with(account_id, [record_ref(provider, external_id)])
+    return _settlement(provider, external_id, snap.to_dict() or {}, balance)
 
 
 def settlement_from(provider: Provider, external_id: str, data: dict[str, Any]) -> Settlement:
+    return _settlement(provider, external_id, data, ledger.balance(data["account_id"]))
+
+
+def _settlement(
+    provider: Provider, external_id: str, data: dict[str, Any], balance: ledger.Balance
+) -> Settlement:
     return Settlement(
         provider=provider,
         external_id=external_id,
         package_code=str(data.get("package_code", "")),
         deposit_cents=int(data.get("credited_cents", 0)),
-        balance_micros=ledger.balance(data["account_id"]).available_micros,
+        balance_micros=balance.available_micros,
     )
 
 

@@ -23,6 +23,9 @@ def client() -> Any:
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=2,
+        # One connection pool for every thread: the default (requests) keeps a session per
+        # thread, so each request of a thread-per-request server opened a new connection.
+        http_client=stripe.HTTPXClient(allow_sync_methods=True),
     )
 
 

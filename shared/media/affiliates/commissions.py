@@ -191,30 +191,40 @@ def withhold_found_later(*, account_id: str, fingerprint_key: str) -> int:
 
     payer = db().collection(FINGERPRINTS).document(fingerprint_key).get()
     others = (
-        [a for a in (payer.get("account_ids") or []) if a != account_id] if payer.exists else []
+        {a for a in (payer.get("account_ids") or []) if a != account_id} if payer.exists else set()
     )
+    if not others:
+        return 0
+    # Every binding that could pair the two (each of them referred by the other) in one
+    # read: a payer shared by many accounts costs one round trip, not two per account.
+    bindings = db().collection(BINDINGS)
+    pairs = []
+    for binding in db().get_all([bindings.document(a) for a in sorted(others | {account_id})]):
+        if not binding.exists:
+            continue
+        referred, affiliate = binding.id, binding.get("affiliate_account_id")
+        if (referred == account_id and affiliate in others) or (
+            referred in others and affiliate == account_id
+        ):
+            pairs.append((referred, affiliate, binding))
     voided = 0
-    for other in others:
-        for referred, affiliate in ((other, account_id), (account_id, other)):
-            binding = db().collection(BINDINGS).document(referred).get()
-            if not binding.exists or binding.get("affiliate_account_id") != affiliate:
-                continue
-            if not binding.to_dict().get("self_referral"):
-                binding.reference.set(
-                    {
-                        "self_referral": True,
-                        "flagged_at": clock.now(),
-                        "flag_reason": "payment_fingerprint",
-                    },
-                    merge=True,
-                )
-            earned = (
-                profile_ref(affiliate)
-                .collection(COMMISSIONS)
-                .where(filter=FieldFilter("referred_account_id", "==", referred))
+    for referred, affiliate, binding in pairs:
+        if not binding.to_dict().get("self_referral"):
+            binding.reference.set(
+                {
+                    "self_referral": True,
+                    "flagged_at": clock.now(),
+                    "flag_reason": "payment_fingerprint",
+                },
+                merge=True,
             )
-            for snap in earned.stream():
-                voided += _take_back_all(affiliate, snap)
+        earned = (
+            profile_ref(affiliate)
+            .collection(COMMISSIONS)
+            .where(filter=FieldFilter("referred_account_id", "==", referred))
+        )
+        for snap in earned.stream():
+            voided += _take_back_all(affiliate, snap)
     return voided
 
 
