@@ -60,6 +60,8 @@ CALLBACK_TOKEN_HEADER = "X-Relay-Callback-Token"
 URL_TOKEN_BACKENDS = frozenset({"runpod"})
 SWEEP_BUDGET_S = 60.0
 SWEEP_CALL_TIMEOUT_S = 3.0
+# How long a dispatch task waits for a job whose submit batch has not landed yet.
+UNLANDED_WAIT_S = 2.0
 
 
 def callback_token(job_id: str, *, in_url: bool = False) -> str:
@@ -106,7 +108,9 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
         label="jobs.dispatch",
     )
     if job is None:
-        return "already dispatched"
+        if jobs.find(job_id) is not None:
+            return "already dispatched"
+        return _dispatch_unlanded(job_id, attempt=attempt)
     timeout_s = max(1, int((job.timeout_at - clock.now()).total_seconds()))
     try:
         backend_job_id = backend(job.backend).submit(
@@ -138,6 +142,21 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     if kept.backend_job_id != backend_job_id:
         return f"extra run {backend_job_id} cancelled; the job runs as {kept.backend_job_id}"
     return f"dispatched as {backend_job_id}"
+
+
+def _dispatch_unlanded(job_id: str, *, attempt: int) -> str:
+    """A dispatch task for a job not (yet) in the store: a submit creates the task while
+    the job's batch commits (jobs.submit), so the job is normally a few milliseconds away.
+    Wait for it; if it still has not landed, a retry of the task may find it (503), and
+    after the last attempt there is nothing to dispatch (the submit failed)."""
+    deadline = time.monotonic() + UNLANDED_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if jobs.find(job_id) is not None:
+            return dispatch(job_id, attempt=attempt)
+    if attempt + 1 >= get_settings().dispatch_max_attempts:
+        return "no such job"
+    raise AppError(ErrorKind.UNAVAILABLE, "job not landed yet, retry")
 
 
 def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:
