@@ -145,18 +145,22 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
 
 
 def _dispatch_unlanded(job_id: str, *, attempt: int) -> str:
-    """A dispatch task for a job not (yet) in the store: a submit creates the task while
-    the job's batch commits (jobs.submit), so the job is normally a few milliseconds away.
-    Wait for it; if it still has not landed, a retry of the task may find it (503), and
-    after the last attempt there is nothing to dispatch (the submit failed)."""
+    """A dispatch task for a job not (yet) in the store. A submit creates the task once the
+    price is reserved under the job's id, while the batch that creates the job (and spends
+    that reservation) commits (jobs.submit). So while `reservations/<job id>` exists the
+    job may still land: wait for it, and past the wait let the task's retry look again
+    (503). With no reservation, the batch has landed (the job is found now) or never will
+    (nothing to do)."""
     deadline = time.monotonic() + UNLANDED_WAIT_S
-    while time.monotonic() < deadline:
+    while ledger.is_reserved(job_id):
+        if time.monotonic() > deadline:
+            if attempt + 1 >= get_settings().dispatch_max_attempts:
+                return "no such job"
+            raise AppError(ErrorKind.UNAVAILABLE, "job not landed yet, retry")
         time.sleep(0.02)
-        if jobs.find(job_id) is not None:
-            return dispatch(job_id, attempt=attempt)
-    if attempt + 1 >= get_settings().dispatch_max_attempts:
-        return "no such job"
-    raise AppError(ErrorKind.UNAVAILABLE, "job not landed yet, retry")
+    if jobs.find(job_id) is not None:
+        return dispatch(job_id, attempt=attempt)
+    return "no such job"
 
 
 def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:

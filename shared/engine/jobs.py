@@ -95,10 +95,17 @@ def submit(
     candidate = job_id or new_id()
     # A fresh random id is nobody's, so its dispatch task can be created while the job's
     # batch commits (one round trip of latency, not two): a task that arrives before the
-    # job has landed waits for it (dispatch.dispatch), and one whose job never lands finds
-    # nothing to do. A caller's own id or factory, or an idempotency key (whose submit may
-    # answer with an earlier job), enqueues after the batch as before.
-    overlap = dispatch and key is None and job_id is None and id_factory is None
+    # job has landed waits for it while the job's reservation is open (dispatch.dispatch),
+    # and one whose job never lands finds nothing to do. A caller's own id or factory, or
+    # an idempotency key (whose submit may answer with an earlier job), or a free job (no
+    # reservation), enqueues after the batch as before.
+    overlap = (
+        dispatch
+        and create.price_micros > 0  # the reservation tells dispatch the batch is in flight
+        and key is None
+        and job_id is None
+        and id_factory is None
+    )
     queued: list[Future[None]] = []
 
     def enqueue_now(created_id: str) -> None:
