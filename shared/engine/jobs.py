@@ -106,7 +106,7 @@ def submit(
         and job_id is None
         and id_factory is None
     )
-    queued: list[Future[None]] = []
+    queued: list[Future[str]] = []
 
     def enqueue_now(created_id: str) -> None:
         queued.append(background.start(lambda: _enqueue_dispatch(created_id)))
