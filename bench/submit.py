@@ -9,6 +9,9 @@ there, so only the submit path is measured), then:
 2. hot account: 100 concurrent submits on ONE account (each client with its own key, so
    the per-key rate limit is not what is measured) vs the same over 100 accounts.
 
+Also prints the HTTP hop alone (a route answered before any store call, same clients), the
+part of a submit the in-process floor does not pay.
+
 Prints the figures, then `hot_ratio=<one account jobs/s over many accounts jobs/s>` and
 last `ratio p50=<submit p50 over floor p50> p99=<submit p99 over floor p99>`.
 """
@@ -147,6 +150,16 @@ def main() -> None:
                 *run_clients([floor_call(i) for i in range(total)], args.clients),
             )
             print(f"throughput ratio (submit/floor jobs/s): {submit['rate'] / floor['rate']:.2f}")
+            # The HTTP hop alone (gateway + functions-framework + the doorway, no I/O): a job
+            # id that is not a UUID is answered 404 before any store call.
+            hop_url = f"http://127.0.0.1:{stack.ports['pics']}/api/v1/jobs/not-a-job"
+            report(
+                "http hop alone (GET 404, no I/O)",
+                *run_clients(
+                    [lambda: 201 if client.get(hop_url).status_code == 404 else 0] * total,
+                    args.clients,
+                ),
+            )
 
             print(f"hot account: {args.hot} concurrent submits")
             hot_keys = accounts(1, args.hot, keys_each=args.hot)[0]

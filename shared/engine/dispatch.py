@@ -60,6 +60,8 @@ CALLBACK_TOKEN_HEADER = "X-Relay-Callback-Token"
 URL_TOKEN_BACKENDS = frozenset({"runpod"})
 SWEEP_BUDGET_S = 60.0
 SWEEP_CALL_TIMEOUT_S = 3.0
+# How long a dispatch task waits for a job whose submit batch has not landed yet.
+UNLANDED_WAIT_S = 2.0
 
 
 def callback_token(job_id: str, *, in_url: bool = False) -> str:
@@ -106,7 +108,9 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
         label="jobs.dispatch",
     )
     if job is None:
-        return "already dispatched"
+        if jobs.find(job_id) is not None:
+            return "already dispatched"
+        return _dispatch_unlanded(job_id, attempt=attempt)
     timeout_s = max(1, int((job.timeout_at - clock.now()).total_seconds()))
     try:
         backend_job_id = backend(job.backend).submit(
@@ -138,6 +142,25 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     if kept.backend_job_id != backend_job_id:
         return f"extra run {backend_job_id} cancelled; the job runs as {kept.backend_job_id}"
     return f"dispatched as {backend_job_id}"
+
+
+def _dispatch_unlanded(job_id: str, *, attempt: int) -> str:
+    """A dispatch task for a job not (yet) in the store. A submit creates the task once the
+    price is reserved under the job's id, while the batch that creates the job (and spends
+    that reservation) commits (jobs.submit). So while `reservations/<job id>` exists the
+    job may still land: wait for it, and past the wait let the task's retry look again
+    (503). With no reservation, the batch has landed (the job is found now) or never will
+    (nothing to do)."""
+    deadline = time.monotonic() + UNLANDED_WAIT_S
+    while ledger.is_reserved(job_id):
+        if time.monotonic() > deadline:
+            if attempt + 1 >= get_settings().dispatch_max_attempts:
+                return "no such job"
+            raise AppError(ErrorKind.UNAVAILABLE, "job not landed yet, retry")
+        time.sleep(0.02)
+    if jobs.find(job_id) is not None:
+        return dispatch(job_id, attempt=attempt)
+    return "no such job"
 
 
 def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:

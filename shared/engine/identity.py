@@ -29,6 +29,7 @@ from shared.engine.logs import bind as bind_log
 from shared.engine.store import ACCOUNTS, API_KEYS, CONFLICTS, db
 
 ACCOUNT_NAMESPACE = uuid.UUID("6f1c2a94-5d0e-4c1b-9a7e-2f3b8d4c5e60")
+MAX_KEY_LENGTH = 256
 
 
 class Site(StrEnum):
@@ -177,7 +178,7 @@ def find_api_key(*, account_id: str, key_id: str) -> ApiKey:
 def authenticate_key(raw_key: str | None, *, worker_route: bool = False) -> ApiKey:
     """The active key behind a presented secret, or UNAUTHENTICATED; a worker-bound key is
     FORBIDDEN unless the caller is a grid worker route (`worker_route=True`)."""
-    if not raw_key or len(raw_key) > 256:
+    if not raw_key or len(raw_key) > MAX_KEY_LENGTH:
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
     key_hash = hash_key(raw_key)
     snap = db().collection(API_KEYS).document(key_hash).get()

@@ -27,9 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
-from shared.engine import clock, idempotency, job_records, ledger, shares, store
+from shared.engine import background, clock, idempotency, job_records, ledger, shares, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.job_records import ACTIVE as ACTIVE
 from shared.engine.job_records import TERMINAL as TERMINAL
@@ -92,24 +93,59 @@ def submit(
             return replayed
     new_id = id_factory or (lambda: str(uuid.uuid4()))
     candidate = job_id or new_id()
+    # A fresh random id is nobody's, so its dispatch task can be created while the job's
+    # batch commits (one round trip of latency, not two): a task that arrives before the
+    # job has landed waits for it while the job's reservation is open (dispatch.dispatch),
+    # and one whose job never lands finds nothing to do. A caller's own id or factory, or
+    # an idempotency key (whose submit may answer with an earlier job), or a free job (no
+    # reservation), enqueues after the batch as before.
+    overlap = (
+        dispatch
+        and create.price_micros > 0  # the reservation tells dispatch the batch is in flight
+        and key is None
+        and job_id is None
+        and id_factory is None
+    )
+    queued: list[Future[str]] = []
+
+    def enqueue_now(created_id: str) -> None:
+        queued.append(background.start(lambda: _enqueue_dispatch(created_id)))
+
     for _ in range(MAX_ID_TRIES):
-        outcome = _create(create, job_id=candidate, initial_state=initial_state, fields=fields)
+        outcome = _create(
+            create,
+            job_id=candidate,
+            initial_state=initial_state,
+            fields=fields,
+            before_commit=enqueue_now if overlap else None,
+        )
         if outcome is not None:
             break
         if job_id is not None and id_factory is None:
             raise AppError(ErrorKind.CONFLICT, "job id is already taken")
         candidate = new_id()
     else:
+        for pending in queued:
+            pending.exception()
         raise AppError(ErrorKind.UNAVAILABLE, "could not allocate a job id, retry")
     record, created = outcome
     if not created or not dispatch:
+        for pending in queued:
+            pending.exception()
         return record
     try:
-        enqueue(Target.DISPATCH, {"job_id": record.id}, name=f"dispatch-{record.id}")
+        mine = [q for q in queued if q.result() == record.id]
+        if not mine:
+            _enqueue_dispatch(record.id)
     except AppError:
         finish(record.id, state=JobState.FAILED, error="could not enqueue the job")
         raise
     return record
+
+
+def _enqueue_dispatch(job_id: str) -> str:
+    enqueue(Target.DISPATCH, {"job_id": job_id}, name=f"dispatch-{job_id}")
+    return job_id
 
 
 def _create(
@@ -118,9 +154,11 @@ def _create(
     job_id: str,
     initial_state: JobState,
     fields: dict[str, Any] | None,
+    before_commit: Callable[[str], None] | None = None,
 ) -> tuple[JobRecord, bool] | None:
     """One attempt at the atomic create. Returns (job, created by this call), or None when
-    `job_id` belongs to someone else's job (take another id)."""
+    `job_id` belongs to someone else's job (take another id). `before_commit(job_id)` is
+    called once the money is reserved, just before the batch commits."""
     token = uuid.uuid4().hex
     now = clock.now()
     record = JobRecord(
@@ -181,6 +219,8 @@ def _create(
             micros=micros,
             reservation_id=reservation,
         )
+    if before_commit is not None:
+        before_commit(job_id)
     try:
         store.commit(batch, label="jobs.submit")
     except CONFLICTS:

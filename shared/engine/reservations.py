@@ -40,6 +40,12 @@ from shared.engine.store import (
 
 RESERVE_DEADLINE_S = 5.0
 STALE_RESERVATION = dt.timedelta(minutes=2)
+# Each account's shard availability as this process last saw it (a read, or a reservation's
+# own decrement result): a hint for which shard to try first, so a submit whose last known
+# shard still covers it reserves without reading the shards. Only a hint: the atomic
+# decrement decides, so a stale one costs an undone attempt and a read, never money.
+_LAST_SEEN: dict[str, dict[int, int]] = {}
+_LAST_SEEN_MAX = 10_000
 
 
 def shard_ref(account_id: str, shard: int) -> Any:
@@ -59,7 +65,21 @@ def read_shards(account_id: str) -> dict[int, dict[str, int]]:
             "held_micros": int(data.get("held_micros", 0)),
             "available_micros": int(data.get("available_micros", 0)),
         }
+    _remember(account_id, {k: s["available_micros"] for k, s in shards.items()})
     return shards
+
+
+def _remember(account_id: str, available: dict[int, int]) -> None:
+    if len(_LAST_SEEN) >= _LAST_SEEN_MAX and account_id not in _LAST_SEEN:
+        _LAST_SEEN.clear()  # a bounded hint, not a cache anyone relies on
+    _LAST_SEEN[account_id] = {**_LAST_SEEN.get(account_id, {}), **available}
+
+
+def _hinted_shard(account_id: str, micros: int) -> int | None:
+    """A shard that covered `micros` when this process last saw it, if any."""
+    seen = _LAST_SEEN.get(account_id) or {}
+    covering = [k for k, v in seen.items() if v >= micros]
+    return random.choice(covering) if covering else None
 
 
 def clear_stale_reservation(reservation_id: str) -> bool:
@@ -122,7 +142,9 @@ def _try_reserve(account_id: str, reservation_id: str, shard: int, micros: int) 
         # now, is not below zero (every reservation on it, ours included, is subtracted).
         left = read_shards(account_id)[shard]["available_micros"]
     if left >= 0:
+        _remember(account_id, {shard: left})
         return True
+    _LAST_SEEN.pop(account_id, None)
     undo_reservation(
         account_id=account_id, reservation_id=reservation_id, shard=shard, micros=micros
     )
@@ -144,11 +166,15 @@ def undo_reservation(*, account_id: str, reservation_id: str, shard: int, micros
 def reserve(*, account_id: str, reservation_id: str, micros: int) -> int:
     """Set `micros` aside on one shard; returns the shard. Raises INSUFFICIENT_FUNDS.
 
-    Candidates are the shards whose last read shows enough; the atomic decrement decides.
+    First the shard this process last saw covering it (no read), else the shards whose
+    read shows enough; the atomic decrement decides either way.
     A shard seen below zero means another request is undoing an over-reservation, so we
     wait briefly instead of refusing money that is about to come back.
     """
     deadline = time.monotonic() + RESERVE_DEADLINE_S
+    hinted = _hinted_shard(account_id, micros)
+    if hinted is not None and _try_reserve(account_id, reservation_id, hinted, micros):
+        return hinted
     while True:
         shards = read_shards(account_id)
         avail = {k: s["available_micros"] for k, s in shards.items()}

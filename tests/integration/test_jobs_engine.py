@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from shared.engine import audit, dispatch, jobs, ledger, store
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobState
+from shared.engine.settings import get_settings
 from tests.helpers import new_account
 from tests.integration.runpod_faults import (
     RUNPOD_AUTH,
@@ -124,3 +127,50 @@ def test_a_run_that_reports_before_its_dispatch_answered_becomes_the_job_run(sta
     assert dispatch.dispatch(job.id, attempt=1) == "already dispatched"
     assert len(runs_for(stack, job.id)) == 1
     assert ledger.balance(account_id).available_micros == 10_000
+
+
+def test_a_dispatch_task_that_arrives_before_its_job_waits_for_the_batch_and_runs_once(
+    stack,
+) -> None:
+    """A submit creates the dispatch task while the job's batch commits (jobs.submit): a task
+    delivered before the job lands waits for it (the job's reservation is still open)."""
+    account_id, _ = new_account(credits=1)
+    outcomes: list[str] = []
+    early: list[threading.Thread] = []
+
+    def deliver_before_the_batch(job_id: str) -> None:
+        early.append(threading.Thread(target=lambda: outcomes.append(dispatch.dispatch(job_id))))
+        early[0].start()
+        time.sleep(0.3)  # the task is running while the batch has not committed
+
+    created = jobs._create(
+        idle_create(account_id),
+        job_id=str(uuid.uuid4()),
+        initial_state=JobState.PENDING,
+        fields=None,
+        before_commit=deliver_before_the_batch,
+    )
+    assert created is not None and created[1]
+    early[0].join(30)
+    recorded = jobs.get(created[0].id)
+    assert outcomes == [f"dispatched as {recorded.backend_job_id}"]
+    assert [run["id"] for run in runs_for(stack, recorded.id)] == [recorded.backend_job_id]
+    assert ledger.balance(account_id).available_micros == 0
+
+
+def test_a_dispatch_task_whose_job_never_lands_finds_nothing_to_do(stack) -> None:
+    assert dispatch.dispatch(str(uuid.uuid4())) == "no such job"  # no reservation: at once
+    account_id, _ = new_account(credits=1)
+    stuck = str(uuid.uuid4())  # reserved, its batch never commits (a crashed submit)
+    shard = ledger.reserve(account_id=account_id, reservation_id=stuck, micros=10_000)
+    try:
+        with pytest.raises(AppError) as retry:
+            dispatch.dispatch(stuck)
+        assert retry.value.kind is ErrorKind.UNAVAILABLE  # the task's retry looks again
+        last = get_settings().dispatch_max_attempts - 1
+        assert dispatch.dispatch(stuck, attempt=last) == "no such job"
+    finally:
+        ledger.undo_reservation(
+            account_id=account_id, reservation_id=stuck, shard=shard, micros=10_000
+        )
+    assert jobs.find(stuck) is None

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.engine import audit, clock, identity, ledger, store
+from shared.engine import audit, clock, identity, ledger, reservations, store
 from shared.engine.errors import AppError, ErrorKind
+from shared.engine.settings import get_settings
 from shared.engine.store import LEDGER, RESERVATIONS, db
 
 
@@ -171,3 +172,23 @@ def test_the_house_may_go_below_zero_and_still_audits(stack: object) -> None:
     # The house and its earnings account; the module's only house entry is this expense.
     result = audit.check(ledger.PLATFORM_ACCOUNT)
     assert result == {"ok": True, "accounts": 2, "entries": 1, "problems": []}, result
+
+
+def test_a_stale_shard_hint_costs_an_undone_attempt_never_money(account: str) -> None:
+    """reserve() first tries the shard this process last saw covering the amount, without a
+    read; a hint that is wrong (money spent elsewhere) must not let anything overdraw."""
+    _grant(account, 10_000)
+    shards = get_settings().ledger_shards
+    reservations._LAST_SEEN[account] = {k: 10**9 for k in range(shards)}  # every shard "covers"
+    first = str(uuid.uuid4())
+    shard = ledger.reserve(account_id=account, reservation_id=first, micros=10_000)
+    assert ledger.read_shards(account)[shard]["available_micros"] == 0
+    reservations._LAST_SEEN[account] = {k: 10**9 for k in range(shards)}
+    with pytest.raises(AppError) as refused:
+        ledger.reserve(account_id=account, reservation_id=str(uuid.uuid4()), micros=10_000)
+    assert refused.value.kind is ErrorKind.INSUFFICIENT_FUNDS
+    assert all(s["available_micros"] >= 0 for s in ledger.read_shards(account).values())
+    assert ledger.undo_reservation(
+        account_id=account, reservation_id=first, shard=shard, micros=10_000
+    )
+    assert ledger.balance(account).available_micros == 10_000
