@@ -37,18 +37,15 @@ from shared.grid.fields import path
 from shared.grid.jobs import SITE
 from shared.grid.workers import Worker
 
-CANDIDATES = 32  # how far down the queue a poll looks
-SPREAD = 32  # pollers start at different places among this many of the best candidates
+CANDIDATES = 8  # how far down the whole queue a poll looks
+SPREAD = 8  # pollers start at different places among this many of the best candidates
+SLICE_DEPTH = 2  # how far down its own slice of the queue a poll looks first
 POLL_INTERVAL_S = (0.2, 0.5)
 LEASE_MARGIN_S = 15.0  # a poll's lease outlives its wait by this much
 HELD = frozenset({JobState.CLAIMED, JobState.RUNNING})
 
 
-class _AtCap:
-    """A claim refused because the worker holds its `max_concurrent_jobs`."""
-
-
-AT_CAP = _AtCap()
+LOST_TO_HELD = object()  # a claim whose worker's held list changed since it was counted
 
 
 class _Candidate:
@@ -83,9 +80,17 @@ def matches(
     return job.model in models or job.site_fields.get("model_family") in families
 
 
-def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> list[_Candidate]:
-    """The head of the queue *for this worker*: the best queued grid jobs it may take,
-    best first (priority, then age).
+def _candidates(
+    *,
+    models: set[str],
+    families: set[str],
+    catch_all: bool,
+    slots: list[int] | None = None,
+    depth: int = CANDIDATES,
+) -> list[_Candidate]:
+    """The head of the queue *for this worker* (of some slices of it, with `slots`): the best
+    `depth` queued grid jobs it may take per way of matching, best first (priority, then
+    age).
 
     One query per way a job can match (its model among the worker's; its family among the
     worker's, for family jobs; any job, for catch-all workers), so jobs no online worker
@@ -98,23 +103,28 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> lis
         query: Any = db().collection(queue.QUEUE)
         for f in filters:
             query = query.where(filter=f)
+        if slots is not None:
+            query = query.where(filter=FieldFilter("slot", "in", slots))
         return (
             query.order_by("priority", direction=firestore.Query.DESCENDING)
             .order_by("created_at")
-            .limit(CANDIDATES)
+            .limit(depth)
         )
 
+    def one_of(field: str, values: set[str]) -> Any:
+        # Firestore's `in` takes at most 30 values; a worker serving more is unusual, and
+        # the rest of its models still match through their families. One value is `==`
+        # (the emulator answers it in half the time).
+        if len(values) == 1:
+            return FieldFilter(field, "==", next(iter(values)))
+        return FieldFilter(field, "in", sorted(values)[:30])
+
     queries = []
-    # Firestore's `in` takes at most 30 values; a worker serving more is unusual, and the
-    # rest of its models still match through their families.
     if models:
-        queries.append(head(FieldFilter("model", "in", sorted(models)[:30])))
+        queries.append(head(one_of("model", models)))
     if families:
         queries.append(
-            head(
-                FieldFilter("model_match", "==", "family"),
-                FieldFilter("model_family", "in", sorted(families)[:30]),
-            )
+            head(FieldFilter("model_match", "==", "family"), one_of("model_family", families))
         )
     if catch_all:
         queries.append(head(FieldFilter("model_match", "==", "any")))
@@ -128,7 +138,7 @@ def _candidates(*, models: set[str], families: set[str], catch_all: bool) -> lis
 def offer_order(fitting: list[_Candidate], *, worker_id: int) -> list[_Candidate]:
     """The order in which a worker tries the fitting head of the queue: the best-priority
     jobs (at most SPREAD, oldest first) starting at the worker's own place among them, so
-    concurrent pollers take disjoint jobs; then the rest in queue order."""
+    concurrent pollers take different jobs; then the rest in queue order."""
     if not fitting:
         return []
     best = [job for job in fitting if job.priority == fitting[0].priority][:SPREAD]
@@ -193,108 +203,172 @@ def claim_next(
 def claim_queued(
     *, worker: Worker, models: set[str], families: set[str], catch_all: bool, wait_s: float
 ) -> JobRecord | None:
-    """Tries the fitting head of the queue in this worker's order (`offer_order`), so a
-    worker that loses a race moves on without asking the queue again; asks again every
-    POLL_INTERVAL_S until `wait_s` is over. At its cap, nothing is offered until a held job
-    finishes or the poll ends."""
+    """Claim a job, asking the queue again every POLL_INTERVAL_S until `wait_s` is over.
+    At its cap, nothing is offered until a held job finishes or the poll ends."""
     deadline = time.monotonic() + wait_s
     while True:
-        fitting = [
-            job
-            for job in _candidates(models=models, families=families, catch_all=catch_all)
-            # A worker that failed a run of a job is never offered it again.
-            if worker.id not in job.site_fields["failed_workers"]
-            and matches(job, models=models, families=families, catch_all=catch_all)
-        ]
-        for job in offer_order(fitting, worker_id=worker.id):
-            claimed = _claim(job, worker=worker)
-            if claimed is AT_CAP:
-                break
-            if isinstance(claimed, JobRecord):
+        held = _Held(worker)
+        if held.below_cap():
+            claimed = _claim_one(
+                worker=worker, held=held, models=models, families=families, catch_all=catch_all
+            )
+            if claimed is not None:
                 return claimed
         if time.monotonic() >= deadline:
             return None
         time.sleep(min(random.uniform(*POLL_INTERVAL_S), max(0.0, deadline - time.monotonic())))
 
 
-def _claim(candidate: _Candidate, *, worker: Worker) -> JobRecord | _AtCap | None:
-    """Claim one queued job for this worker: the job, AT_CAP, or None if it is not (any
-    longer) claimable by this worker (someone else was faster)."""
+class _Held:
+    """The worker's held list as one read saw it (a claim extends it preconditioned on
+    that read)."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.ref = queue.held_ref(worker.id)
+        data, self.update_time = queue.read(self.ref)
+        self.jobs: list[str] = list((data or {}).get("jobs", []))
+
+    def below_cap(self) -> bool:
+        """Whether the worker may claim one more. A list at the cap is checked against the
+        jobs themselves (a list names a job the worker no longer holds when the write that
+        ended the hold could not take it off) and put right."""
+        if len(self.jobs) < self.worker.max_concurrent_jobs:
+            return True
+        actual = held_jobs(self.worker)
+        if len(actual) >= self.worker.max_concurrent_jobs or self.update_time is None:
+            return False
+        from google.cloud import firestore
+
+        batch = db().batch()
+        batch.update(
+            self.ref,
+            {"jobs": actual},
+            option=firestore.Client.write_option(last_update_time=self.update_time),
+        )
+        try:
+            results = store.commit(batch, label="grid.held_list")
+        except CONFLICTS:
+            return False  # it changed meanwhile: the next look reads it again
+        self.jobs, self.update_time = actual, results[0].update_time
+        return True
+
+    def add_writes(self, batch: Any, job_id: str) -> None:
+        from google.cloud import firestore
+
+        if self.update_time is None:
+            batch.create(self.ref, {"jobs": [job_id]})
+            return
+        batch.update(
+            self.ref,
+            {"jobs": firestore.ArrayUnion([job_id])},
+            option=firestore.Client.write_option(last_update_time=self.update_time),
+        )
+
+
+def _claim_one(
+    *, worker: Worker, held: _Held, models: set[str], families: set[str], catch_all: bool
+) -> JobRecord | None:
+    """One look at the queue. First the head of the worker's own slice of the default-
+    priority jobs (disjoint from the slices of the workers beside it, so they do not race)
+    together with the jobs of raised or lowered priority, which every worker sees: a
+    raised one comes first. If the best of these is not claimed, or is of lowered priority
+    (default ones may wait in other slices), the head of the whole queue, tried from this
+    worker's place in it (`offer_order`). A lost race moves on to the next job without
+    asking the queue again."""
+
+    def fitting(candidates: list[_Candidate]) -> list[_Candidate]:
+        return [
+            job
+            for job in candidates
+            # A worker that failed a run of a job is never offered it again.
+            if worker.id not in job.site_fields["failed_workers"]
+            and matches(job, models=models, families=families, catch_all=catch_all)
+        ]
+
+    def head(*, slots: list[int] | None = None, depth: int = CANDIDATES) -> list[_Candidate]:
+        return _candidates(
+            models=models, families=families, catch_all=catch_all, slots=slots, depth=depth
+        )
+
+    first = fitting(head(slots=[worker.id % queue.SLOTS, queue.SHARED_SLOT], depth=SLICE_DEPTH))
+    first = [job for job in first if job.priority >= 0] if first and first[0].priority >= 0 else []
+    tried = {job.id for job in first}
+    rest = [job for job in fitting(head()) if job.id not in tried] if not first else []
+    for job in first + offer_order(rest, worker_id=worker.id):
+        claimed = _claim(job, worker=worker, held=held)
+        if claimed is LOST_TO_HELD:
+            held = _Held(worker)  # a held job finished meanwhile: count again
+            if not held.below_cap():
+                return None
+        elif claimed is not None:
+            return claimed
+    if first:
+        # The slice's jobs were taken: the head of the whole queue, once.
+        rest = [job for job in fitting(head()) if job.id not in tried]
+        for job in offer_order(rest, worker_id=worker.id):
+            claimed = _claim(job, worker=worker, held=held)
+            if claimed is LOST_TO_HELD:
+                held = _Held(worker)
+                if not held.below_cap():
+                    return None
+            elif claimed is not None:
+                return claimed
+    return None
+
+
+def _claim(candidate: _Candidate, *, worker: Worker, held: _Held) -> Any:
+    """Claim one queued job for this worker: the job, None if it is not (any longer)
+    claimable by this worker (someone else was faster), or LOST_TO_HELD when the worker's
+    held list changed since it was counted."""
     from google.cloud import firestore
 
-    job_ref, held_ref = job_records.ref(candidate.id), queue.held_ref(worker.id)
-    snaps = {snap.reference.path: snap for snap in db().get_all([job_ref, held_ref])}
-    job_snap, held_snap = snaps[job_ref.path], snaps[held_ref.path]
-    if not job_snap.exists or job_snap.get("state") != str(JobState.QUEUED):
+    job_ref = job_records.ref(candidate.id)
+    data, update_time = queue.read(job_ref)
+    if data is None or data.get("state") != str(JobState.QUEUED):
         queue.drop_stale(candidate.id, entry_update_time=candidate.update_time)
         return None
-    job = job_records.record(job_snap)
+    job = JobRecord(id=candidate.id, **data)
     sf = fields.of(job)
     if job.site != SITE or worker.id in sf.failed_workers:
         return None
-    held = list((held_snap.to_dict() or {}).get("jobs", [])) if held_snap.exists else []
-    if len(held) >= worker.max_concurrent_jobs and not _below_cap(worker, held_snap):
-        return AT_CAP
     now = clock.now()
     claim_id = uuid.uuid4().hex
-    update = {
-        "state": str(JobState.CLAIMED),
-        path("claim_id"): claim_id,
-        path("worker_id"): worker.id,
-        path("claimed_at"): now,
-        path("attempts"): sf.attempts + 1,
-        "timeout_at": now + dt.timedelta(seconds=sf.timeout_seconds),
+    claim = {
+        "claim_id": claim_id,
+        "worker_id": worker.id,
+        "claimed_at": now,
+        "attempts": sf.attempts + 1,
     }
+    timeout_at = now + dt.timedelta(seconds=sf.timeout_seconds)
     batch = db().batch()
     batch.update(
-        job_ref, update, option=firestore.Client.write_option(last_update_time=job_snap.update_time)
+        job_ref,
+        {
+            "state": str(JobState.CLAIMED),
+            **{path(name): value for name, value in claim.items()},
+            "timeout_at": timeout_at,
+        },
+        option=firestore.Client.write_option(last_update_time=update_time),
     )
     queue.dequeue_writes(batch, job.id)
-    if held_snap.exists:
-        batch.update(
-            held_ref,
-            {"jobs": firestore.ArrayUnion([job.id])},
-            option=firestore.Client.write_option(last_update_time=held_snap.update_time),
-        )
-    else:
-        batch.create(held_ref, {"jobs": [job.id]})
+    held.add_writes(batch, job.id)
     try:
         store.commit(batch, label="grid.claim")
     except CONFLICTS:
-        # Another claim was faster, or a commit retried by the client library reported a
-        # conflict with its own first, successful attempt: the claim id tells ours.
+        # Another claim was faster, the held list changed, or a commit retried by the
+        # client library reported a conflict with its own first, successful attempt: the
+        # claim id tells ours.
         current = job_records.find(job.id)
-        if current is None or fields.of(current).claim_id != claim_id:
-            return None
-        return current
-    data = job_snap.to_dict()
-    site_fields = {**data.pop("site_fields", {})}
-    for key, value in update.items():
-        if key.startswith("site_fields."):
-            site_fields[key.removeprefix("site_fields.")] = value
-        else:
-            data[key] = value
-    return JobRecord(id=job.id, **{**data, "site_fields": site_fields})
-
-
-def _below_cap(worker: Worker, held_snap: Any) -> bool:
-    """A held list at the cap, checked against the jobs themselves: a list names a job the
-    worker no longer holds when the write that ended the hold could not take it off. Puts
-    the list right (unless it changed since it was read: then the claim waits for the next
-    try); True if the worker really holds fewer than its cap."""
-    from google.cloud import firestore
-
-    actual = held_jobs(worker)
-    if len(actual) >= worker.max_concurrent_jobs:
-        return False
-    batch = db().batch()
-    batch.update(
-        held_snap.reference,
-        {"jobs": actual},
-        option=firestore.Client.write_option(last_update_time=held_snap.update_time),
+        if current is not None and fields.of(current).claim_id == claim_id:
+            return current
+        if current is not None and current.state is JobState.QUEUED:
+            return LOST_TO_HELD
+        return None
+    return job.model_copy(
+        update={
+            "state": JobState.CLAIMED,
+            "timeout_at": timeout_at,
+            "site_fields": {**job.site_fields, **claim},
+        }
     )
-    try:
-        store.commit(batch, label="grid.held_list")
-    except CONFLICTS:
-        return False
-    return True

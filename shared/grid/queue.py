@@ -2,7 +2,8 @@
 scanning the jobs collection.
 
 `grid_queue` holds one small entry per QUEUED grid job (doc id = the job's), with only what
-a claim filters and orders by. `grid_held/<worker>` lists the jobs a worker holds.
+a claim filters and orders by, and the slice of the queue it is dealt to (`slot_of`).
+`grid_held/<worker>` lists the jobs a worker holds.
 
 What can never happen:
 - A QUEUED job without its entry: every write that makes a grid job QUEUED (submit, a
@@ -22,6 +23,7 @@ What can never happen:
 from __future__ import annotations
 
 import contextlib
+import zlib
 from typing import Any
 
 from shared.engine.jobs import JobRecord
@@ -29,6 +31,14 @@ from shared.engine.store import db
 
 QUEUE = "grid_queue"
 HELD_LISTS = "grid_held"
+SLOTS = 32  # the queue is dealt into this many slices; a poller reads its own first
+SHARED_SLOT = -1  # jobs whose priority is not the default: every poller reads these
+
+
+def slot_of(job_id: str, *, priority: int) -> int:
+    """The slice a queued job is dealt to: by its id, unless its priority is raised or
+    lowered (rare): those every poller sees, so no slice's default jobs pass them by."""
+    return zlib.crc32(job_id.encode()) % SLOTS if priority == 0 else SHARED_SLOT
 
 
 def entry_ref(job_id: str) -> Any:
@@ -42,13 +52,15 @@ def held_ref(worker_id: int) -> Any:
 def entry(job: JobRecord, **site_fields: Any) -> dict[str, Any]:
     """The queue entry of a job, from its snapshot with `site_fields` changed."""
     sf = {**job.site_fields, **site_fields}
+    priority = int(sf.get("priority", 0))
     return {
         "model": job.model,
         "created_at": job.created_at,
-        "priority": int(sf.get("priority", 0)),
+        "priority": priority,
         "model_match": sf.get("model_match", "family"),
         "model_family": sf.get("model_family"),
         "failed_workers": list(sf.get("failed_workers") or []),
+        "slot": slot_of(job.id, priority=priority),
     }
 
 
@@ -67,6 +79,26 @@ def release_writes(batch: Any, *, worker_id: int | None, job_id: str) -> None:
 
     if worker_id is not None:
         batch.set(held_ref(worker_id), {"jobs": firestore.ArrayRemove([job_id])}, merge=True)
+
+
+def read(ref: Any) -> tuple[dict[str, Any] | None, Any]:
+    """One document by the unary GetDocument call: (its fields or None, its update time).
+
+    `DocumentReference.get` streams BatchGetDocuments, which costs this client about three
+    times the CPU (measured: 0.96 ms against 0.34 ms a read), and a poll's reads are most
+    of a claim's CPU.
+    """
+    from google.api_core import exceptions as gexc
+    from google.cloud.firestore_v1 import _helpers
+
+    client = db()
+    try:
+        doc = client._firestore_api.get_document(
+            request={"name": ref._document_path}, metadata=client._rpc_metadata
+        )
+    except gexc.NotFound:
+        return None, None
+    return _helpers.decode_dict(doc.fields, client), doc.update_time
 
 
 def drop_stale(job_id: str, *, entry_update_time: Any) -> None:
