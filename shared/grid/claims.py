@@ -43,6 +43,8 @@ SLICE_DEPTH = 2  # how far down its own slice of the queue a poll looks first
 POLL_INTERVAL_S = (0.2, 0.5)
 LEASE_MARGIN_S = 15.0  # a poll's lease outlives its wait by this much
 HELD = frozenset({JobState.CLAIMED, JobState.RUNNING})
+# States a job only reaches through a claim (whose batch deleted its queue entry).
+CLAIMED_SINCE = frozenset(str(s) for s in (*HELD, JobState.COMPLETED))
 
 
 LOST_TO_HELD = object()  # a claim whose worker's held list changed since it was counted
@@ -326,7 +328,10 @@ def _claim(candidate: _Candidate, *, worker: Worker, held: _Held) -> Any:
     job_ref = job_records.ref(candidate.id)
     data, update_time = queue.read(job_ref)
     if data is None or data.get("state") != str(JobState.QUEUED):
-        queue.drop_stale(candidate.id, entry_update_time=candidate.update_time)
+        # A job another claim took (held, or finished since) lost its entry in that claim's
+        # batch: only an entry left behind by some other way out of QUEUED is cleared.
+        if data is None or data.get("state") not in CLAIMED_SINCE:
+            queue.drop_stale(candidate.id, entry_update_time=candidate.update_time)
         return None
     job = JobRecord(id=candidate.id, **data)
     sf = fields.of(job)
