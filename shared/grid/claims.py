@@ -7,8 +7,9 @@ What can never happen:
 - A job is claimed by two workers: a claim is one batch (the job moved QUEUED -> CLAIMED,
   its queue entry deleted, the worker's held list extended) preconditioned on the update
   time of the read that showed the job QUEUED (and not failed by this worker); of two
-  racing workers one write fails and that worker moves on. Pollers start at different
-  places in the head of the queue (by worker id), so 32 of them do not all race for it.
+  racing workers one write fails and that worker moves on. Default-priority jobs are
+  dealt to slices of the queue by id and a poller reads its own slice first (by worker
+  id), so 32 of them do not all race for the head.
 - A job is offered to a worker in its `failed_workers` (it failed or let lapse a run): the
   entry's copy filters, the job's own list decides.
 - A worker holds more claims than its registration's `max_concurrent_jobs`: the claim reads
