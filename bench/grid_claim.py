@@ -3,7 +3,8 @@ transaction floor on the same emulator, with double claims counted.
 
 Starts its own stack on free ports (no GPU workers). Each round queues fresh jobs, then N
 threads claim through `shared.grid.claims.claim_queued` (the code behind
-`GET /worker/jobs/next`) until the queue is empty. The floor is N threads running a bare
+`GET /worker/jobs/next`: the claimable queue `grid_queue`, read from each worker's own
+slice first) until the queue is empty. The floor is N threads running a bare
 read-then-write Firestore transaction on distinct documents, the cheapest atomic claim a
 naive design would use. Ends with `ratio32=<claims/s over floor at 32> double_claims=<n>`.
 """

@@ -73,6 +73,7 @@ def submit(
     job_id: str | None = None,
     id_factory: Callable[[], str] | None = None,
     fields: dict[str, Any] | None = None,
+    extra_writes: Callable[[Any, JobRecord], None] | None = None,
 ) -> JobRecord:
     """Reserve the price, then create job + hold (+ idempotency record) atomically, then
     enqueue dispatch.
@@ -83,7 +84,8 @@ def submit(
     turns out to be another job's is never answered with: submit takes a fresh id from the
     factory (with a fixed `job_id` and no factory it refuses with CONFLICT). Pull-based
     backends (the grid) create the job already QUEUED and skip the dispatch task; `fields`
-    are extra facts stored with it.
+    are extra facts stored with it, `extra_writes(batch, job)` writes that land with it
+    (the grid's claimable-queue entry).
     """
     key = create.idempotency_key
     if key is not None:
@@ -118,6 +120,7 @@ def submit(
             initial_state=initial_state,
             fields=fields,
             before_commit=enqueue_now if overlap else None,
+            extra_writes=extra_writes,
         )
         if outcome is not None:
             break
@@ -155,10 +158,12 @@ def _create(
     initial_state: JobState,
     fields: dict[str, Any] | None,
     before_commit: Callable[[str], None] | None = None,
+    extra_writes: Callable[[Any, JobRecord], None] | None = None,
 ) -> tuple[JobRecord, bool] | None:
     """One attempt at the atomic create. Returns (job, created by this call), or None when
-    `job_id` belongs to someone else's job (take another id). `before_commit(job_id)` is
-    called once the money is reserved, just before the batch commits."""
+    `job_id` belongs to someone else's job (take another id). `extra_writes(batch, job)`
+    adds writes to the create batch; `before_commit(job_id)` is called once the money is
+    reserved, just before the batch commits."""
     token = uuid.uuid4().hex
     now = clock.now()
     record = JobRecord(
@@ -219,6 +224,8 @@ def _create(
             micros=micros,
             reservation_id=reservation,
         )
+    if extra_writes is not None:
+        extra_writes(batch, record)
     if before_commit is not None:
         before_commit(job_id)
     try:
@@ -262,11 +269,13 @@ def transition(
     fields: dict[str, Any] | None = None,
     require: Callable[[JobRecord], bool] | None = None,
     label: str = "jobs.transition",
+    extra_writes: Callable[[Any, JobRecord], None] | None = None,
 ) -> JobRecord | None:
     """Move a non-terminal job (or, with no `to_state`, update it in place); None when it is
     not (any longer) in `from_states`, or `require` is false of the snapshot the write is
     preconditioned on (e.g. "still held by this worker's claim"). A write that landed but
-    whose response was lost counts as done (recognised by the token it stored)."""
+    whose response was lost counts as done (recognised by the token it stored).
+    `extra_writes(batch, job)` adds writes that land with it, under its precondition."""
     if to_state in TERMINAL:
         raise ValueError("terminal states go through finish()")
     from google.cloud import firestore
@@ -290,6 +299,8 @@ def transition(
             update,
             option=firestore.Client.write_option(last_update_time=snap.update_time),
         )
+        if extra_writes is not None:
+            extra_writes(batch, job)
         try:
             store.commit(batch, label=label)
         except CONFLICTS:
@@ -303,14 +314,24 @@ def transition(
 
 
 def reopen(
-    job_id: str, *, to_state: JobState, fields: dict[str, Any] | None = None
+    job_id: str,
+    *,
+    to_state: JobState,
+    fields: dict[str, Any] | None = None,
+    extra_writes: Callable[[Any, JobRecord], None] | None = None,
 ) -> JobRecord | None:
     """Put a FAILED job back in line for a new run (a client's retry, where the site allows
     it), in place and preconditioned like `transition`; None when it is not FAILED. No
     money moves: a site whose runs are paid places the new run's hold itself."""
     if to_state in TERMINAL:
         raise ValueError("reopen() moves a failed job to a non-terminal state")
-    return transition(job_id, from_states={JobState.FAILED}, to_state=to_state, fields=fields)
+    return transition(
+        job_id,
+        from_states={JobState.FAILED},
+        to_state=to_state,
+        fields=fields,
+        extra_writes=extra_writes,
+    )
 
 
 def update_fields(job_id: str, fields: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from shared.engine import jobs
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobRecord, JobState
 from shared.engine.settings import get_settings
+from shared.grid.jobs import requeue_priority
 from shared.providers.stripe import client
 
 BOOST_PRIORITY = 50
@@ -66,13 +67,12 @@ def apply_payment(session: dict[str, Any]) -> str:
     boost = job.site_fields["boost"]
     if boost.get("status") != "awaiting_payment":
         return "already applied"
+    boosted = int(job.site_fields.get("priority", 0)) + BOOST_PRIORITY
     moved = jobs.transition(
         job.id,
         from_states=PENDING,
-        fields={
-            "site_fields.priority": int(job.site_fields.get("priority", 0)) + BOOST_PRIORITY,
-            "site_fields.boost.status": "applied",
-        },
+        fields={"site_fields.priority": boosted, "site_fields.boost.status": "applied"},
+        extra_writes=lambda batch, current: requeue_priority(batch, current, boosted),
     )
     if moved is None:
         # Preconditioned like every job write: a concurrent delivery may have applied it.

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from shared.engine import clock, jobs
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobCreate, JobRecord, JobState
 from shared.engine.settings import get_settings
 from shared.engine.store import CONFLICTS, JOBS, db
-from shared.grid import fields, usage
+from shared.grid import fields, queue, usage
 from shared.grid.fields import path
 from shared.grid.ids import job_doc_id, new_id
 from shared.grid.views import STATUS_WORDS, JobCreateRequest, PriorityChange
@@ -136,6 +137,7 @@ def _create(
                 initial_state=JobState.QUEUED if queued else JobState.PENDING,
                 dispatch=False,
                 job_id=doc_id,
+                extra_writes=queue.enqueue_writes if queued else None,
             )
         except CONFLICTS:
             continue  # the id is taken: another one
@@ -208,11 +210,19 @@ def list_jobs(
     return [JobRecord(id=s.id, **s.to_dict()) for s in query.stream()]
 
 
+def _dequeue(batch: Any, job: JobRecord, _captured: int) -> None:
+    queue.dequeue_writes(batch, job.id)
+
+
 def cancel(job: JobRecord) -> JobRecord:
     if job.state not in PENDING_STATES:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
     done = jobs.finish(
-        job.id, state=JobState.CANCELLED, error="cancelled by client", only_from=PENDING_STATES
+        job.id,
+        state=JobState.CANCELLED,
+        error="cancelled by client",
+        only_from=PENDING_STATES,
+        extra_writes=_dequeue,
     )
     if done.state is not JobState.CANCELLED:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
@@ -232,7 +242,11 @@ def cancel_all(*, account_id: str) -> int:
     cancelled = 0
     for snap in query.stream():
         done = jobs.finish(
-            snap.id, state=JobState.CANCELLED, error="cancelled by client", only_from=PENDING_STATES
+            snap.id,
+            state=JobState.CANCELLED,
+            error="cancelled by client",
+            only_from=PENDING_STATES,
+            extra_writes=_dequeue,
         )
         cancelled += done.state is JobState.CANCELLED and done.error == "cancelled by client"
     return cancelled
@@ -242,10 +256,21 @@ def change_priority(job: JobRecord, delta: int) -> int:
     if delta == 0:
         raise AppError(ErrorKind.CONFLICT, "priority delta must not be zero")
     new = fields.of(job).priority + delta
-    moved = jobs.transition(job.id, from_states=PENDING_STATES, fields={path("priority"): new})
+    moved = jobs.transition(
+        job.id,
+        from_states=PENDING_STATES,
+        fields={path("priority"): new},
+        extra_writes=lambda batch, current: requeue_priority(batch, current, new),
+    )
     if moved is None:
         raise AppError(ErrorKind.CONFLICT, "job is not pending")
     return fields.of(moved).priority
+
+
+def requeue_priority(batch: Any, job: JobRecord, priority: int) -> None:
+    """A queued job's queue entry follows its priority (a pending job has none)."""
+    if job.state is JobState.QUEUED:
+        queue.enqueue_writes(batch, job, priority=priority)
 
 
 def retry(job: JobRecord) -> JobRecord:
@@ -267,6 +292,7 @@ def retry(job: JobRecord) -> JobRecord:
             path("runs"): fields.of(job).runs + 1,
             path("eligible_at"): now,
         },
+        extra_writes=queue.enqueue_writes,
     )
     if moved is None:
         raise AppError(ErrorKind.CONFLICT, "job is not failed")
@@ -296,6 +322,7 @@ def release_quota_held(*, now: dt.datetime, page: int = 200, max_pages: int = 50
                     from_states={JobState.PENDING},
                     to_state=JobState.QUEUED,
                     fields={path("eligible_at"): now},
+                    extra_writes=queue.enqueue_writes,
                 )
                 released += moved is not None
             else:

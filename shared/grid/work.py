@@ -30,7 +30,7 @@ from shared.engine import clock, jobs, ledger
 from shared.engine.errors import AppError, ErrorKind
 from shared.engine.jobs import JobRecord, JobState
 from shared.engine.store import JOBS, db
-from shared.grid import fields, pricing, usage, views
+from shared.grid import fields, pricing, queue, usage, views
 from shared.grid.claims import HELD, _candidates, claim_next, matches
 from shared.grid.fields import path
 from shared.grid.ids import job_doc_id
@@ -83,6 +83,7 @@ def submit_result(*, worker: Worker, grid_id: int, result: views.ResultRequest) 
 
     def pay(batch: Any, held: JobRecord, _captured: int) -> None:
         count_run_writes(batch, worker_id=worker.id, failed=False)
+        queue.release_writes(batch, worker_id=worker.id, job_id=held.id)
         # The platform pays the worker: earning and expense share the ref, in one batch.
         if earning:
             ledger.credit_writes(
@@ -139,15 +140,18 @@ def fail(*, worker: Worker, grid_id: int, error: str) -> str:
     from google.cloud import firestore
 
     failure_id = uuid.uuid4().hex
+
+    def count_failure(batch: Any, held: JobRecord, _captured: int) -> None:
+        count_run_writes(batch, worker_id=worker.id, failed=True)
+        queue.release_writes(batch, worker_id=worker.id, job_id=held.id)
+
     done = jobs.finish(
         job.id,
         state=JobState.FAILED,
         error=error[:2000],
         only_from=HELD,
         require=_held_by(worker, *HELD),
-        extra_writes=lambda batch, _job, _captured: count_run_writes(
-            batch, worker_id=worker.id, failed=True
-        ),
+        extra_writes=count_failure,
         fields={
             path("failure_id"): failure_id,
             path("failed_workers"): firestore.ArrayUnion([worker.id]),
@@ -177,6 +181,15 @@ def requeue_or_fail(job: JobRecord, *, reason: str, worker_at_fault: bool = True
         return fields.of(current).claim_id == claim_id
 
     blame = {path("failed_workers"): firestore.ArrayUnion([worker_id])} if worker_id else {}
+
+    def release(batch: Any, held: JobRecord, _captured: int = 0) -> None:
+        queue.release_writes(batch, worker_id=worker_id, job_id=held.id)
+
+    def requeue(batch: Any, held: JobRecord) -> None:
+        release(batch, held)
+        failed = [*fields.of(held).failed_workers, *([worker_id] if worker_id else [])]
+        queue.enqueue_writes(batch, held, failed_workers=failed)
+
     if fields.of(job).attempts >= MAX_ATTEMPTS:
         done = jobs.finish(
             job.id,
@@ -185,6 +198,7 @@ def requeue_or_fail(job: JobRecord, *, reason: str, worker_at_fault: bool = True
             only_from=HELD,
             require=same_claim,
             fields=blame,
+            extra_writes=release,
         )
         if done.state is JobState.FAILED and done.error == reason:
             notify(done)
@@ -204,6 +218,7 @@ def requeue_or_fail(job: JobRecord, *, reason: str, worker_at_fault: bool = True
             "timeout_at": clock.now() + QUEUE_LIFETIME,
             "started_at": None,
         },
+        extra_writes=requeue,
     )
     if moved is not None and worker_id is not None and worker_at_fault:
         count_lapsed_run(worker_id)

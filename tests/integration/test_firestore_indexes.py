@@ -137,6 +137,9 @@ def _run_every_query_path() -> None:
     grid_jobs.cancel_all(account_id=account.id)
     grid_jobs.release_quota_held(now=now)
     claims._candidates(models={"m"}, families={"f"}, catch_all=True)
+    claims._candidates(
+        models={"m", "n"}, families={"f", "g"}, catch_all=True, slots=[1, -1], depth=2
+    )
     claims.held_count(workers.Worker(id=1, account_id=account.id, last_seen=now, created_at=now))
     blobs.sweep_uploads(now - dt.timedelta(days=365))
     work.sweep_grid(now=now)
