@@ -28,6 +28,8 @@ app.add_typer(x402_app, name="x402")
 market_app = typer.Typer(no_args_is_help=True, help="Tarsify marketplace.")
 app.add_typer(market_app, name="market")
 app.add_typer(library_app, name="library")
+grid_app = typer.Typer(no_args_is_help=True, help="Vibe Earning grid.")
+app.add_typer(grid_app, name="grid")
 
 Email = Annotated[str, typer.Option("--email", help="the account's email")]
 
@@ -122,6 +124,15 @@ def token(email: Email) -> None:
     except RuntimeError as exc:
         _fail(str(exc))
     _print({"idToken": id_token})
+
+
+@grid_app.command("backfill-queue")
+def grid_backfill_queue() -> None:
+    """Give every queued grid job its claimable-queue entry (once, after the deploy that
+    introduced the queue; safe to repeat)."""
+    from shared.grid.queue import backfill
+
+    _print({"written": backfill()})
 
 
 @ledger_app.command("check")

@@ -115,3 +115,36 @@ def drop_stale(job_id: str, *, entry_update_time: Any) -> None:
     # A conflict: requeued (written again) or already gone, either way not ours to delete.
     with contextlib.suppress(*CONFLICTS):
         batch.commit()
+
+
+def backfill() -> int:
+    """Write the entry of every QUEUED grid job that has none; returns how many were written.
+
+    Run once after the deploy that introduced the queue (`relay grid backfill-queue`, see
+    docs/deploy.md): a job queued before it has no entry and no poll would offer it. Safe to
+    run at any time: an entry for a job claimed meanwhile is a stale entry, which a claim
+    reads past and deletes (`drop_stale`)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from shared.engine import jobs
+    from shared.engine.jobs import JobState
+    from shared.engine.store import JOBS
+    from shared.grid.jobs import SITE
+
+    queued = (
+        db()
+        .collection(JOBS)
+        .where(filter=FieldFilter("site", "==", SITE))
+        .where(filter=FieldFilter("state", "==", str(JobState.QUEUED)))
+        .select([])
+    )
+    written = 0
+    for snap in queued.stream():
+        if entry_ref(snap.id).get().exists:
+            continue
+        job = jobs.find(snap.id)
+        if job is None or job.state is not JobState.QUEUED:
+            continue
+        entry_ref(job.id).set(entry(job))
+        written += 1
+    return written

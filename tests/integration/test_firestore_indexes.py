@@ -103,6 +103,7 @@ def _run_every_query_path() -> None:
     from shared.engine.store import db
     from shared.grid import blobs, claims, work, workers
     from shared.grid import jobs as grid_jobs
+    from shared.grid import queue as grid_queue
     from shared.market import (
         analytics,
         catalog,
@@ -141,6 +142,7 @@ def _run_every_query_path() -> None:
         models={"m", "n"}, families={"f", "g"}, catch_all=True, slots=[1, -1], depth=2
     )
     claims.held_count(workers.Worker(id=1, account_id=account.id, last_seen=now, created_at=now))
+    grid_queue.backfill()
     blobs.sweep_uploads(now - dt.timedelta(days=365))
     work.sweep_grid(now=now)
     workers.register(

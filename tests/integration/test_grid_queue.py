@@ -95,6 +95,20 @@ def test_a_stale_entry_is_never_claimed_and_is_cleared(stack) -> None:
     assert jobs.get(job.id).state is JobState.CANCELLED
 
 
+def test_backfill_gives_a_queued_job_without_an_entry_its_entry(stack) -> None:
+    account_id, _ = grid_key()
+    model = f"q{uuid.uuid4().hex[:6]}:1b"
+    job, claimed = _submit(account_id, model), _submit(account_id, model)
+    # As if both were queued before the queue existed: no entries.
+    queue.entry_ref(job.id).delete()
+    queue.entry_ref(claimed.id).delete()
+    assert _claim(_worker(9005), model) is None  # nothing offers them
+    assert queue.backfill() >= 1
+    assert _entry(job.id) == queue.entry(jobs.get(job.id))
+    assert _claim(_worker(9005), model) is not None
+    assert queue.backfill() == 0  # idempotent: the other job has its entry already
+
+
 def test_a_held_list_at_the_cap_is_checked_against_the_jobs(stack) -> None:
     account_id, _ = grid_key()
     model = f"q{uuid.uuid4().hex[:6]}:1b"
