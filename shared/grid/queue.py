@@ -98,7 +98,8 @@ def read(ref: Any) -> tuple[dict[str, Any] | None, Any]:
         )
     except gexc.NotFound:
         return None, None
-    return _helpers.decode_dict(doc.fields, client), doc.update_time
+    fields: dict[str, Any] = _helpers.decode_dict(doc.fields, client)  # type: ignore[assignment]
+    return fields, doc.update_time
 
 
 def drop_stale(job_id: str, *, entry_update_time: Any) -> None:
