@@ -50,12 +50,11 @@ def authenticate(request: flask.Request) -> ApiKey:
     revoked key still answers 401 (the key is judged first); its count is a TTL'd window
     document, as a known key's is."""
     raw = identity.bearer_token(request.headers.get("Authorization"))
-    if not raw or len(raw) > identity.MAX_KEY_LENGTH:
-        raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
+    key_hash = identity.presented_key_hash(raw)
     settings = get_settings()
     counted = background.start(
         lambda: ratelimit.hit(
-            subject=f"pics:{identity.hash_key(raw)}",
+            subject=f"pics:{key_hash}",
             limits=[(60, settings.pics_rate_per_minute), (86_400, settings.pics_rate_per_day)],
         )
     )

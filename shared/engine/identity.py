@@ -175,12 +175,18 @@ def find_api_key(*, account_id: str, key_id: str) -> ApiKey:
     raise AppError(ErrorKind.NOT_FOUND, "key not found")
 
 
+def presented_key_hash(raw_key: str | None) -> str:
+    """The hash a presented secret would be stored under, or UNAUTHENTICATED when it cannot
+    be a key at all (missing or too long); says nothing of whether the key exists."""
+    if not raw_key or len(raw_key) > MAX_KEY_LENGTH:
+        raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
+    return hash_key(raw_key)
+
+
 def authenticate_key(raw_key: str | None, *, worker_route: bool = False) -> ApiKey:
     """The active key behind a presented secret, or UNAUTHENTICATED; a worker-bound key is
     FORBIDDEN unless the caller is a grid worker route (`worker_route=True`)."""
-    if not raw_key or len(raw_key) > MAX_KEY_LENGTH:
-        raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")
-    key_hash = hash_key(raw_key)
+    key_hash = presented_key_hash(raw_key)
     snap = db().collection(API_KEYS).document(key_hash).get()
     if not snap.exists:
         raise AppError(ErrorKind.UNAUTHENTICATED, "Invalid or missing API key")

@@ -37,9 +37,9 @@ from shared.engine.reservations import (  # re-exported: callers spend through t
 from shared.engine.reservations import (
     clear_stale_reservation,
     exists_option,
+    read_shards_with,
     reservation_ref,
     shard_ref,
-    shard_refs,
 )
 from shared.engine.reservations import consolidate as consolidate
 from shared.engine.reservations import expire_reservations as expire_reservations
@@ -146,16 +146,8 @@ def balance(account_id: str) -> Balance:
 
 def balance_with(account_id: str, refs: list[Any]) -> tuple[Balance, list[Any]]:
     """The balance and the documents `refs` (snapshots, in order), in one round trip."""
-    shard_docs = shard_refs(account_id)
-    snaps = {s.reference.path: s for s in db().get_all([*shard_docs, *refs])}
-    shards = []
-    for ref in shard_docs:
-        data = snaps[ref.path].to_dict() or {}
-        shards.append({k: int(data.get(k, 0)) for k in _SHARD_FIELDS})
-    return _balance(shards), [snaps[ref.path] for ref in refs]
-
-
-_SHARD_FIELDS = ("balance_micros", "held_micros", "available_micros")
+    shards, snaps = read_shards_with(account_id, refs)
+    return _balance(shards.values()), snaps
 
 
 def _balance(shards: Any) -> Balance:

@@ -57,16 +57,26 @@ def shard_refs(account_id: str) -> list[Any]:
 
 
 def read_shards(account_id: str) -> dict[int, dict[str, int]]:
+    return read_shards_with(account_id, [])[0]
+
+
+def read_shards_with(
+    account_id: str, refs: list[Any]
+) -> tuple[dict[int, dict[str, int]], list[Any]]:
+    """The account's shards and the documents `refs` (snapshots, in order), in one
+    round trip."""
+    shard_docs = shard_refs(account_id)
+    snaps = {s.reference.path: s for s in db().get_all([*shard_docs, *refs])}
     shards = {}
-    for snap in db().get_all(shard_refs(account_id)):
-        data = snap.to_dict() or {}
-        shards[int(snap.id)] = {
+    for ref in shard_docs:
+        data = snaps[ref.path].to_dict() or {}
+        shards[int(ref.id)] = {
             "balance_micros": int(data.get("balance_micros", 0)),
             "held_micros": int(data.get("held_micros", 0)),
             "available_micros": int(data.get("available_micros", 0)),
         }
     _remember(account_id, {k: s["available_micros"] for k, s in shards.items()})
-    return shards
+    return shards, [snaps[ref.path] for ref in refs]
 
 
 def _remember(account_id: str, available: dict[int, int]) -> None:
