@@ -100,17 +100,17 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     run, whichever reports first, and cancels the other.
     """
     bind_log(job_id=job_id)
-    job = jobs.transition(
-        job_id,
-        from_states={JobState.PENDING},
-        to_state=JobState.QUEUED,
-        fields={"queued_at": clock.now()},
-        label="jobs.dispatch",
-    )
+    job = _to_queued(job_id)
     if job is None:
-        if jobs.find(job_id) is not None:
+        # Not PENDING when we looked: already dispatched, or not landed yet (a submit
+        # creates this task while its batch commits). A job that is PENDING now landed
+        # in between: dispatch it.
+        current = jobs.find(job_id) or _wait_landed(job_id, attempt=attempt)
+        if current is None:
+            return "no such job"
+        job = _to_queued(job_id) if current.state is JobState.PENDING else None
+        if job is None:
             return "already dispatched"
-        return _dispatch_unlanded(job_id, attempt=attempt)
     timeout_s = max(1, int((job.timeout_at - clock.now()).total_seconds()))
     try:
         backend_job_id = backend(job.backend).submit(
@@ -144,23 +144,32 @@ def dispatch(job_id: str, *, attempt: int = 0) -> str:
     return f"dispatched as {backend_job_id}"
 
 
-def _dispatch_unlanded(job_id: str, *, attempt: int) -> str:
-    """A dispatch task for a job not (yet) in the store. A submit creates the task once the
-    price is reserved under the job's id, while the batch that creates the job (and spends
-    that reservation) commits (jobs.submit). So while `reservations/<job id>` exists the
-    job may still land: wait for it, and past the wait let the task's retry look again
-    (503). With no reservation, the batch has landed (the job is found now) or never will
-    (nothing to do)."""
+def _to_queued(job_id: str) -> JobRecord | None:
+    return jobs.transition(
+        job_id,
+        from_states={JobState.PENDING},
+        to_state=JobState.QUEUED,
+        fields={"queued_at": clock.now()},
+        label="jobs.dispatch",
+    )
+
+
+def _wait_landed(job_id: str, *, attempt: int) -> JobRecord | None:
+    """The job a dispatch task found missing, once it lands; None if it never will.
+
+    A submit creates the task once the price is reserved under the job's id, while the
+    batch that creates the job (and spends that reservation) commits (jobs.submit). So
+    while `reservations/<job id>` exists the job may still land: wait for it, and past the
+    wait let the task's retry look again (503). With no reservation, the batch has landed
+    (the job is found now) or never will."""
     deadline = time.monotonic() + UNLANDED_WAIT_S
     while ledger.is_reserved(job_id):
         if time.monotonic() > deadline:
             if attempt + 1 >= get_settings().dispatch_max_attempts:
-                return "no such job"
+                return None
             raise AppError(ErrorKind.UNAVAILABLE, "job not landed yet, retry")
         time.sleep(0.02)
-    if jobs.find(job_id) is not None:
-        return dispatch(job_id, attempt=attempt)
-    return "no such job"
+    return jobs.find(job_id)
 
 
 def _record_run(job: JobRecord, backend_job_id: str) -> JobRecord:
